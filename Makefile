@@ -1,0 +1,42 @@
+# Two entry points (see README "Quick start"): `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint typecheck pytest cases clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# Pinned CPU torch first: an unpinned resolve would pull a multi-GB CUDA build.
+$(STAMP): $(BIN)/python pyproject.toml requirements-dev.txt
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q -e . --no-build-isolation
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	-$(BIN)/inplace-magic check examples/resnet_skip_connection.py
+
+lint: setup
+	$(BIN)/ruff check inplace_magic tests
+	$(BIN)/ruff format --check inplace_magic tests
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck pytest
+
+# Score the CLI on the shared real-world cases exactly as the project is judged.
+cases: setup
+	$(BIN)/python ../shared/tools/score_cases.py $(BIN)/python ../shared/cases
+	$(BIN)/python ../shared/tools/score_cases.py $(BIN)/python ../shared/cases/negatives --negatives
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

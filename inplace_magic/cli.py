@@ -1,0 +1,71 @@
+"""``inplace-magic check PATH``: the headless face, for scripts, notebooks and CI.
+
+Exit codes: 0 every cell ran; 1 an in-place error was diagnosed; 2 another exception (printed as
+Python prints it); 3 unusable input, with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import traceback
+
+from . import __version__
+from .api import check_cells
+from .source import UnusableInput, read_cells
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inplace-magic",
+        description="Diagnose PyTorch in-place autograd errors: which in-place op overwrote which saved tensor.",
+    )
+    parser.add_argument("--version", action="version", version=f"inplace-magic {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser(
+        "check",
+        help="run a percent-format .py script or an .ipynb notebook and diagnose an in-place error",
+        description=(
+            "Runs the cells in order in one fresh namespace. When one fails with an in-place autograd "
+            "error, the cells are re-executed once under diagnostic hooks (side effects such as prints "
+            "and file writes happen again) and the diagnosis is printed."
+        ),
+    )
+    check.add_argument("path", help="a .py file in percent format (# %%) or an .ipynb notebook")
+    check.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    check.add_argument("--no-fix", action="store_true", help="diagnose only; do not search and verify fixes")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        cells = read_cells(args.path)
+    except UnusableInput as exc:
+        print(f"inplace-magic: {exc}", file=sys.stderr)
+        return 3
+    # with --json, stdout carries exactly one JSON object: the user's prints go to stderr
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        result = check_cells(cells, script_path=args.path, with_fixes=not args.no_fix)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    elif result.status == "ok":
+        print("ok: every cell ran without error")
+    elif result.status == "other_error":
+        assert result.exception is not None
+        traceback.print_exception(result.exception)
+    else:
+        from .report import render_text
+
+        assert result.diagnosis is not None
+        print(render_text(result.diagnosis))
+    if result.status == "other_error" and args.json:
+        assert result.exception is not None
+        traceback.print_exception(result.exception)
+    return {"ok": 0, "inplace_error": 1, "other_error": 2}[result.status]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

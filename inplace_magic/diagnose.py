@@ -1,0 +1,243 @@
+"""Turn a replay's records into a :class:`Diagnosis`: who wrote, who saved, which tensor, which branch.
+
+The failing saved record comes from the unpack hook (backward-time errors) or from the function mode
+(forward-time leaf/view errors); everything else is looked up in the trace. Error text is used only
+to decide the kind, never to name an operation.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import re
+from typing import Any
+
+import torch
+
+from .branch import find_skip
+from .diagnosis import Diagnosis, ErrorInfo, Location, OpSite, TensorSummary
+from .explain import explain
+from .family import Kind, classify
+from .frames import Frame
+from .modules import ModuleNamer
+from .record import ForwardFailure, OpRecord, SaveRecord, StaleUse, Trace
+from .run import SourceMap
+
+
+class Locator:
+    """Frames -> :class:`Location` (cell and cell id, or a file path), with the code text."""
+
+    def __init__(self, source_map: SourceMap) -> None:
+        self.source_map = source_map
+
+    def location(self, frame: Frame | None) -> Location | None:
+        if frame is None:
+            return None
+        code = linecache.getline(frame.filename, frame.lineno).strip()
+        cell = self.source_map.cell_of(frame.filename)
+        if cell is not None:
+            return Location(frame.lineno, code, frame.function, cell=cell[0], cell_id=cell[1])
+        path = frame.filename
+        if os.path.isabs(path):
+            try:
+                path = os.path.relpath(path)
+            except ValueError:
+                pass
+        return Location(frame.lineno, code, frame.function, file=path)
+
+    def stack(self, frames: tuple[Frame, ...]) -> tuple[Location, ...]:
+        return tuple(loc for loc in (self.location(f) for f in frames[1:]) if loc is not None)
+
+
+def _normalise(name: str) -> str:
+    """``ReluBackward0`` / ``aten.relu_.default`` / ``aten._softmax.default`` -> ``relu`` / ``softmax``."""
+    if name.startswith("aten."):
+        name = name.split(".")[1]
+    name = re.sub(r"Backward\d*$", "", name)
+    return name.replace("_", "").lower()
+
+
+def _op_matches(op: OpRecord | None, node_name: str) -> bool:
+    return op is not None and _normalise(op.op) == _normalise(node_name)
+
+
+class _Builder:
+    def __init__(self, trace: Trace, source_map: SourceMap, namespace: dict[str, Any] | None) -> None:
+        self.trace = trace
+        self.locator = Locator(source_map)
+        self.names = ModuleNamer(trace, namespace or {})
+
+    def site(
+        self,
+        op: str,
+        frames: tuple[Frame, ...],
+        modules: tuple[torch.nn.Module, ...],
+        **extra: Any,
+    ) -> OpSite:
+        module = modules[-1] if modules else None
+        defined_at = None
+        if module is not None and type(module).__module__.startswith("torch."):
+            # the op ran inside torch's own module code: the user's edit goes where it was built
+            defined_at = self.locator.location(self.trace.construction_sites.get(module))
+        return OpSite(
+            op=op,
+            location=self.locator.location(frames[0] if frames else None),
+            module=self.names.path(modules),
+            module_type=self.names.describe(module) if module is not None else None,
+            defined_at=defined_at,
+            stack=self.locator.stack(frames),
+            **extra,
+        )
+
+    def op_site(self, op: OpRecord, **extra: Any) -> OpSite:
+        return self.site(op.op, op.frames, op.modules, optimizer=op.optimizer, names=op.names, **extra)
+
+    # -- backward-time: a saved tensor was modified
+
+    def saver(self, stale: StaleUse) -> tuple[OpSite, OpRecord | None]:
+        save = stale.save
+        candidates = [self.trace.op(stale.node_seq), self.trace.op(save.prev_seq), self.trace.op(save.prev_seq + 1)]
+        op = next((c for c in candidates if _op_matches(c, stale.node_name)), None)
+        key = (save.tensor.storage, save.tensor.version)
+        if op is None:
+            # a custom autograd.Function (its node is named after the class) or an unmatched node
+            name = re.sub(r"Backward\d*$", "", stale.node_name)
+            op_name = f"{name}.apply" if name != stale.node_name or name[:1].isupper() else stale.node_name
+            role = "saved it with ctx.save_for_backward"
+        else:
+            op_name = op.op
+            role = "saved its output" if key in op.outputs and key not in op.inputs else "saved its input"
+        return (
+            self.site(op_name, save.frames, save.modules, role=role, node=stale.node_name),
+            op,
+        )
+
+    def writers(self, save: SaveRecord, current_version: int) -> list[OpRecord]:
+        seqs = self.trace.writes_by_storage.get(save.tensor.storage, [])
+        later = [self.trace.ops[s] for s in seqs if s > save.prev_seq]
+        in_range = [
+            op
+            for op in later
+            if any(
+                w.storage == save.tensor.storage and save.tensor.version <= w.version_before < current_version
+                for w in op.writes
+            )
+        ]
+        return in_range or later
+
+    def parameter(self, storage: int) -> str | None:
+        return self.names.parameter(storage)
+
+    def tensor(self, save: SaveRecord, current: int | None) -> TensorSummary:
+        info = save.tensor
+        return TensorSummary(
+            shape=info.shape,
+            dtype=info.dtype,
+            saved_version=info.version,
+            version=current,
+            parameter=self.parameter(info.storage),
+            is_leaf=info.is_leaf,
+            requires_grad=info.requires_grad,
+        )
+
+
+def diagnose(
+    trace: Trace,
+    original: BaseException,
+    source_map: SourceMap,
+    namespace: dict[str, Any] | None = None,
+    replay_error: BaseException | None = None,
+    error_location: Location | None = None,
+) -> Diagnosis | None:
+    """The diagnosis of ``original`` from the replay's ``trace``; None when the error is not ours."""
+    kind = classify(original)
+    if kind is None:
+        return None
+    builder = _Builder(trace, source_map, namespace)
+    error = ErrorInfo(type(original).__name__, str(original), error_location)
+    if trace.stale is not None:
+        return _from_stale(builder, kind, error, trace.stale)
+    if trace.forward_failure is not None:
+        return _from_forward(builder, kind, error, trace.forward_failure)
+    diagnosis = Diagnosis(kind=kind, error=error, inplace=None, saved_by=None, tensor=None, reproduced=False)
+    what = "passed" if replay_error is None else f"raised {type(replay_error).__name__}: {replay_error}"
+    diagnosis.notes.append(
+        f"The diagnostic replay did not reproduce the error (it {what}); the code may depend on state "
+        "that a re-run does not recreate (files, time, unseeded randomness)."
+    )
+    explain(diagnosis)
+    return diagnosis
+
+
+def _from_stale(builder: _Builder, kind: Kind, error: ErrorInfo, stale: StaleUse) -> Diagnosis:
+    save = stale.save
+    saved_by, saver_op = builder.saver(stale)
+    notes: list[str] = []
+    if stale.detached is not None:
+        detach = stale.detached
+        inplace: OpSite | None = builder.site("Tensor.detach_", detach.frames, detach.modules)
+        writers: list[OpRecord] = []
+        current: int | None = save.tensor.version
+    else:
+        writers = builder.writers(save, stale.current_version)
+        current = stale.current_version
+        inplace = builder.op_site(writers[0]) if writers else None
+        if not writers:
+            notes.append(
+                "No in-place operation on this tensor's memory was recorded: it was written outside "
+                "PyTorch's dispatcher (through .numpy(), a custom kernel) or before the replay started."
+            )
+    optimizer_step = bool(writers and writers[0].optimizer)
+    diagnosis = Diagnosis(
+        kind=kind,
+        error=error,
+        inplace=inplace,
+        saved_by=saved_by,
+        tensor=builder.tensor(save, current),
+        optimizer_step=optimizer_step,
+        also_written_by=[builder.op_site(w) for w in _distinct_lines(writers[1:], writers[:1])],
+        notes=notes,
+    )
+    if writers and not optimizer_step and stale.detached is None:
+        diagnosis.skip = find_skip(builder.trace, save, saver_op, writers[0], builder.locator, builder.names)
+    explain(diagnosis)
+    return diagnosis
+
+
+def _distinct_lines(ops: list[OpRecord], exclude: list[OpRecord]) -> list[OpRecord]:
+    seen = {(op.frames[:1], op.optimizer) for op in exclude}
+    out = []
+    for op in ops:
+        key = (op.frames[:1], op.optimizer)
+        if key not in seen:
+            seen.add(key)
+            out.append(op)
+    return out[:5]
+
+
+def _from_forward(builder: _Builder, kind: Kind, error: ErrorInfo, failure: ForwardFailure) -> Diagnosis:
+    inplace = builder.site(
+        f"Tensor.{failure.function}" if not failure.function.startswith("Tensor.") else failure.function,
+        failure.frames,
+        failure.modules,
+        optimizer=failure.optimizer,
+    )
+    saved_by = None
+    view_op = builder.trace.op(failure.view_seq)
+    if view_op is not None and kind != "leaf_inplace":
+        saved_by = builder.op_site(view_op, role="created the view")
+    tensor = None
+    if failure.tensor is not None:
+        info = failure.tensor
+        tensor = TensorSummary(
+            shape=info.shape,
+            dtype=info.dtype,
+            saved_version=None,
+            version=info.version,
+            parameter=builder.parameter(info.storage),
+            is_leaf=info.is_leaf,
+            requires_grad=info.requires_grad,
+        )
+    diagnosis = Diagnosis(kind=kind, error=error, inplace=inplace, saved_by=saved_by, tensor=tensor)
+    explain(diagnosis)
+    return diagnosis

@@ -1,0 +1,511 @@
+"""Record what a replay does: every aten op (with the tensors it writes, decided from the op
+schema), every tensor autograd saves (with its version at save time), the module and optimizer
+context of each, and the forward-time in-place errors that never reach the dispatcher.
+
+The traps this module works around are measured in ../shared/notes/engine.md:
+
+* ``saved_tensors_hooks`` switch off autograd's own version check, so ``_unpack`` redoes it, and
+  stops the replay at the first stale saved tensor with the full record in hand.
+* ``_pack`` returns ``t.detach()`` (same storage and version counter), never ``t``: the identity
+  leaks saved outputs through an uncollectable reference cycle.
+* Under any dispatch mode in-place ``_foreach_*`` ops stop bumping version counters; a start-up
+  self-test decides whether we must bump them ourselves, so optimizer steps still break the replay
+  exactly as they break the plain run.
+* Leaf and view errors are raised by autograd before the op reaches the dispatcher: a function
+  mode catches them at the call, with the tensor in hand.
+* ``detach_()`` never reaches the dispatcher either, and with our hooks installed autograd no longer
+  notices a saved tensor detached in place: the function mode records it and ``_unpack`` checks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.hooks import RemovableHandle
+
+from .family import classify
+from .frames import Frame, is_user_file, user_frames
+
+TENSOR_SEQ_ATTR = "_inplace_magic_view_seq"
+NODE_SEQ_KEY = "inplace_magic_seq"
+
+
+class ReplayStopped(RuntimeError):
+    """Raised inside backward when the replay found the stale saved tensor; the diagnosis is in the trace."""
+
+
+# ---------------------------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class TensorInfo:
+    shape: tuple[int, ...]
+    dtype: str
+    storage: int
+    version: int
+    requires_grad: bool
+    is_leaf: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One tensor argument an op writes (``Tensor(a!)`` in its schema)."""
+
+    arg: str
+    index: int | None  # element of a written tensor list (``_foreach_*``, ``_fused_adam_``)
+    storage: int
+    version_before: int  # inside __torch_dispatch__ the bump has not happened yet
+    shape: tuple[int, ...]
+    is_view: bool
+
+
+@dataclass(slots=True)
+class OpRecord:
+    seq: int
+    op: str
+    backward: bool
+    frames: tuple[Frame, ...]
+    modules: tuple[torch.nn.Module, ...]  # module call stack, outermost first
+    optimizer: str | None  # "Adam.step() call #1" while an optimizer step runs
+    inputs: tuple[tuple[int, int], ...] = ()  # (storage, version) of each tensor input
+    producers: tuple[int | None, ...] = ()  # seq of the op that produced each input's value
+    outputs: tuple[tuple[int, int], ...] = ()
+    output_shape: tuple[int, ...] | None = None
+    writes: tuple[Write, ...] = ()
+    names: tuple[str, ...] = ()  # Python names bound to the written tensor at the user's line
+    is_view: bool = False
+
+
+@dataclass(slots=True)
+class SaveRecord:
+    rid: int
+    tensor: TensorInfo
+    prev_seq: int  # last op dispatched before the pack: the saver is this op or the next one
+    frames: tuple[Frame, ...]
+    modules: tuple[torch.nn.Module, ...]
+    producer: int | None
+    grad_fn_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DetachEvent:
+    seq: int
+    storage: int
+    frames: tuple[Frame, ...]
+    modules: tuple[torch.nn.Module, ...]
+
+
+@dataclass(slots=True)
+class StaleUse:
+    """Backward reached a saved tensor that changed since it was saved."""
+
+    save: SaveRecord
+    current_version: int
+    node_name: str
+    node_seq: int | None  # forward op of the node, from the tag written when its output was consumed
+    detached: DetachEvent | None = None
+
+
+@dataclass(slots=True)
+class ForwardFailure:
+    """An in-place error autograd raised at the call itself (leaf, view, detach_ of a view)."""
+
+    function: str
+    message: str
+    frames: tuple[Frame, ...]
+    modules: tuple[torch.nn.Module, ...]
+    tensor: TensorInfo | None
+    view_seq: int | None  # the op that created the written view
+    optimizer: str | None
+
+
+@dataclass
+class Trace:
+    """Everything one replay recorded; plain data for the diagnosis stage."""
+
+    ops: list[OpRecord] = field(default_factory=list)
+    saves: list[SaveRecord] = field(default_factory=list)
+    detaches: list[DetachEvent] = field(default_factory=list)
+    stale: StaleUse | None = None
+    forward_failure: ForwardFailure | None = None
+    construction_sites: weakref.WeakKeyDictionary[torch.nn.Module, Frame] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    roots: list[torch.nn.Module] = field(default_factory=list)
+    optimizers: list[torch.optim.Optimizer] = field(default_factory=list)
+    writes_by_storage: dict[int, list[int]] = field(default_factory=dict)  # storage -> op seqs
+
+    def op(self, seq: int | None) -> OpRecord | None:
+        if seq is None or not 0 <= seq < len(self.ops):
+            return None
+        return self.ops[seq]
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def storage_key(t: torch.Tensor) -> int:
+    """Identity of the memory a tensor lives in; views share it with their base."""
+    try:
+        ptr = t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError, TypeError):
+        ptr = 0  # wrapper subclasses have no real storage
+    return ptr if ptr else -id(t)
+
+
+def version_of(t: torch.Tensor) -> int:
+    try:
+        return int(t._version)
+    except (RuntimeError, AttributeError):
+        return -1  # inference tensors have no version counter
+
+
+def tensor_info(t: torch.Tensor) -> TensorInfo:
+    return TensorInfo(
+        shape=tuple(int(s) for s in t.shape),
+        dtype=str(t.dtype).replace("torch.", ""),
+        storage=storage_key(t),
+        version=version_of(t),
+        requires_grad=bool(t.requires_grad),
+        is_leaf=bool(t.is_leaf),
+    )
+
+
+def _tensors(value: Any) -> Iterator[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, torch.Tensor):
+                yield item
+
+
+_FOREACH_BUMPS: bool | None = None
+
+
+class _PassThrough(TorchDispatchMode):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        return func(*args, **(kwargs or {}))
+
+
+def foreach_bumps_versions() -> bool:
+    """Self-test: does an in-place ``_foreach_*`` op bump versions under a dispatch mode?
+
+    On torch 2.13 it does not (upstream PR #191154 fixes it); once it does, we must not bump twice.
+    """
+    global _FOREACH_BUMPS
+    if _FOREACH_BUMPS is None:
+        probe = torch.zeros(1)
+        before = probe._version
+        with _PassThrough():
+            torch._foreach_add_([probe], 1.0)
+        _FOREACH_BUMPS = probe._version > before
+    return _FOREACH_BUMPS
+
+
+def _names_bound_to(storage: int, skip: int) -> tuple[str, ...]:
+    """Names in the innermost user frame whose tensor lives in ``storage`` (aliases such as ``r = y``)."""
+    frame = sys._getframe(skip)
+    while frame is not None and not is_user_file(frame.f_code.co_filename):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return ()
+    names = []
+    for name, value in list(frame.f_locals.items()):
+        if isinstance(value, torch.Tensor) and not name.startswith("_"):
+            try:
+                if storage_key(value) == storage:
+                    names.append(name)
+            except Exception:  # a user object that misbehaves is not our business
+                continue
+    return tuple(names)
+
+
+# ---------------------------------------------------------------------------------------------- recorder
+
+
+class Recorder:
+    """Installs every hook for the duration of a ``with`` block and fills a :class:`Trace`."""
+
+    def __init__(self) -> None:
+        self.trace = Trace()
+        self._seq = itertools.count()
+        self._producer: dict[tuple[int, int], int] = {}
+        self._modules: tuple[torch.nn.Module, ...] = ()
+        self._optimizer: str | None = None
+        self._optimizer_calls: dict[int, int] = {}
+        self._root_ids: set[int] = set()
+        self._bump_foreach = not foreach_bumps_versions()
+        self._stack = ExitStack()
+
+    # -- lifecycle
+
+    def __enter__(self) -> Recorder:
+        stack = self._stack
+        stack.enter_context(self._construction_sites())
+        stack.enter_context(_handle(torch.nn.modules.module.register_module_forward_pre_hook(self._pre_forward)))
+        stack.enter_context(
+            _handle(torch.nn.modules.module.register_module_forward_hook(self._post_forward, always_call=True))
+        )
+        stack.enter_context(_handle(register_optimizer_step_pre_hook(self._pre_step)))
+        stack.enter_context(_handle(register_optimizer_step_post_hook(self._post_step)))
+        stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack))
+        stack.enter_context(_DispatchRecorder(self))
+        stack.enter_context(_FunctionRecorder(self))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+        self._modules = ()
+
+    # -- module, optimizer and construction context
+
+    @contextmanager
+    def _construction_sites(self) -> Iterator[None]:
+        """Remember the user's line that constructed each module (where a fix edits ``inplace=True``)."""
+        original = torch.nn.Module.__init__
+        sites = self.trace.construction_sites
+
+        def recording_init(module: torch.nn.Module, *args: Any, **kwargs: Any) -> None:
+            original(module, *args, **kwargs)
+            if module in sites:
+                return
+            frame = sys._getframe(1)
+            while frame is not None:
+                code = frame.f_code
+                # skip the module's own __init__ chain (super().__init__()) and library frames
+                own = code.co_varnames[:1] == ("self",) and frame.f_locals.get("self") is module
+                if not own and is_user_file(code.co_filename):
+                    sites[module] = Frame(code.co_filename, frame.f_lineno, code.co_name)
+                    return
+                frame = frame.f_back  # type: ignore[assignment]
+
+        torch.nn.Module.__init__ = recording_init  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            torch.nn.Module.__init__ = original  # type: ignore[method-assign]
+
+    def _pre_forward(self, module: torch.nn.Module, args: Any) -> None:
+        if not self._modules and id(module) not in self._root_ids:
+            self._root_ids.add(id(module))
+            self.trace.roots.append(module)
+        self._modules = (*self._modules, module)
+
+    def _post_forward(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        stack = self._modules
+        for depth in range(len(stack) - 1, -1, -1):
+            if stack[depth] is module:
+                self._modules = stack[:depth]
+                return
+
+    def _pre_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        calls = self._optimizer_calls.get(id(optimizer), 0) + 1
+        self._optimizer_calls[id(optimizer)] = calls
+        if calls == 1:
+            self.trace.optimizers.append(optimizer)
+        self._optimizer = f"{type(optimizer).__name__}.step() call #{calls}"
+
+    def _post_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        self._optimizer = None
+
+    # -- saved tensors
+
+    def _pack(self, t: torch.Tensor) -> tuple[torch.Tensor, int]:
+        if t.is_inference():
+            return t, -1
+        info = tensor_info(t)
+        rid = len(self.trace.saves)
+        grad_fn = t.grad_fn
+        self.trace.saves.append(
+            SaveRecord(
+                rid=rid,
+                tensor=info,
+                prev_seq=len(self.trace.ops) - 1,
+                frames=user_frames(3, skip=2),
+                modules=self._modules,
+                producer=self._producer.get((info.storage, info.version)),
+                grad_fn_name=grad_fn.name() if grad_fn is not None else None,
+            )
+        )
+        # detach(): same storage and version counter, and no reference cycle through grad_fn
+        return t.detach(), rid
+
+    def _unpack(self, packed: tuple[torch.Tensor, int]) -> torch.Tensor:
+        t, rid = packed
+        if rid < 0 or self.trace.stale is not None:
+            return t
+        save = self.trace.saves[rid]
+        current = version_of(t)
+        detached = None
+        if current == save.tensor.version and save.tensor.requires_grad:
+            detached = next(
+                (d for d in self.trace.detaches if d.storage == save.tensor.storage and d.seq > save.prev_seq),
+                None,
+            )
+        if current != save.tensor.version or detached is not None:
+            node = torch._C._current_autograd_node()
+            node_name = node.name() if node is not None else "?"
+            node_seq = node.metadata.get(NODE_SEQ_KEY) if node is not None else None
+            self.trace.stale = StaleUse(save, current, node_name, node_seq, detached)
+            raise ReplayStopped(
+                f"inplace_magic: saved tensor {list(save.tensor.shape)} is at version {current}; "
+                f"expected version {save.tensor.version}"
+            )
+        return t
+
+    # -- ops
+
+    def on_op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        seq = next(self._seq)
+        schema = func._schema
+        backward = torch._C._current_autograd_node() is not None
+        writes: list[Write] = []
+        written_lists: list[list[torch.Tensor]] = []
+        for position, argument in enumerate(schema.arguments):
+            alias = argument.alias_info
+            if alias is None or not alias.is_write:
+                continue
+            value = args[position] if position < len(args) else kwargs.get(argument.name)
+            if isinstance(value, torch.Tensor):
+                writes.append(self._write(argument.name, None, value))
+            elif isinstance(value, (list, tuple)):
+                tensors = [v for v in value if isinstance(v, torch.Tensor)]
+                writes.extend(self._write(argument.name, i, v) for i, v in enumerate(tensors))
+                written_lists.append(tensors)
+
+        record = OpRecord(
+            seq=seq,
+            op=str(func),
+            backward=backward,
+            frames=user_frames(3 if writes else 1, skip=3),
+            modules=self._modules,
+            optimizer=self._optimizer,
+            writes=tuple(writes),
+        )
+        if not backward:
+            inputs = [t for a in args for t in _tensors(a)]
+            inputs += [t for a in kwargs.values() for t in _tensors(a)]
+            keys = tuple((storage_key(t), version_of(t)) for t in inputs)
+            # parameters and other leaves that require grad are roots of the forward dataflow:
+            # their initialisation ops are not a path between two activations
+            producers = tuple(
+                None if t.requires_grad and t.is_leaf else self._producer.get(k) for t, k in zip(inputs, keys)
+            )
+            record.inputs, record.producers = keys, producers
+            for t, producer in zip(inputs, producers):
+                grad_fn = t.grad_fn
+                if grad_fn is not None and producer is not None:
+                    metadata = grad_fn.metadata
+                    if NODE_SEQ_KEY not in metadata:
+                        metadata[NODE_SEQ_KEY] = producer
+            if writes and self._optimizer is None:
+                record.names = _names_bound_to(writes[0].storage, skip=3)
+        self.trace.ops.append(record)
+        for w in writes:
+            self.trace.writes_by_storage.setdefault(w.storage, []).append(seq)
+
+        out = func(*args, **kwargs)
+
+        if written_lists and self._bump_foreach and schema.name.startswith("aten::_foreach_"):
+            for tensors in written_lists:
+                torch.autograd.graph.increment_version(tensors)
+        if not backward:
+            outputs = list(_tensors(out))
+            is_view = bool(func.is_view) or any(
+                r.alias_info is not None and not r.alias_info.is_write for r in schema.returns
+            )
+            record.is_view = is_view and not writes
+            bumped = {w.storage: w.version_before + 1 for w in writes}
+            keys_out = []
+            for t in outputs:
+                storage = storage_key(t)
+                # an in-place op returns its argument before autograd bumps the version
+                key = (storage, bumped.get(storage, version_of(t)))
+                keys_out.append(key)
+                if not record.is_view:
+                    self._producer[key] = seq
+                else:
+                    try:
+                        setattr(t, TENSOR_SEQ_ATTR, seq)
+                    except (AttributeError, RuntimeError):
+                        pass
+            for storage, version in bumped.items():  # the written value's next version is this op's output
+                self._producer[(storage, version)] = seq
+            record.outputs = tuple(keys_out)
+            if outputs:
+                record.output_shape = tuple(int(s) for s in outputs[0].shape)
+        return out
+
+    def _write(self, arg: str, index: int | None, t: torch.Tensor) -> Write:
+        return Write(
+            arg=arg,
+            index=index,
+            storage=storage_key(t),
+            version_before=version_of(t),
+            shape=tuple(int(s) for s in t.shape),
+            is_view=bool(t._is_view()),
+        )
+
+    # -- forward-time errors and detach_
+
+    def on_function(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        name = getattr(func, "__name__", str(func))
+        if name == "detach_" and args and isinstance(args[0], torch.Tensor):
+            self.trace.detaches.append(
+                DetachEvent(len(self.trace.ops), storage_key(args[0]), user_frames(3, skip=3), self._modules)
+            )
+        try:
+            return func(*args, **kwargs)
+        except RuntimeError as exc:
+            if self.trace.forward_failure is None and classify(exc) is not None:
+                self.trace.forward_failure = self._forward_failure(name, exc, args)
+            raise
+
+    def _forward_failure(self, name: str, exc: RuntimeError, args: tuple[Any, ...]) -> ForwardFailure:
+        target = next((a for a in args if isinstance(a, torch.Tensor)), None)
+        return ForwardFailure(
+            function=name,
+            message=str(exc),
+            frames=user_frames(3, skip=4),
+            modules=self._modules,
+            tensor=tensor_info(target) if target is not None else None,
+            view_seq=getattr(target, TENSOR_SEQ_ATTR, None) if target is not None else None,
+            optimizer=self._optimizer,
+        )
+
+
+@contextmanager
+def _handle(handle: RemovableHandle) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+class _DispatchRecorder(TorchDispatchMode):
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        return self.recorder.on_op(func, args, kwargs or {})
+
+
+class _FunctionRecorder(TorchFunctionMode):
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        return self.recorder.on_function(func, args, kwargs or {})
