@@ -1,0 +1,239 @@
+"""The engine on small snippets, including each trap named in ../shared/notes/engine.md."""
+
+from __future__ import annotations
+
+import gc
+import textwrap
+import weakref
+
+import torch
+
+from inplace_magic.api import CheckResult, check_cells
+from inplace_magic.family import classify
+from inplace_magic.record import Recorder, foreach_bumps_versions
+from inplace_magic.source import split_percent
+
+
+def check(source: str) -> CheckResult:
+    return check_cells(split_percent(textwrap.dedent(source).lstrip("\n")), with_fixes=False)
+
+
+def test_saved_tensor_hooks_switch_off_the_version_check_so_unpack_redoes_it() -> None:
+    # plain autograd with any saved_tensors_hooks installed would silently compute a wrong gradient
+    def identity(t: torch.Tensor) -> torch.Tensor:
+        return t
+
+    x = torch.randn(3, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(identity, identity):
+        y = x.sigmoid()
+        y.add_(1)
+        y.sum().backward()  # no error: the trap
+    result = check(
+        """
+        import torch
+        x = torch.randn(3, requires_grad=True)
+        y = x.sigmoid()
+        y.add_(1)
+        y.sum().backward()
+        """
+    )
+    assert result.status == "inplace_error"
+    diagnosis = result.diagnosis
+    assert diagnosis is not None and diagnosis.reproduced
+    assert diagnosis.inplace is not None and diagnosis.inplace.op == "aten.add_.Tensor"
+    assert diagnosis.saved_by is not None and diagnosis.saved_by.op == "aten.sigmoid.default"
+    assert diagnosis.saved_by.role == "saved its output"
+    assert diagnosis.tensor is not None and (diagnosis.tensor.saved_version, diagnosis.tensor.version) == (0, 1)
+
+
+def test_pack_hook_does_not_keep_saved_outputs_alive() -> None:
+    # returning the tensor itself from pack makes an uncollectable cycle through grad_fn
+    x = torch.randn(1000, requires_grad=True)
+    with Recorder():
+        y = x.exp()
+        alive = weakref.ref(y)
+        del y
+    gc.collect()
+    assert alive() is None
+
+
+def test_foreach_optimizer_step_still_breaks_the_replay() -> None:
+    # under a dispatch mode _foreach_*_ ops stop bumping versions; without the re-bump the GAN
+    # error would vanish in the replay and a failing run would look healthy
+    if not foreach_bumps_versions():
+        probe = torch.zeros(1)
+        with Recorder():
+            torch._foreach_add_([probe], 1.0)
+        assert probe._version == 1
+    result = check(
+        """
+        import torch, torch.nn as nn
+        torch.manual_seed(0)
+        D = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+        opt = torch.optim.Adam(D.parameters(), foreach=True)
+        out = D(torch.randn(4, 8, requires_grad=True))
+        out.mean().backward(retain_graph=True)
+        opt.step()
+        out.sum().backward()
+        """
+    )
+    diagnosis = result.diagnosis
+    assert diagnosis is not None and diagnosis.reproduced and diagnosis.optimizer_step
+    assert diagnosis.inplace is not None
+    assert diagnosis.inplace.op.startswith("aten._foreach_")
+    assert diagnosis.inplace.optimizer == "Adam.step() call #1"
+    assert diagnosis.tensor is not None and diagnosis.tensor.parameter == "2.weight"
+    assert diagnosis.saved_by is not None and diagnosis.saved_by.module == "2"
+
+
+def test_fused_optimizer_never_bumps_so_nothing_is_invented() -> None:
+    result = check(
+        """
+        import torch, torch.nn as nn
+        D = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+        opt = torch.optim.Adam(D.parameters(), fused=True)
+        out = D(torch.randn(4, 8))
+        out.mean().backward(retain_graph=True)
+        opt.step()
+        out.sum().backward()
+        """
+    )
+    assert (result.status, result.diagnosis) == ("ok", None)
+
+
+def test_leaf_error_is_raised_before_dispatch_and_caught_at_the_call() -> None:
+    result = check(
+        """
+        import torch
+        w = torch.randn(3, requires_grad=True)
+        w -= 0.1
+        """
+    )
+    diagnosis = result.diagnosis
+    assert diagnosis is not None and diagnosis.kind == "leaf_inplace"
+    assert diagnosis.inplace is not None and diagnosis.inplace.location is not None
+    assert diagnosis.inplace.location.line == 3 and diagnosis.inplace.op == "Tensor.sub_"
+    assert diagnosis.tensor is not None and diagnosis.tensor.is_leaf and diagnosis.tensor.shape == (3,)
+    assert diagnosis.saved_by is None
+
+
+def test_multi_output_view_names_the_op_that_made_the_view() -> None:
+    result = check(
+        """
+        import torch
+        x = torch.randn(4, 6, requires_grad=True) * 2
+        a, b = x.chunk(2, dim=1)
+        b.clamp_(-1, 1)
+        """
+    )
+    diagnosis = result.diagnosis
+    assert diagnosis is not None and diagnosis.kind == "view_inplace"
+    assert diagnosis.saved_by is not None and diagnosis.saved_by.op == "aten.split.Tensor"
+    assert diagnosis.saved_by.location is not None and diagnosis.saved_by.location.line == 3
+    assert diagnosis.saved_by.role == "created the view"
+
+
+def test_detach_in_place_of_a_saved_tensor_is_not_hidden_by_our_hooks() -> None:
+    # detach_() never reaches the dispatcher, and with saved-tensor hooks installed autograd no
+    # longer notices it: the function mode records it and the unpack hook raises
+    result = check(
+        """
+        import torch
+        lin = torch.nn.Linear(3, 3)
+        h = lin(torch.randn(2, 3))
+        out = lin(h)
+        h.detach_()
+        out.sum().backward()
+        """
+    )
+    diagnosis = result.diagnosis
+    assert diagnosis is not None and diagnosis.kind == "other" and diagnosis.reproduced
+    assert diagnosis.inplace is not None and diagnosis.inplace.op == "Tensor.detach_"
+    assert diagnosis.inplace.location is not None and diagnosis.inplace.location.line == 5
+    assert diagnosis.saved_by is not None and diagnosis.saved_by.location is not None
+    assert diagnosis.saved_by.location.line == 4
+
+
+def test_other_errors_pass_through_with_their_original_type_and_message() -> None:
+    result = check(
+        """
+        import torch
+        torch.randn(2, 3) @ torch.randn(4, 5)
+        """
+    )
+    assert result.status == "other_error" and result.diagnosis is None
+    assert result.error is not None and result.error.type == "RuntimeError"
+    assert result.exception is not None and str(result.exception) == result.error.message
+    assert result.error.location is not None and result.error.location.line == 2
+
+
+def test_a_value_error_is_never_ours() -> None:
+    assert classify(ValueError("has been modified by an inplace operation")) is None
+    assert classify(RuntimeError("Trying to backward through the graph a second time")) is None
+
+
+def test_relu_inplace_after_conv_in_a_residual_is_healthy() -> None:
+    # the tutorial claim: conv does not save its output, so the in-place ReLU is safe
+    result = check(
+        """
+        import torch, torch.nn as nn
+        conv, relu = nn.Conv2d(2, 2, 3, padding=1), nn.ReLU(inplace=True)
+        x = torch.randn(1, 2, 5, 5, requires_grad=True)
+        (relu(conv(x)) + x).sum().backward()
+        """
+    )
+    assert result.status == "ok"
+
+
+def test_merge_only_at_the_loss_is_not_a_skip() -> None:
+    result = check(
+        """
+        import torch
+        x = torch.randn(5, requires_grad=True)
+        y = torch.exp(x)
+        s = y.sum()
+        y.mul_(2)
+        (s + y.sum()).backward()
+        """
+    )
+    diagnosis = result.diagnosis
+    assert diagnosis is not None and diagnosis.reproduced
+    assert diagnosis.skip is None
+
+
+def test_alias_names_are_reported() -> None:
+    result = check(
+        """
+        import torch
+        x = torch.randn(4, requires_grad=True)
+        y = torch.sigmoid(x)
+        r = y
+        y += 1
+        r.sum().backward()
+        """
+    )
+    diagnosis = result.diagnosis
+    assert diagnosis is not None and diagnosis.inplace is not None
+    assert set(diagnosis.inplace.names) == {"y", "r"}
+    assert "aliases" in diagnosis.explanation
+
+
+def test_compiled_function_is_diagnosed_eagerly() -> None:
+    result = check(
+        """
+        import torch
+
+        @torch.compile(backend="eager")
+        def f(x):
+            return x.exp()
+
+        x = torch.randn(3, requires_grad=True)
+        y = f(x)
+        y.add_(1)
+        y.sum().backward()
+        """
+    )
+    diagnosis = result.diagnosis
+    assert diagnosis is not None and diagnosis.reproduced
+    assert diagnosis.inplace is not None and diagnosis.inplace.location is not None
+    assert diagnosis.inplace.location.line == 9
