@@ -7,9 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .diagnose import Locator, diagnose
+from .diagnose import diagnose
 from .diagnosis import Diagnosis, ErrorInfo, Location
 from .family import classify
+from .locate import Locator
 from .record import Recorder, ReplayStopped
 from .run import (
     RandomState,
@@ -97,7 +98,8 @@ def check_cells(cells: list[Cell], script_path: str | None = None, *, with_fixes
 
 def _fixes(cells: list[Cell], diagnosis: Diagnosis, script_path: str | None) -> list[dict[str, Any]]:
     try:
-        from .fix import find_fixes
+        from .fix import find_fixes  # type: ignore[attr-defined]
     except ImportError:
         return []
-    return find_fixes(cells, diagnosis.to_json(), script_path)
+    fixes: list[dict[str, Any]] = find_fixes(cells, diagnosis.to_json(), script_path)
+    return fixes

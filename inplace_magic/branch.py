@@ -17,8 +17,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from .diagnosis import BranchStep, Skip
+from .diagnosis import BranchStep, Location, Skip
 from .frames import Frame, is_user_file
+from .locate import Locator
+from .modules import ModuleNamer
 from .record import OpRecord, SaveRecord, Trace
 
 # ops that read only a tensor's metadata, not its values
@@ -124,7 +126,7 @@ def _is_scalar(op: OpRecord) -> bool:
     return numel <= 1
 
 
-def _steps(trace: Trace, seqs: Iterable[int], locator, names) -> tuple[BranchStep, ...]:  # type: ignore[no-untyped-def]
+def _steps(trace: Trace, seqs: Iterable[int], locator: Locator, names: ModuleNamer) -> tuple[BranchStep, ...]:
     out = []
     for seq in list(seqs)[:_MAX_STEPS]:
         op = trace.ops[seq]
@@ -138,7 +140,14 @@ def _steps(trace: Trace, seqs: Iterable[int], locator, names) -> tuple[BranchSte
     return tuple(out)
 
 
-def find_skip(trace: Trace, save: SaveRecord, saver: OpRecord | None, writer: OpRecord, locator, names) -> Skip | None:  # type: ignore[no-untyped-def]
+def find_skip(
+    trace: Trace,
+    save: SaveRecord,
+    saver: OpRecord | None,
+    writer: OpRecord,
+    locator: Locator,
+    names: ModuleNamer,
+) -> Skip | None:  # type: ignore[no-untyped-def]
     """The skip connection or branch that the write in ``writer`` breaks, or None."""
     start, stop = _window(trace, writer)
     graph = _Graph(trace, start, stop)
@@ -171,8 +180,8 @@ def find_skip(trace: Trace, save: SaveRecord, saver: OpRecord | None, writer: Op
     if saver is None or _is_scalar(writer):
         return None
     written = {(w.storage, w.version_before) for w in writer.writes}
-    value_ancestors = graph.ancestors(split) | ({split} if split is not None else set())
-    for key, producer in zip(writer.inputs, writer.producers):
+    value_ancestors = (graph.ancestors(split) | {split}) if split is not None else set()
+    for key, producer in zip(writer.inputs, writer.producers, strict=True):
         if key in written or producer is None or producer < start:
             continue
         other_ancestors = graph.ancestors(producer) | {producer}
@@ -184,7 +193,15 @@ def find_skip(trace: Trace, save: SaveRecord, saver: OpRecord | None, writer: Op
     return None
 
 
-def _skip(trace: Trace, split: int | None, merge: int, saver_branch: list[int], writer_branch: list[int], locator, names) -> Skip:  # type: ignore[no-untyped-def]
+def _skip(
+    trace: Trace,
+    split: int | None,
+    merge: int,
+    saver_branch: list[int],
+    writer_branch: list[int],
+    locator: Locator,
+    names: ModuleNamer,
+) -> Skip:  # type: ignore[no-untyped-def]
     merge_op = trace.ops[merge]
     source_op = trace.op(split)
     return Skip(
@@ -199,7 +216,7 @@ def _skip(trace: Trace, split: int | None, merge: int, saver_branch: list[int], 
     )
 
 
-def _source_location(source: OpRecord | None, merge: OpRecord, locator):  # type: ignore[no-untyped-def]
+def _source_location(source: OpRecord | None, merge: OpRecord, locator: Locator) -> Location | None:
     """Where the branched value enters: its producer's line, or the ``def forward`` of the block
     that merges it when the value came in from outside that block (the block's input is the skip)."""
     if source is None:

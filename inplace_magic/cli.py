@@ -20,7 +20,8 @@ from .source import UnusableInput, read_cells
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inplace-magic",
-        description="Diagnose PyTorch in-place autograd errors: which in-place op overwrote which saved tensor.",
+        description="Diagnose PyTorch in-place autograd errors: which in-place op overwrote which saved "
+        "tensor, and which operation had saved it.",
     )
     parser.add_argument("--version", action="version", version=f"inplace-magic {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -7,8 +7,6 @@ to decide the kind, never to name an operation.
 
 from __future__ import annotations
 
-import linecache
-import os
 import re
 from typing import Any
 
@@ -19,34 +17,10 @@ from .diagnosis import Diagnosis, ErrorInfo, Location, OpSite, TensorSummary
 from .explain import explain
 from .family import Kind, classify
 from .frames import Frame
+from .locate import Locator
 from .modules import ModuleNamer
 from .record import ForwardFailure, OpRecord, SaveRecord, StaleUse, Trace
 from .run import SourceMap
-
-
-class Locator:
-    """Frames -> :class:`Location` (cell and cell id, or a file path), with the code text."""
-
-    def __init__(self, source_map: SourceMap) -> None:
-        self.source_map = source_map
-
-    def location(self, frame: Frame | None) -> Location | None:
-        if frame is None:
-            return None
-        code = linecache.getline(frame.filename, frame.lineno).strip()
-        cell = self.source_map.cell_of(frame.filename)
-        if cell is not None:
-            return Location(frame.lineno, code, frame.function, cell=cell[0], cell_id=cell[1])
-        path = frame.filename
-        if os.path.isabs(path):
-            try:
-                path = os.path.relpath(path)
-            except ValueError:
-                pass
-        return Location(frame.lineno, code, frame.function, file=path)
-
-    def stack(self, frames: tuple[Frame, ...]) -> tuple[Location, ...]:
-        return tuple(loc for loc in (self.location(f) for f in frames[1:]) if loc is not None)
 
 
 def _normalise(name: str) -> str:
@@ -96,7 +70,11 @@ class _Builder:
 
     def saver(self, stale: StaleUse) -> tuple[OpSite, OpRecord | None]:
         save = stale.save
-        candidates = [self.trace.op(stale.node_seq), self.trace.op(save.prev_seq), self.trace.op(save.prev_seq + 1)]
+        candidates = [
+            self.trace.op(stale.node_seq),
+            self.trace.op(save.prev_seq),
+            self.trace.op(save.prev_seq + 1),
+        ]
         op = next((c for c in candidates if _op_matches(c, stale.node_name)), None)
         key = (save.tensor.storage, save.tensor.version)
         if op is None:

@@ -41,7 +41,9 @@ def explain(diagnosis: Diagnosis) -> None:
     kind = diagnosis.kind
     writer, saver, tensor = diagnosis.inplace, diagnosis.saved_by, _tensor(diagnosis)
     if kind == "leaf_inplace":
-        diagnosis.headline = f"{_who(writer)}{_where(writer)} writes in place into a leaf tensor that requires grad"
+        diagnosis.headline = (
+            f"{_who(writer)}{_where(writer)} writes in place into a leaf tensor that requires grad"
+        )
         diagnosis.explanation = (
             f"{tensor} is a leaf that requires grad (a parameter or an input created with "
             "requires_grad=True). Autograd cannot record an in-place write into it. If this is an "
@@ -87,7 +89,8 @@ def explain(diagnosis: Diagnosis) -> None:
         return
     role = saver.role if saver and saver.role else "saved it"
     diagnosis.headline = (
-        f"{_who(writer)}{_where(writer)} overwrote {tensor} that {_who(saver)}{_where(saver)} saved for backward"
+        f"{_who(writer)}{_where(writer)} overwrote {tensor} that {_who(saver)}{_where(saver)} "
+        "saved for backward"
     )
     parts = [
         f"{_who(saver)} {role.replace('saved it with', 'saved it through')} ({tensor}, version "
@@ -98,12 +101,16 @@ def explain(diagnosis: Diagnosis) -> None:
     ]
     skip = diagnosis.skip
     if skip is not None:
+        in_place_merge = writer is not None and skip.merge_op == writer.op
+        how = "is combined in place with" if in_place_merge else "is carried by"
         parts.append(
-            f"The value {'is carried by a skip connection' if skip.merge_op != (writer.op if writer else '') else 'is combined in place with a skip connection'}: "
+            f"The value {how} a skip connection: "
             f"it branches at {skip.source.label() if skip.source else 'an earlier op'} and the branches "
             f"merge ({skip.merge_kind}) at {skip.merge.label() if skip.merge else 'a later op'}."
         )
     elif writer is not None and len(writer.names) > 1:
-        parts.append(f"The names {', '.join(writer.names)} are aliases of one tensor; use .clone() for a copy.")
+        parts.append(
+            f"The names {', '.join(writer.names)} are aliases of one tensor; use .clone() for a copy."
+        )
     parts.append("Make the write out of place, or clone the tensor before writing into it.")
     diagnosis.explanation = " ".join(parts)

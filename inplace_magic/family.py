@@ -12,24 +12,25 @@ from typing import Literal
 
 Kind = Literal["version_counter", "leaf_inplace", "view_inplace", "other"]
 
-_PATTERNS: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
-    (kind, re.compile(pattern, re.IGNORECASE))
-    for kind, pattern in (
-        ("version_counter", r"needed for gradient computation has been modified by an inplace operation"),
-        ("leaf_inplace", r"a (view of a )?leaf Variable that requires grad (is being|has been) used in an in-place"),
-        ("view_inplace", r"is a view and (is being modified inplace|its base or another view)"),
-        ("view_inplace", r"view of a view which was created in no_grad mode"),
-        ("view_inplace", r"A view was created in (no_grad|inference) mode and is being modified inplace"),
-        ("view_inplace", r"modifies inplace an input that is a view of another Tensor"),
-        ("other", r"Can't detach views in-place"),
-        ("other", r"saved tensor that has been detached in-place"),
-        ("other", r"In-place (leakyReLu|elu) backward calculation is triggered"),
-        ("other", r"functions with out=\.\.\. arguments don't support automatic differentiation"),
-        ("other", r"saved tensor pack hook is modifying its input in place"),
-        ("other", r"cached during selective activation checkpoint has been mutated"),
-        ("other", r"attempted to call in-place operation .* that would mutate a captured Tensor"),
-    )
+_SOURCES: tuple[tuple[Kind, str], ...] = (
+    ("version_counter", r"needed for gradient computation has been modified by an inplace operation"),
+    (
+        "leaf_inplace",
+        r"a (view of a )?leaf Variable that requires grad (is being|has been) used in an in-place",
+    ),
+    ("view_inplace", r"is a view and (is being modified inplace|its base or another view)"),
+    ("view_inplace", r"view of a view which was created in no_grad mode"),
+    ("view_inplace", r"A view was created in (no_grad|inference) mode and is being modified inplace"),
+    ("view_inplace", r"modifies inplace an input that is a view of another Tensor"),
+    ("other", r"Can't detach views in-place"),
+    ("other", r"saved tensor that has been detached in-place"),
+    ("other", r"In-place (leakyReLu|elu) backward calculation is triggered"),
+    ("other", r"functions with out=\.\.\. arguments don't support automatic differentiation"),
+    ("other", r"saved tensor pack hook is modifying its input in place"),
+    ("other", r"cached during selective activation checkpoint has been mutated"),
+    ("other", r"attempted to call in-place operation .* that would mutate a captured Tensor"),
 )
+_PATTERNS = tuple((kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in _SOURCES)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -34,7 +34,16 @@ def _library_prefixes() -> tuple[str, ...]:
         path = sysconfig.get_paths().get(name)
         if path:
             prefixes.append(os.path.abspath(path) + os.sep)
-    for module in ("torch", "IPython", "ipykernel", "jupyter_client", "traitlets", "tornado", "zmq", "nbclient"):
+    for module in (
+        "torch",
+        "IPython",
+        "ipykernel",
+        "jupyter_client",
+        "traitlets",
+        "tornado",
+        "zmq",
+        "nbclient",
+    ):
         mod = sys.modules.get(module)
         if mod is None and module == "torch":
             mod = torch

@@ -19,6 +19,7 @@ The traps this module works around are measured in ../shared/notes/engine.md:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 import weakref
@@ -253,9 +254,13 @@ class Recorder:
     def __enter__(self) -> Recorder:
         stack = self._stack
         stack.enter_context(self._construction_sites())
-        stack.enter_context(_handle(torch.nn.modules.module.register_module_forward_pre_hook(self._pre_forward)))
         stack.enter_context(
-            _handle(torch.nn.modules.module.register_module_forward_hook(self._post_forward, always_call=True))
+            _handle(torch.nn.modules.module.register_module_forward_pre_hook(self._pre_forward))
+        )
+        stack.enter_context(
+            _handle(
+                torch.nn.modules.module.register_module_forward_hook(self._post_forward, always_call=True)
+            )
         )
         stack.enter_context(_handle(register_optimizer_step_pre_hook(self._pre_step)))
         stack.enter_context(_handle(register_optimizer_step_post_hook(self._post_step)))
@@ -290,7 +295,7 @@ class Recorder:
                     return
                 frame = frame.f_back  # type: ignore[assignment]
 
-        torch.nn.Module.__init__ = recording_init  # type: ignore[method-assign]
+        torch.nn.Module.__init__ = recording_init  # type: ignore[method-assign,assignment]
         try:
             yield
         finally:
@@ -350,13 +355,18 @@ class Recorder:
         detached = None
         if current == save.tensor.version and save.tensor.requires_grad:
             detached = next(
-                (d for d in self.trace.detaches if d.storage == save.tensor.storage and d.seq > save.prev_seq),
+                (
+                    d
+                    for d in self.trace.detaches
+                    if d.storage == save.tensor.storage and d.seq > save.prev_seq
+                ),
                 None,
             )
         if current != save.tensor.version or detached is not None:
             node = torch._C._current_autograd_node()
             node_name = node.name() if node is not None else "?"
-            node_seq = node.metadata.get(NODE_SEQ_KEY) if node is not None else None
+            metadata: dict[str, Any] = node.metadata if node is not None else {}  # type: ignore[assignment]
+            node_seq = metadata.get(NODE_SEQ_KEY)
             self.trace.stale = StaleUse(save, current, node_name, node_seq, detached)
             raise ReplayStopped(
                 f"inplace_magic: saved tensor {list(save.tensor.shape)} is at version {current}; "
@@ -400,13 +410,14 @@ class Recorder:
             # parameters and other leaves that require grad are roots of the forward dataflow:
             # their initialisation ops are not a path between two activations
             producers = tuple(
-                None if t.requires_grad and t.is_leaf else self._producer.get(k) for t, k in zip(inputs, keys)
+                None if t.requires_grad and t.is_leaf else self._producer.get(k)
+                for t, k in zip(inputs, keys, strict=True)
             )
             record.inputs, record.producers = keys, producers
-            for t, producer in zip(inputs, producers):
+            for t, producer in zip(inputs, producers, strict=True):
                 grad_fn = t.grad_fn
                 if grad_fn is not None and producer is not None:
-                    metadata = grad_fn.metadata
+                    metadata: dict[str, Any] = grad_fn.metadata  # type: ignore[assignment]
                     if NODE_SEQ_KEY not in metadata:
                         metadata[NODE_SEQ_KEY] = producer
             if writes and self._optimizer is None:
@@ -436,10 +447,8 @@ class Recorder:
                 if not record.is_view:
                     self._producer[key] = seq
                 else:
-                    try:
+                    with contextlib.suppress(AttributeError, RuntimeError):  # tensors with __slots__
                         setattr(t, TENSOR_SEQ_ATTR, seq)
-                    except (AttributeError, RuntimeError):
-                        pass
             for storage, version in bumped.items():  # the written value's next version is this op's output
                 self._producer[(storage, version)] = seq
             record.outputs = tuple(keys_out)

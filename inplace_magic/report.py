@@ -41,7 +41,9 @@ def render_text(diagnosis: Diagnosis) -> str:
         out += _site(saver_title, diagnosis.saved_by)
     t = diagnosis.tensor
     if t is not None:
-        versions = f", saved at version {t.saved_version}, now {t.version}" if t.saved_version is not None else ""
+        versions = (
+            f", saved at version {t.saved_version}, now {t.version}" if t.saved_version is not None else ""
+        )
         param = f"  parameter {t.parameter}" if t.parameter else ""
         out.append(f"TENSOR: {t.dtype}{list(t.shape)}{versions}{param}")
     skip = diagnosis.skip

@@ -60,7 +60,9 @@ def compile_cells(cells: list[Cell], source_map: SourceMap, prefix: str = "cell"
     return compiled
 
 
-def run_compiled(compiled: list[tuple[Cell, Any]], namespace: dict[str, Any], stop_after: int | None = None) -> RunResult:
+def run_compiled(
+    compiled: list[tuple[Cell, Any]], namespace: dict[str, Any], stop_after: int | None = None
+) -> RunResult:
     for cell, code in compiled:
         if stop_after is not None and cell.index > stop_after:
             break
@@ -111,7 +113,7 @@ class RandomState:
         try:  # imported now so that a cell importing it later starts from the captured state
             import numpy
         except ImportError:
-            numpy = None
+            numpy = None  # type: ignore[assignment]
         if numpy is not None:
             numpy_state = numpy.random.get_state()
         return cls(torch.get_rng_state(), random.getstate(), numpy_state)

@@ -43,7 +43,10 @@ def test_saved_tensor_hooks_switch_off_the_version_check_so_unpack_redoes_it() -
     assert diagnosis.inplace is not None and diagnosis.inplace.op == "aten.add_.Tensor"
     assert diagnosis.saved_by is not None and diagnosis.saved_by.op == "aten.sigmoid.default"
     assert diagnosis.saved_by.role == "saved its output"
-    assert diagnosis.tensor is not None and (diagnosis.tensor.saved_version, diagnosis.tensor.version) == (0, 1)
+    assert diagnosis.tensor is not None and (diagnosis.tensor.saved_version, diagnosis.tensor.version) == (
+        0,
+        1,
+    )
 
 
 def test_pack_hook_does_not_keep_saved_outputs_alive() -> None:

@@ -1,0 +1,34 @@
+"""Frames -> locations people can click: a notebook cell and line, or a file and line."""
+
+from __future__ import annotations
+
+import contextlib
+import linecache
+import os
+
+from .diagnosis import Location
+from .frames import Frame
+from .run import SourceMap
+
+
+class Locator:
+    """Frames -> :class:`Location` (cell and cell id, or a file path), with the code text."""
+
+    def __init__(self, source_map: SourceMap) -> None:
+        self.source_map = source_map
+
+    def location(self, frame: Frame | None) -> Location | None:
+        if frame is None:
+            return None
+        code = linecache.getline(frame.filename, frame.lineno).strip()
+        cell = self.source_map.cell_of(frame.filename)
+        if cell is not None:
+            return Location(frame.lineno, code, frame.function, cell=cell[0], cell_id=cell[1])
+        path = frame.filename
+        if os.path.isabs(path):
+            with contextlib.suppress(ValueError):  # another drive on Windows
+                path = os.path.relpath(path)
+        return Location(frame.lineno, code, frame.function, file=path)
+
+    def stack(self, frames: tuple[Frame, ...]) -> tuple[Location, ...]:
+        return tuple(loc for loc in (self.location(f) for f in frames[1:]) if loc is not None)
