@@ -86,3 +86,13 @@ class Fix(TypedDict, total=False):
     cells: dict[str, str]
     next_error: dict[str, Any]
     notes: list[str]
+
+
+@dataclass
+class Verdict:
+    """What the run of a candidate means for the user."""
+
+    verified: bool = False
+    preserves_gradients: bool | None = None
+    notes: list[str] = field(default_factory=list)
+    next_error: dict[str, Any] | None = None  # the in-place error this fix uncovers

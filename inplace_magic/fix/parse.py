@@ -87,7 +87,7 @@ class ParsedCell:
         return (start.line, start.column)
 
 
-def _protect(text: str) -> str:
+def protect(text: str) -> str:
     out = []
     for line in text.split("\n"):
         stripped = line.lstrip()
@@ -97,7 +97,7 @@ def _protect(text: str) -> str:
     return "\n".join(out)
 
 
-def _restore(text: str) -> str:
+def restore(text: str) -> str:
     out = []
     for line in text.split("\n"):
         stripped = line.lstrip()
@@ -112,7 +112,7 @@ def parse_cell(cell: Cell) -> ParsedCell | None:
     if cell.kind != "code":
         return None
     try:
-        module = cst.parse_module(_protect(cell.source))
+        module = cst.parse_module(protect(cell.source))
     except cst.ParserSyntaxError:
         return None
     wrapper = MetadataWrapper(module)
@@ -134,7 +134,7 @@ class _Apply(cst.CSTTransformer):
 def render(parsed: ParsedCell, changes: Changes, module: cst.Module | None = None) -> str:
     """The cell's text with ``changes`` applied (IPython lines restored)."""
     tree = (module or parsed.module).visit(_Apply(changes))
-    return _restore(tree.code)
+    return restore(tree.code)
 
 
 def dotted(node: cst.BaseExpression) -> str | None:
