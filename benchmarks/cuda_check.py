@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import time
 from typing import Any
@@ -19,7 +20,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from inplace_magic.api import check_cells
-from inplace_magic.record import Recorder
+from inplace_magic.record import Recorder, foreach_bumps_versions
 from inplace_magic.source import split_percent
 
 
@@ -44,6 +45,7 @@ def version_behaviour(device: str) -> dict[str, Any]:
         before = lin.weight._version
         opt.step()
         out[f"adam_{flag}_step_bump"] = lin.weight._version - before
+    out["self_test_says_bumps"] = foreach_bumps_versions(device.split(":")[0])
     return out
 
 
@@ -97,6 +99,11 @@ def engine_runs(device: str) -> dict[str, Any]:
             "optimizer": (d["inplace"] or {}).get("optimizer"),
             "saver": (d["saved_by"] or {}).get("op"),
             "skip_merge_line": ((d["skip"] or {}).get("merge") or {}).get("line"),
+            # a double or missing bump would show as replay versions that differ from the plain run's
+            "plain_versions": re.findall(
+                r"is at version (\d+); expected version (\d+)", d["error"]["message"]
+            ),
+            "replay_versions": [(d["tensor"] or {}).get("version"), (d["tensor"] or {}).get("saved_version")],
         }
     return out
 

@@ -191,7 +191,7 @@ def _tensors(value: Any) -> Iterator[torch.Tensor]:
                 yield item
 
 
-_FOREACH_BUMPS: bool | None = None
+_FOREACH_BUMPS: dict[str, bool] = {}
 
 
 class _PassThrough(TorchDispatchMode):
@@ -199,19 +199,20 @@ class _PassThrough(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def foreach_bumps_versions() -> bool:
+def foreach_bumps_versions(device: str = "cpu") -> bool:
     """Self-test: does an in-place ``_foreach_*`` op bump versions under a dispatch mode?
 
-    On torch 2.13 it does not (upstream PR #191154 fixes it); once it does, we must not bump twice.
+    Measured per device type because it differs: on torch 2.13 CPU it does not (upstream PR #191154
+    fixes it), on torch 2.11 CUDA it does. Where it does, we must not bump a second time.
     """
-    global _FOREACH_BUMPS
-    if _FOREACH_BUMPS is None:
-        probe = torch.zeros(1)
+    bumps = _FOREACH_BUMPS.get(device)
+    if bumps is None:
+        probe = torch.zeros(1, device=device)
         before = probe._version
         with _PassThrough():
             torch._foreach_add_([probe], 1.0)
-        _FOREACH_BUMPS = probe._version > before
-    return _FOREACH_BUMPS
+        bumps = _FOREACH_BUMPS[device] = probe._version > before
+    return bumps
 
 
 def _names_bound_to(storage: int, skip: int) -> tuple[str, ...]:
@@ -246,7 +247,6 @@ class Recorder:
         self._optimizer: str | None = None
         self._optimizer_calls: dict[int, int] = {}
         self._root_ids: set[int] = set()
-        self._bump_foreach = not foreach_bumps_versions()
         self._stack = ExitStack()
 
     # -- lifecycle
@@ -428,9 +428,10 @@ class Recorder:
 
         out = func(*args, **kwargs)
 
-        if written_lists and self._bump_foreach and schema.name.startswith("aten::_foreach_"):
+        if written_lists and schema.name.startswith("aten::_foreach_"):
             for tensors in written_lists:
-                torch.autograd.graph.increment_version(tensors)
+                if tensors and not foreach_bumps_versions(tensors[0].device.type):
+                    torch.autograd.graph.increment_version(tensors)
         if not backward:
             outputs = list(_tensors(out))
             is_view = bool(func.is_view) or any(
