@@ -1,7 +1,8 @@
 """The verifier's sandbox: a separate Python process that runs the original cells and candidate fixes.
 
 Usage (by :mod:`.verify` only): ``python -m inplace_magic.fix._sandbox``, then JSON lines on stdin:
-first ``{"cells", "script_path", "time_limit"}``, then one ``{"id", "cells", "compare"}`` per candidate.
+first ``{"cells", "script_path", "time_limit"}``, then one ``{"id", "cells", "compare"}`` per candidate
+(or ``{"id", "cells", "diagnose": true}`` for the engine's diagnosis of the error they raise).
 Each run starts from the same RNG state and a fresh namespace; one JSON line answers each.
 
 This re-executes the user's code. It runs in its own process so the user's kernel or interpreter is
@@ -25,7 +26,15 @@ from typing import Any, TextIO
 import torch
 
 from ..family import classify
-from ..run import RandomState, SourceMap, compile_cells, fresh_namespace, raising_frame, run_compiled, script_path_on_sys_path
+from ..run import (
+    RandomState,
+    SourceMap,
+    compile_cells,
+    fresh_namespace,
+    raising_frame,
+    run_compiled,
+    script_path_on_sys_path,
+)
 from ..source import Cell
 from . import grads
 
@@ -119,11 +128,20 @@ class Sandbox:
         result = Run()
         namespace = fresh_namespace(self.script_path)
         self.recorder.run, self.recorder.namespace = result, namespace
-        mutation = torch.autograd.graph.allow_mutation_on_saved_tensors() if allow_mutation else contextlib.nullcontext()
+        mutation = (
+            torch.autograd.graph.allow_mutation_on_saved_tensors()
+            if allow_mutation
+            else contextlib.nullcontext()
+        )
         self.random.restore()
         try:
             compiled = compile_cells(cells, result.source_map, prefix=f"cell#{self.runs}")
-            with _torch_modes(), script_path_on_sys_path(self.script_path), _time_limit(self.time_limit), mutation:
+            with (
+                _torch_modes(),
+                script_path_on_sys_path(self.script_path),
+                _time_limit(self.time_limit),
+                mutation,
+            ):
                 outcome = run_compiled(compiled, namespace)
             result.error, result.error_cell = outcome.exception, outcome.cell
             if isinstance(result.error, SystemExit) and result.error.code in (0, None):
@@ -135,17 +153,34 @@ class Sandbox:
         result.final = grads.snapshot(namespace)
         return result
 
+    def diagnose(self, cells: list[Cell]) -> dict[str, Any] | None:
+        """The engine's diagnosis of the error these cells raise (to fix the next error in a chain)."""
+        self.random.restore()
+        try:
+            from ..api import check_cells
+
+            with _torch_modes(), _time_limit(self.time_limit):
+                result = check_cells(cells, self.script_path, with_fixes=False)
+        except (Exception, TimeLimit):
+            return None
+        return result.to_json() if result.status == "inplace_error" else None
+
     def describe(self, run: Run) -> dict[str, Any]:
         out: dict[str, Any] = {
             "backward_calls": run.backward_calls,
-            "gradients": max(grads.count(run.final), max(map(grads.count, run.snapshots), default=0)) + run.grad_calls,
+            "gradients": max(grads.count(run.final), max(map(grads.count, run.snapshots), default=0))
+            + run.grad_calls,
             "finite": grads.all_finite(run.final),
             "error": None,
             "timed_out": isinstance(run.error, TimeLimit),
         }
         if run.error is not None and not isinstance(run.error, TimeLimit):
             message = str(run.error).strip().split("\n")[0][:500]
-            error: dict[str, Any] = {"type": type(run.error).__name__, "message": message, "kind": classify(run.error)}
+            error: dict[str, Any] = {
+                "type": type(run.error).__name__,
+                "message": message,
+                "kind": classify(run.error),
+            }
             frame = raising_frame(run.error, run.source_map)
             if frame is not None:
                 where = run.source_map.cell_of(frame.filename)
@@ -157,7 +192,8 @@ class Sandbox:
 
 def _pairs(reference: Run, candidate: Run) -> list[tuple[str, grads.Snapshot, grads.Snapshot]]:
     pairs = [
-        (f"after backward #{i + 1}", r, c) for i, (r, c) in enumerate(zip(reference.snapshots, candidate.snapshots))
+        (f"after backward #{i + 1}", r, c)
+        for i, (r, c) in enumerate(zip(reference.snapshots, candidate.snapshots, strict=False))
     ]
     if reference.error is None and candidate.error is None:
         pairs.append(("at the end", reference.final, candidate.final))
@@ -165,7 +201,10 @@ def _pairs(reference: Run, candidate: Run) -> list[tuple[str, grads.Snapshot, gr
 
 
 def _cells(raw: list[list[Any]]) -> list[Cell]:
-    return [Cell(int(i), str(source), "code" if kind == "code" else "markdown", cell_id) for i, source, kind, cell_id in raw]
+    return [
+        Cell(int(i), str(source), "code" if kind == "code" else "markdown", cell_id)
+        for i, source, kind, cell_id in raw
+    ]
 
 
 def serve(jobs: TextIO, answers: TextIO) -> None:
@@ -184,6 +223,9 @@ def serve(jobs: TextIO, answers: TextIO) -> None:
         if not line.strip():
             continue
         job = json.loads(line)
+        if job.get("diagnose"):
+            answer({"id": job["id"], "diagnosis": sandbox.diagnose(_cells(job["cells"]))})
+            continue
         run = sandbox.run(_cells(job["cells"]))
         payload = {"id": job["id"], **sandbox.describe(run)}
         if job.get("compare"):

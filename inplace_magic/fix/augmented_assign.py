@@ -28,7 +28,16 @@ _OPERATORS: dict[type[cst.BaseAugOp], type[cst.BaseBinaryOp]] = {
     cst.BitXorAssign: cst.BitXor,
 }
 # Operands that bind at least as tightly as any binary operator need no parentheses.
-_ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString)
+_ATOMS = (
+    cst.Name,
+    cst.Attribute,
+    cst.Call,
+    cst.Subscript,
+    cst.Integer,
+    cst.Float,
+    cst.Imaginary,
+    cst.SimpleString,
+)
 
 
 def out_of_place(node: cst.AugAssign) -> cst.Assign | None:

@@ -68,7 +68,7 @@ def candidates(ctx: Context) -> list[Candidate]:
             if any(a.keyword is not None and a.keyword.value == "retain_graph" for a in call.args)
         ]
         names = ", ".join(f"`{n}`" for n in carried)
-        for drop in ([True, False] if retained else [False]):
+        for drop in [True, False] if retained else [False]:
             changes: dict[cst.CSTNode, object] = {line: _insert(carried)}
             if drop:
                 changes.update({call: _drop_retain_graph for call in retained})
@@ -79,12 +79,14 @@ def candidates(ctx: Context) -> list[Candidate]:
             out.append(
                 Candidate(
                     "other",
-                    f"Detach the carried state {names} at each iteration" + (" (no retain_graph)" if drop else ""),
-                    f"{names} is carried from one iteration to the next through `{code_of(line.body[0]).strip()}` "
-                    f"(cell {parsed.index}, line {parsed.start(line)}), so each backward reaches into earlier "
-                    "iterations' graphs, whose saved weights the optimizer has since updated. Detach it at the "
-                    f"top of the iteration (truncated backpropagation through time){extra}. This changes what "
-                    "is backpropagated: gradients no longer flow into earlier batches.",
+                    f"Detach the carried state {names} at each iteration"
+                    + (" (no retain_graph)" if drop else ""),
+                    f"{names} is carried from one iteration to the next through "
+                    f"`{code_of(line.body[0]).strip()}` (cell {parsed.index}, line {parsed.start(line)}), "
+                    "so each backward reaches into earlier iterations' graphs, whose saved weights the "
+                    "optimizer has since updated. Detach it at the top of the iteration (truncated "
+                    f"backpropagation through time){extra}. This changes what is backpropagated: "
+                    "gradients no longer flow into earlier batches.",
                     cells,
                     changes_semantics=True,
                 )

@@ -1,8 +1,9 @@
 """When a fix clears the error but uncovers the next in-place error, fix that one too (once).
 
-The second round generates candidates on the fixed cells, with the diagnosis' lines moved to where
-they now are and the new error's own line added as an in-place site (leaf and view errors are
-raised at the write itself). Each result carries both rewrites.
+The second round generates candidates on the fixed cells from the engine's diagnosis of the new
+error when there is one, else from the first diagnosis with its lines moved to where they now are
+plus the new error's own line (leaf and view errors are raised at the write itself). Each result
+carries both rewrites.
 """
 
 from __future__ import annotations
@@ -34,29 +35,43 @@ def line_map(old: str, new: str) -> dict[int, int]:
     return mapping
 
 
-def remap(value: Any, maps: dict[int, dict[int, int]]) -> Any:
-    """A copy of a diagnosis with every ``{cell, line}`` moved through ``maps``."""
+def _remap(value: Any, maps: dict[int, dict[int, int]]) -> Any:
     if isinstance(value, list):
-        return [remap(v, maps) for v in value]
+        return [_remap(v, maps) for v in value]
     if not isinstance(value, dict):
         return value
-    out = {k: remap(v, maps) for k, v in value.items()}
+    out = {k: _remap(v, maps) for k, v in value.items()}
     cell, line = out.get("cell"), out.get("line")
     if isinstance(cell, int) and isinstance(line, int) and cell in maps:
         out["line"] = maps[cell].get(line, line)
     return out
 
 
-def candidates(cells: list[Cell], diagnosis: dict[str, Any], base: Candidate, error: dict[str, Any]) -> list[Candidate]:
+def moved(cells: list[Cell], diagnosis: dict[str, Any], base: Candidate) -> dict[str, Any]:
+    """A copy of ``diagnosis`` with every ``{cell, line}`` moved to where it is in ``base``'s cells."""
     by_index = {c.index: c.source for c in cells}
     maps = {i: line_map(by_index[i], text) for i, text in base.cells.items() if i in by_index}
-    moved = remap(copy.deepcopy(diagnosis), maps)
+    result: dict[str, Any] = _remap(copy.deepcopy(diagnosis), maps)
+    return result
+
+
+def _site(op: Any) -> tuple[Any, Any, Any] | None:
+    return (op.get("cell"), op.get("file"), op.get("line")) if isinstance(op, dict) else None
+
+
+def same_error(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Both diagnoses name the same in-place op and the same saver (lines in the same cells)."""
+    return all(_site(first.get(k)) == _site(second.get(k)) for k in ("inplace", "saved_by"))
+
+
+def candidates(
+    cells: list[Cell], diagnosis: dict[str, Any], base: Candidate, error: dict[str, Any]
+) -> list[Candidate]:
+    """Fixes of the next error on top of ``base``; ``diagnosis`` refers to ``base``'s cells."""
     extra = []
     if isinstance(error.get("cell"), int) and isinstance(error.get("line"), int):
         extra.append(Site("inplace", error["cell"], error["line"]))
-        if isinstance(error.get("kind"), str):
-            moved["kind"] = error["kind"]
-    ctx = Context.build(apply(cells, base.cells), moved, extra)
+    ctx = Context.build(apply(cells, base.cells), diagnosis, extra)
     out: list[Candidate] = []
     for follow in generate.candidates(ctx):
         merged = {**base.cells, **follow.cells}
@@ -66,8 +81,8 @@ def candidates(cells: list[Cell], diagnosis: dict[str, Any], base: Candidate, er
             Candidate(
                 base.kind,
                 f"{base.title}; then {follow.title[:1].lower()}{follow.title[1:]}",
-                f"{base.description} That alone uncovers the next in-place error ({where(error)}: "
-                f"{error.get('message')}), so: {follow.description}",
+                f"{base.description} That alone uncovers the next in-place error ({where(error)}), so: "
+                f"{follow.description}",
                 merged,
                 changes_semantics=base.changes_semantics or follow.changes_semantics,
                 notes=base.notes + follow.notes,

@@ -37,7 +37,9 @@ class Context:
     def source(self, index: int) -> str:
         return next(cell.source for cell in self.cells if cell.index == index)
 
-    def rewrite(self, parsed: ParsedCell, changes: Changes, needs_torch: bool = False) -> dict[int, str] | None:
+    def rewrite(
+        self, parsed: ParsedCell, changes: Changes, needs_torch: bool = False
+    ) -> dict[int, str] | None:
         """``{cell: new text}``, or None when the changes leave the text as it was."""
         try:
             if needs_torch and not self._torch_imported(parsed.index):

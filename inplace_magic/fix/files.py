@@ -90,7 +90,7 @@ def _notebook_text(path: str, cells: list[Cell], changes: dict[int, str]) -> str
             raise ValueError(f"cell {index} changed on disk since it was checked; not writing")
         notebook.cells[index].source = text
     nbformat.validate(notebook)
-    text = nbformat.writes(notebook)
+    text = str(nbformat.writes(notebook))
     return text if text.endswith("\n") else text + "\n"
 
 

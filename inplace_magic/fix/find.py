@@ -32,7 +32,9 @@ def fixes(cells: list[Cell], diagnosis: dict[str, Any], script_path: str | None,
     if not found:
         return []
     if not verify:
-        judged = [(c, Verdict(notes=[*c.notes, "Not verified: verification was switched off."])) for c in found]
+        judged = [
+            (c, Verdict(notes=[*c.notes, "Not verified: verification was switched off."])) for c in found
+        ]
     else:
         judged = _verified(cells, diagnosis, script_path, found)
     return [rank.to_fix(cells, c, v) for c, v in rank.ranked(judged)]
@@ -50,15 +52,47 @@ def _verified(
                 if session.reference is not None
                 else RunOutcome(ran=False)
             )
-            return verdict(candidate, run, session.original, session.reference)
+            # Compare with the original error at the line it moved to in the candidate's cells.
+            original = chain.moved(cells, session.original or {}, candidate) if session.original else None
+            return verdict(candidate, run, original, session.reference)
 
         judged = [(c, judge(c, f"c{i}")) for i, c in enumerate(found)]
         if not any(v.verified and not c.fallback for c, v in judged):
-            bases = [(c, v.next_error) for c, v in judged if v.next_error and not c.fallback][:MAX_BASES]
-            for b, (base, error) in enumerate(bases):
-                assert error is not None
-                for i, follow in enumerate(chain.candidates(cells, diagnosis, base, error)):
+            for b, (base, error, diagnosis_after) in enumerate(_uncovered(session, cells, diagnosis, judged)):
+                for i, follow in enumerate(chain.candidates(cells, diagnosis_after, base, error)):
                     judged.append((follow, judge(follow, f"chain{b}.{i}")))
         return judged
     finally:
         session.close()
+
+
+def _uncovered(
+    session: Session, cells: list[Cell], diagnosis: dict[str, Any], judged: list[tuple[Candidate, Verdict]]
+) -> list[tuple[Candidate, dict[str, Any], dict[str, Any]]]:
+    """Failed candidates that got past the original error: (candidate, new error, its diagnosis).
+
+    A new error raised elsewhere is progress by itself; one raised at the same place (a version
+    error surfaces at the same ``backward()`` whichever tensor is stale) counts only when the
+    engine's diagnosis of the fixed code names another in-place op or saver.
+    """
+    found: list[tuple[Candidate, dict[str, Any], dict[str, Any]]] = []
+    for index, (candidate, verdict_) in enumerate(judged):
+        error = verdict_.error
+        if len(found) >= MAX_BASES or candidate.fallback or not error or error.get("kind") is None:
+            continue
+        expected = chain.moved(cells, diagnosis, candidate)
+        after = session.diagnose(f"diagnose{index}", apply(cells, candidate.cells))
+        if after is not None and chain.same_error(after, expected):
+            continue
+        if after is None and verdict_.next_error is None:
+            continue
+        if verdict_.next_error is None:
+            verdict_.next_error = error
+            verdict_.notes = [
+                n for n in verdict_.notes if not n.startswith("Not verified: the fixed code still")
+            ]
+            op = after.get("inplace") if after else None
+            what = f"`{op.get('code')}`" if isinstance(op, dict) and op.get("code") else "another op"
+            verdict_.notes.append(f"Fixes this error but uncovers the next one: an in-place write by {what}.")
+        found.append((candidate, error, after or expected))
+    return found

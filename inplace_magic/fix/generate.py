@@ -28,10 +28,20 @@ _PRECISE: list[Generator] = [
     clone.candidates,
 ]
 _BY_KIND: dict[str, list[Generator]] = {
-    "version_counter": [*_PRECISE, reorder_step.candidates, carried_state.candidates, allow_mutation.candidates],
+    "version_counter": [
+        *_PRECISE,
+        reorder_step.candidates,
+        carried_state.candidates,
+        allow_mutation.candidates,
+    ],
     # An out-of-place rewrite would turn the leaf into a non-leaf that never gets a .grad.
     "leaf_inplace": [no_grad.candidates],
-    "view_inplace": [inplace_method.candidates, augmented_assign.candidates, clone.candidates, no_grad.candidates],
+    "view_inplace": [
+        inplace_method.candidates,
+        augmented_assign.candidates,
+        clone.candidates,
+        no_grad.candidates,
+    ],
     "other": _PRECISE,
 }
 

@@ -47,7 +47,11 @@ def leaves(namespace: dict[str, Any]) -> dict[str, torch.Tensor]:
     """Every leaf tensor that requires grad, modules first so parameters get their module's name."""
     found: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
-    names = sorted(k for k, v in namespace.items() if not k.startswith("_") and not isinstance(v, (types.ModuleType, type)))
+    names = sorted(
+        k
+        for k, v in namespace.items()
+        if not k.startswith("_") and not isinstance(v, (types.ModuleType, type))
+    )
     for modules_pass in (True, False):
         for name in names:
             value = namespace[name]
@@ -62,7 +66,8 @@ def leaves(namespace: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 def snapshot(namespace: dict[str, Any]) -> Snapshot:
     return {
-        name: (t.grad.detach().clone() if t.grad is not None else None) for name, t in leaves(namespace).items()
+        name: (t.grad.detach().clone() if t.grad is not None else None)
+        for name, t in leaves(namespace).items()
     }
 
 
@@ -71,7 +76,9 @@ def count(snap: Snapshot) -> int:
 
 
 def all_finite(snap: Snapshot) -> bool:
-    return all(bool(torch.isfinite(g).all()) for g in snap.values() if g is not None and g.is_floating_point())
+    return all(
+        bool(torch.isfinite(g).all()) for g in snap.values() if g is not None and g.is_floating_point()
+    )
 
 
 def _tolerance(dtype: torch.dtype) -> tuple[float, float]:

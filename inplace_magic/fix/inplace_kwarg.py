@@ -10,27 +10,44 @@ output either way, so for ``y = relu(x); y += r`` only rewriting ``+=`` helps. T
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import libcst as cst
 
 from .context import Context
 from .model import Candidate
-from .parse import Changes, ParsedCell, code_of, dotted
+from .parse import Change, Changes, ParsedCell, code_of, dotted
 
 # Position of ``inplace`` among the positional parameters (after ``self`` / ``input``).
 MODULES = {
     **dict.fromkeys(("ReLU", "ReLU6", "SELU", "SiLU", "Mish", "Hardswish", "Hardsigmoid"), 0),
     **dict.fromkeys(("LeakyReLU", "ELU", "CELU"), 1),
-    **dict.fromkeys(("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"), 1),
+    **dict.fromkeys(
+        ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"), 1
+    ),
     **dict.fromkeys(("RReLU", "Hardtanh", "Threshold"), 2),
 }
 FUNCTIONS = {
     **dict.fromkeys(("relu", "relu6", "selu", "silu", "mish", "hardswish", "hardsigmoid"), 1),
     **dict.fromkeys(("elu", "celu", "leaky_relu"), 2),
     **dict.fromkeys(("hardtanh", "threshold"), 3),
-    **dict.fromkeys(("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"), 3),
+    **dict.fromkeys(
+        ("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"), 3
+    ),
     "rrelu": 4,
 }
-_SAVES_RESULT_WHEN_INPLACE = {"ELU", "LeakyReLU", "SELU", "CELU", "RReLU", "elu", "leaky_relu", "selu", "celu", "rrelu"}
+_SAVES_RESULT_WHEN_INPLACE = {
+    "ELU",
+    "LeakyReLU",
+    "SELU",
+    "CELU",
+    "RReLU",
+    "elu",
+    "leaky_relu",
+    "selu",
+    "celu",
+    "rrelu",
+}
 
 
 def _flag_position(call: cst.Call) -> tuple[str, int] | None:
@@ -49,7 +66,7 @@ def _is_true(node: cst.BaseExpression) -> bool:
     return isinstance(node, cst.Name) and node.value == "True"
 
 
-def _without(args: tuple[cst.Arg, ...], index: int) -> list[cst.Arg]:
+def _without(args: Sequence[cst.Arg], index: int) -> list[cst.Arg]:
     """``args`` less one, commas mended so no stray comma is left behind."""
     kept = [arg for i, arg in enumerate(args) if i != index]
     if index == len(args) - 1 and kept:
@@ -71,7 +88,9 @@ def flag_change(call: cst.Call) -> cst.Call | None:
                 return None
             if _is_true(arg.value):
                 return call.with_changes(args=_without(args, index))
-            return call.with_changes(args=[*args[:index], arg.with_changes(value=cst.Name("False")), *args[index + 1 :]])
+            return call.with_changes(
+                args=[*args[:index], arg.with_changes(value=cst.Name("False")), *args[index + 1 :]]
+            )
     positional = [i for i, arg in enumerate(args) if arg.keyword is None]
     position = found[1]
     if position >= len(positional):
@@ -82,13 +101,17 @@ def flag_change(call: cst.Call) -> cst.Call | None:
         return None
     if _is_true(value) and index == len(args) - 1:
         return call.with_changes(args=_without(args, index))
-    return call.with_changes(args=[*args[:index], args[index].with_changes(value=cst.Name("False")), *args[index + 1 :]])
+    return call.with_changes(
+        args=[*args[:index], args[index].with_changes(value=cst.Name("False")), *args[index + 1 :]]
+    )
 
 
 def _constructions(parsed: ParsedCell, call: cst.Call) -> list[cst.Call]:
     """For ``self.X(...)``: the calls inside each ``self.X = ...`` of the enclosing class."""
     func = call.func
-    if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"):
+    if not (
+        isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"
+    ):
         return []
     cls = parsed.enclosing(call, cst.ClassDef)
     if cls is None:
@@ -109,9 +132,7 @@ def _uses(parsed: ParsedCell, call: cst.Call) -> int:
     if assign is None or cls is None or len(assign.targets) != 1:
         return 0
     name = dotted(assign.targets[0].target)
-    return sum(
-        1 for node in parsed.nodes(cst.Call) if parsed.within(node, cls) and dotted(node.func) == name
-    )
+    return sum(1 for node in parsed.nodes(cst.Call) if parsed.within(node, cls) and dotted(node.func) == name)
 
 
 def _describe(parsed: ParsedCell, call: cst.Call, new: cst.Call) -> tuple[str, str, list[str]]:
@@ -124,7 +145,10 @@ def _describe(parsed: ParsedCell, call: cst.Call, new: cst.Call) -> tuple[str, s
             "in-place write to that result breaks backward; out of place it saves its input instead."
         )
     elif name.lower().startswith(("dropout", "alpha", "feature")):
-        why = f"The in-place {name} multiplies its input by the mask, but another op saved that input for backward."
+        why = (
+            f"The in-place {name} multiplies its input by the mask, but another op saved that input "
+            "for backward."
+        )
     else:
         why = f"The in-place {name} overwrites a tensor that another op saved for backward."
     description = f"`{before}` → `{after}` (cell {parsed.index}, line {parsed.start(call)}). {why}"
@@ -145,7 +169,7 @@ def candidates(ctx: Context) -> list[Candidate]:
                     found.append((parsed, target, new))
     out = []
     for parsed, call, new in found:
-        cells = ctx.rewrite(parsed, {call: lambda updated, n=new: _apply_flag(updated, n)})
+        cells = ctx.rewrite(parsed, {call: _flag_off(new)})
         if cells:
             title, description, notes = _describe(parsed, call, new)
             out.append(Candidate("inplace_kwarg", title, description, cells, notes=notes))
@@ -154,20 +178,21 @@ def candidates(ctx: Context) -> list[Candidate]:
     return out
 
 
-def _apply_flag(updated: cst.CSTNode, fallback: cst.Call) -> cst.CSTNode:
-    # Recompute on the updated node so a nested flag change (Sequential entries) is kept.
-    if isinstance(updated, cst.Call):
-        return flag_change(updated) or fallback
-    return fallback
+def _flag_off(fallback: cst.Call) -> Change:
+    def change(updated: cst.CSTNode) -> cst.CSTNode:
+        # Recomputed on the updated node so that a nested change (a Sequential entry) is kept.
+        if isinstance(updated, cst.Call):
+            return flag_change(updated) or fallback
+        return fallback
+
+    return change
 
 
 def _all_at_once(ctx: Context, found: list[tuple[ParsedCell, cst.Call, cst.Call]]) -> list[Candidate]:
     cells: dict[int, str] = {}
     for index in sorted({parsed.index for parsed, _, _ in found}):
         parsed = ctx.parsed[index]
-        changes: Changes = {
-            call: (lambda updated, n=new: _apply_flag(updated, n)) for p, call, new in found if p is parsed
-        }
+        changes: Changes = {call: _flag_off(new) for p, call, new in found if p is parsed}
         cells.update(ctx.rewrite(parsed, changes) or {})
     if not cells:
         return []

@@ -12,11 +12,20 @@ import torch
 
 from .context import Context
 from .model import Candidate
-from .parse import ParsedCell, code_of, dotted, expr
+from .parse import Changes, ParsedCell, code_of, dotted, expr
 
 # Methods whose trailing underscore does not mean "writes the tensor's values", or whose
 # out-of-place twin has another meaning.
-_NOT_VALUE_WRITES = {"requires_grad_", "share_memory_", "set_", "resize_", "resize_as_", "apply_", "map_", "map2_"}
+_NOT_VALUE_WRITES = {
+    "requires_grad_",
+    "share_memory_",
+    "set_",
+    "resize_",
+    "resize_as_",
+    "apply_",
+    "map_",
+    "map2_",
+}
 
 
 def _method_exists(owner: object, name: str) -> bool:
@@ -53,9 +62,7 @@ def _replacement(call: cst.Call) -> tuple[cst.BaseExpression, cst.BaseExpression
 def _is_loop_target(parsed: ParsedCell, node: cst.CSTNode, name: str) -> bool:
     """Rebinding a ``for`` variable would drop the update silently (``for p in params: p.add_(..)``)."""
     for ancestor in parsed.ancestors(node):
-        if isinstance(ancestor, cst.For) and name in {
-            n.value for n in _names(ancestor.target)
-        }:
+        if isinstance(ancestor, cst.For) and name in {n.value for n in _names(ancestor.target)}:
             return True
     return False
 
@@ -76,6 +83,8 @@ def _rebind(updated: cst.CSTNode) -> cst.CSTNode:
     if found is None:
         return updated
     new, receiver = found
+    if not isinstance(receiver, (cst.Name, cst.Attribute)):
+        return updated
     return cst.Assign([cst.AssignTarget(receiver)], new, semicolon=updated.semicolon)
 
 
@@ -100,7 +109,7 @@ def candidates(ctx: Context) -> list[Candidate]:
             if isinstance(statement, cst.Expr):
                 if target is None or _is_loop_target(parsed, call, target):
                     continue
-                changes = {statement: _rebind}
+                changes: Changes = {statement: _rebind}
                 after = f"{target} = {code_of(new)}"
                 note = f"`{target}` now names a new tensor; the one autograd saved is left as it was."
             else:
@@ -111,7 +120,7 @@ def candidates(ctx: Context) -> list[Candidate]:
                     if target
                     else "The written tensor is no longer modified."
                 )
-            cells = ctx.rewrite(parsed, changes)  # type: ignore[arg-type]
+            cells = ctx.rewrite(parsed, changes)
             if cells and not any(c.cells == cells for c in out):
                 before = code_of(call)
                 out.append(

@@ -7,13 +7,20 @@ from typing import Any
 from .model import Candidate, RunOutcome, Verdict
 
 
+def short(message: object, limit: int = 160) -> str:
+    text = str(message)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def where(error: dict[str, Any]) -> str:
     place = f"cell {error['cell']}" if "cell" in error else str(error.get("file", "?"))
     return f"{place}, line {error.get('line', '?')}"
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    keys = ("type", "message", "cell", "file", "line")
+    # Where and what kind, never the wording: a version error's numbers change when a fix changes
+    # how often the tensor was written, though it is the same error.
+    keys = ("type", "kind", "cell", "file", "line")
     return all(a.get(k) == b.get(k) for k in keys)
 
 
@@ -33,7 +40,9 @@ def verdict(
         result.notes.append("Not verified: the sandbox did not finish running it in time.")
         return result
     if original.get("timed_out"):
-        result.notes.append("Not verified: the original code ran past the time limit, so it could not be compared.")
+        result.notes.append(
+            "Not verified: the original code ran past the time limit, so it could not be compared."
+        )
         return result
     if not _reproduced(original):
         result.notes.append(
@@ -42,19 +51,20 @@ def verdict(
         )
         return result
     original_error: dict[str, Any] = original["error"]
-    error = run.error
+    error = result.error = run.error
     if error is None:
         _passed(result, run, original)
     elif error.get("kind") is not None and not _same(error, original_error):
         result.next_error = error
         result.notes.append(
-            f"Fixes this error but uncovers the next in-place error at {where(error)}: {error.get('message')}"
+            f"Fixes this error but uncovers the next in-place error at {where(error)}: {short(error.get('message'))}"
         )
     elif _same(error, original_error):
-        result.notes.append("Not verified: the fixed code still raises the same error.")
+        result.notes.append(f"Not verified: the fixed code still raises an in-place error at {where(error)}.")
     else:
         result.notes.append(
-            f"Not verified: the fixed code raises {error.get('type')} at {where(error)}: {error.get('message')}"
+            f"Not verified: the fixed code raises {error.get('type')} at {where(error)}: "
+            f"{short(error.get('message'))}"
         )
     if result.verified:
         result.preserves_gradients = _preserves(candidate, run, reference, result.notes)
@@ -73,7 +83,9 @@ def _passed(result: Verdict, run: RunOutcome, original: dict[str, Any]) -> None:
         )
     elif run.gradients > 0:
         result.verified = True
-        result.notes.append(f"Verified: the fixed cells ran without error and computed {run.gradients} gradients.")
+        result.notes.append(
+            f"Verified: the fixed cells ran without error and computed {run.gradients} gradients."
+        )
     else:
         result.notes.append("Not verified: the fixed cells ran without error but computed no gradient.")
     if result.verified and not run.finite:

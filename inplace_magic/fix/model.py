@@ -96,3 +96,4 @@ class Verdict:
     preserves_gradients: bool | None = None
     notes: list[str] = field(default_factory=list)
     next_error: dict[str, Any] | None = None  # the in-place error this fix uncovers
+    error: dict[str, Any] | None = None  # what the fixed code raised, if anything

@@ -26,7 +26,7 @@ def _under_no_grad(parsed: ParsedCell, node: cst.CSTNode) -> bool:
 
 
 def _wrap(updated: cst.CSTNode) -> cst.CSTNode:
-    if not isinstance(updated, cst.BaseStatement):
+    if not isinstance(updated, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
         return updated
     inner = updated.with_changes(leading_lines=())
     return cst.With(

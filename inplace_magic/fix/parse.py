@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TypeVar, Union
+from typing import TypeVar
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, ParentNodeProvider, PositionProvider
@@ -19,7 +19,7 @@ from ..source import Cell
 # and are put back, with their original text, when a rewrite is rendered.
 _MAGIC = "# inplace-magic-kept-line:"
 
-Replacement = Union[cst.CSTNode, cst.FlattenSentinel[cst.CSTNode], cst.RemovalSentinel]
+Replacement = cst.CSTNode | cst.FlattenSentinel[cst.CSTNode] | cst.RemovalSentinel
 Change = Callable[[cst.CSTNode], Replacement]
 Changes = dict[cst.CSTNode, Change]
 N = TypeVar("N", bound=cst.CSTNode)

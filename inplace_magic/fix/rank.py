@@ -34,7 +34,9 @@ def edits(cells: list[Cell], changes: dict[int, str]) -> list[Edit]:
         matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
         for tag, i1, i2, j1, j2 in matcher.get_opcodes():
             if tag != "equal":
-                out.append(Edit(cell=index, line=i1 + 1, old="\n".join(old[i1:i2]), new="\n".join(new[j1:j2])))
+                out.append(
+                    Edit(cell=index, line=i1 + 1, old="\n".join(old[i1:i2]), new="\n".join(new[j1:j2]))
+                )
     return out
 
 

@@ -11,6 +11,7 @@ Two rewrites, both changing the training semantics (never offered as gradient-pr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import libcst as cst
 
@@ -32,7 +33,9 @@ def _targets(stmt: cst.BaseStatement) -> set[str]:
     if isinstance(stmt, cst.SimpleStatementLine):
         for small in stmt.body:
             if isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
-                targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+                targets = (
+                    [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+                )
                 for target in targets:
                     names.update(_plain_names(target))
     return names
@@ -72,7 +75,12 @@ def _top(parsed: ParsedCell, node: cst.CSTNode, body: Sequence[cst.BaseStatement
 
 
 def _recompute(
-    ctx: Context, parsed: ParsedCell, block: cst.CSTNode, body: Sequence[cst.BaseStatement], step: int, loss: str
+    ctx: Context,
+    parsed: ParsedCell,
+    block: cst.CSTNode,
+    body: Sequence[cst.BaseStatement],
+    step: int,
+    loss: str,
 ) -> Candidate | None:
     savers = [
         index
@@ -91,7 +99,7 @@ def _recompute(
     defining = [i for i in chain if loss in _targets(body[i])]
     if not defining:
         return None
-    needed, recompute = {loss}, []
+    needed, recompute = {loss}, list[int]()
     for index in reversed(chain[: chain.index(defining[-1]) + 1]):
         if _targets(body[index]) & needed:
             recompute.insert(0, index)
@@ -101,7 +109,9 @@ def _recompute(
     drop = {i for i in recompute if not (_targets(body[i]) & used_before)}
 
     def change(updated: cst.CSTNode) -> cst.CSTNode:
-        current = list(getattr(updated, "body"))
+        if not isinstance(updated, (cst.Module, cst.IndentedBlock)):
+            return updated
+        current: list[Any] = list(updated.body)
         copies = [current[i].with_changes(leading_lines=()) for i in recompute]
         new = [s for i, s in enumerate(current[: step + 1]) if i not in drop] + copies + current[step + 1 :]
         return updated.with_changes(body=new)
@@ -122,9 +132,18 @@ def _recompute(
     )
 
 
-def _move(parsed: ParsedCell, ctx: Context, block: cst.CSTNode, step: int, last: int, body: Sequence[cst.BaseStatement]) -> Candidate | None:
+def _move(
+    parsed: ParsedCell,
+    ctx: Context,
+    block: cst.CSTNode,
+    step: int,
+    last: int,
+    body: Sequence[cst.BaseStatement],
+) -> Candidate | None:
     def change(updated: cst.CSTNode) -> cst.CSTNode:
-        current = list(getattr(updated, "body"))
+        if not isinstance(updated, (cst.Module, cst.IndentedBlock)):
+            return updated
+        current: list[Any] = list(updated.body)
         moved = current[step]
         new = current[:step] + current[step + 1 : last + 1] + [moved] + current[last + 1 :]
         return updated.with_changes(body=new)

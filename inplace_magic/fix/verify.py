@@ -8,6 +8,7 @@ inside the sandbox; the parent also stops waiting at an overall deadline and kil
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -95,16 +96,21 @@ class Session:
             return RunOutcome(ran=False)
         return outcome(answer)
 
+    def diagnose(self, job: str, cells: list[Cell]) -> dict[str, Any] | None:
+        if not self.alive or not self._send({"id": job, "cells": _cells_json(cells), "diagnose": True}):
+            return None
+        answer = self._receive()
+        diagnosis = answer.get("diagnosis") if answer and answer.get("id") == job else None
+        return diagnosis if isinstance(diagnosis, dict) else None
+
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
 
 
 def outcome(answer: dict[str, Any]) -> RunOutcome:
@@ -124,6 +130,4 @@ def outcome(answer: dict[str, Any]) -> RunOutcome:
 
 
 def apply(cells: list[Cell], changes: dict[int, str]) -> list[Cell]:
-    return [
-        Cell(c.index, changes[c.index], c.kind, c.cell_id) if c.index in changes else c for c in cells
-    ]
+    return [Cell(c.index, changes[c.index], c.kind, c.cell_id) if c.index in changes else c for c in cells]
