@@ -57,7 +57,8 @@ def verdict(
     elif error.get("kind") is not None and not _same(error, original_error):
         result.next_error = error
         result.notes.append(
-            f"Fixes this error but uncovers the next in-place error at {where(error)}: {short(error.get('message'))}"
+            f"Fixes this error but uncovers the next in-place error at {where(error)}: "
+            f"{short(error.get('message'))}"
         )
     elif _same(error, original_error):
         result.notes.append(f"Not verified: the fixed code still raises an in-place error at {where(error)}.")
