@@ -92,14 +92,18 @@ def check_cells(cells: list[Cell], script_path: str | None = None, *, with_fixes
         diagnosis = replay(rerun, exc, source_map, lambda: replay_namespace, location)
     assert diagnosis is not None  # classify() said the error is ours
     if with_fixes:
-        diagnosis.fixes = _fixes(cells, diagnosis, script_path)
+        diagnosis.fixes = find_fixes(cells, diagnosis, script_path)
     return CheckResult("inplace_error", error, exc, diagnosis)
 
 
-def _fixes(cells: list[Cell], diagnosis: Diagnosis, script_path: str | None) -> list[dict[str, Any]]:
+def find_fixes(
+    cells: list[Cell], diagnosis: Diagnosis, script_path: str | None, *, verify: bool = True
+) -> list[dict[str, Any]]:
+    """Candidate fixes of ``diagnosis`` (verified in a separate process with ``verify``), best first;
+    empty when the fix stage is not installed."""
     try:
-        from .fix import find_fixes  # type: ignore[attr-defined]
+        from .fix import find_fixes as fix_stage  # type: ignore[attr-defined]
     except ImportError:
         return []
-    fixes: list[dict[str, Any]] = find_fixes(cells, diagnosis.to_json(), script_path)
+    fixes: list[dict[str, Any]] = fix_stage(cells, diagnosis.to_json(), script_path, verify=verify)
     return fixes

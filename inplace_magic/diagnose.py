@@ -75,13 +75,18 @@ class _Builder:
             self.trace.op(save.prev_seq),
             self.trace.op(save.prev_seq + 1),
         ]
-        op = next((c for c in candidates if _op_matches(c, stale.node_name)), None)
         key = (save.tensor.storage, save.tensor.version)
+        op = next((c for c in candidates if _op_matches(c, stale.node_name)), None)
+        if op is None and not stale.custom_function:
+            # names that do not normalise alike (NllLossBackward0 <- aten.nll_loss_forward): trust
+            # the node's tag, else the neighbour of the pack that holds the saved value
+            op = candidates[0] or next(
+                (c for c in candidates[1:] if c is not None and (key in c.inputs or key in c.outputs)), None
+            )
         if op is None:
-            # a custom autograd.Function (its node is named after the class) or an unmatched node
             name = re.sub(r"Backward\d*$", "", stale.node_name)
-            op_name = f"{name}.apply" if name != stale.node_name or name[:1].isupper() else stale.node_name
-            role = "saved it with ctx.save_for_backward"
+            op_name = f"{name}.apply" if stale.custom_function else stale.node_name
+            role = "saved it with ctx.save_for_backward" if stale.custom_function else "saved it"
         else:
             op_name = op.op
             role = "saved its output" if key in op.outputs and key not in op.inputs else "saved its input"
@@ -193,9 +198,24 @@ def _distinct_lines(ops: list[OpRecord], exclude: list[OpRecord]) -> list[OpReco
     return out[:5]
 
 
+_MULTI_OUTPUT_VIEWS = frozenset({"split", "split_with_sizes", "unbind", "chunk", "unsafe_split"})
+
+
+def _view_role(view_op: OpRecord, custom_function: bool) -> str:
+    """Why autograd refuses to write through this view, decided from how the view was made."""
+    name = view_op.op.split(".")[1] if view_op.op.startswith("aten.") else view_op.op
+    if custom_function:  # checked first: a Function's forward also runs under no_grad
+        return "created the view inside a custom Function or a module's backward hook"
+    if not view_op.grad_enabled:
+        return "created the view under no_grad"
+    if name in _MULTI_OUTPUT_VIEWS:
+        return f"created the view as one of several outputs ({name})"
+    return "created the view"
+
+
 def _from_forward(builder: _Builder, kind: Kind, error: ErrorInfo, failure: ForwardFailure) -> Diagnosis:
     inplace = builder.site(
-        f"Tensor.{failure.function}" if not failure.function.startswith("Tensor.") else failure.function,
+        failure.function,
         failure.frames,
         failure.modules,
         optimizer=failure.optimizer,
@@ -203,7 +223,7 @@ def _from_forward(builder: _Builder, kind: Kind, error: ErrorInfo, failure: Forw
     saved_by = None
     view_op = builder.trace.op(failure.view_seq)
     if view_op is not None and kind != "leaf_inplace":
-        saved_by = builder.op_site(view_op, role="created the view")
+        saved_by = builder.op_site(view_op, role=_view_role(view_op, failure.custom_function_view))
     tensor = None
     if failure.tensor is not None:
         info = failure.tensor

@@ -10,7 +10,7 @@ def _who(site: OpSite | None) -> str:
         return "an unrecorded write"
     if site.optimizer:
         return f"`{site.location.code if site.location else 'optimizer.step()'}` ({site.optimizer})"
-    op = site.op.removeprefix("aten.").split(".")[0]
+    op = site.op.removeprefix("aten.").split(".")[0] if site.op.startswith("aten.") else site.op
     if site.module and site.defined_at is not None:
         # the op is the implementation of a torch module: the module is what the user knows
         kind = f" ({site.module_type})" if site.module_type else ""
@@ -53,10 +53,21 @@ def explain(diagnosis: Diagnosis) -> None:
     if kind == "view_inplace":
         made = f" created by {_who(saver)}{_where(saver)}" if saver else ""
         diagnosis.headline = f"{_who(writer)}{_where(writer)} writes in place into a view{made}"
+        why = {
+            "created the view under no_grad": "it was made under torch.no_grad(), so autograd never "
+            "linked it to its base",
+        }.get(saver.role or "" if saver else "", "")
+        if saver and saver.role and "several outputs" in saver.role:
+            why = "it is one of several views returned by one call, which autograd cannot rebase"
+        elif saver and saver.role and "custom Function" in saver.role:
+            why = (
+                "it was returned by a custom autograd.Function (a module with a full backward hook "
+                "wraps its outputs in one), whose backward an in-place write would bypass"
+            )
         diagnosis.explanation = (
-            f"{tensor} is a view{made} that autograd cannot track through an in-place write (a view "
-            "returned by a function with several outputs such as chunk/split/unbind, or one made under "
-            "no_grad). Use the out-of-place form of the operation, or .clone() the view before writing."
+            f"{tensor} is a view{made}; autograd cannot track an in-place write into it"
+            f"{': ' + why if why else ''}. Use the out-of-place form of the operation, or .clone() the "
+            "view before writing."
         )
         return
     if not diagnosis.reproduced:

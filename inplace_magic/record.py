@@ -85,6 +85,7 @@ class OpRecord:
     writes: tuple[Write, ...] = ()
     names: tuple[str, ...] = ()  # Python names bound to the written tensor at the user's line
     is_view: bool = False
+    grad_enabled: bool = True  # False under no_grad: a view made there cannot be written with grad on
 
 
 @dataclass(slots=True)
@@ -114,6 +115,7 @@ class StaleUse:
     current_version: int
     node_name: str
     node_seq: int | None  # forward op of the node, from the tag written when its output was consumed
+    custom_function: bool  # the node belongs to a user's autograd.Function
     detached: DetachEvent | None = None
 
 
@@ -128,6 +130,7 @@ class ForwardFailure:
     tensor: TensorInfo | None
     view_seq: int | None  # the op that created the written view
     optimizer: str | None
+    custom_function_view: bool  # the view came out of an autograd.Function (e.g. a full backward hook)
 
 
 @dataclass
@@ -367,7 +370,8 @@ class Recorder:
             node_name = node.name() if node is not None else "?"
             metadata: dict[str, Any] = node.metadata if node is not None else {}  # type: ignore[assignment]
             node_seq = metadata.get(NODE_SEQ_KEY)
-            self.trace.stale = StaleUse(save, current, node_name, node_seq, detached)
+            custom = isinstance(node, torch.autograd.function.BackwardCFunction)
+            self.trace.stale = StaleUse(save, current, node_name, node_seq, custom, detached)
             raise ReplayStopped(
                 f"inplace_magic: saved tensor {list(save.tensor.shape)} is at version {current}; "
                 f"expected version {save.tensor.version}"
@@ -402,6 +406,7 @@ class Recorder:
             modules=self._modules,
             optimizer=self._optimizer,
             writes=tuple(writes),
+            grad_enabled=torch.is_grad_enabled(),
         )
         if not backward:
             inputs = [t for a in args for t in _tensors(a)]
@@ -470,8 +475,8 @@ class Recorder:
     # -- forward-time errors and detach_
 
     def on_function(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        name = getattr(func, "__name__", str(func))
-        if name == "detach_" and args and isinstance(args[0], torch.Tensor):
+        name = _function_name(func)
+        if name == "Tensor.detach_" and args and isinstance(args[0], torch.Tensor):
             self.trace.detaches.append(
                 DetachEvent(len(self.trace.ops), storage_key(args[0]), user_frames(3, skip=3), self._modules)
             )
@@ -484,6 +489,7 @@ class Recorder:
 
     def _forward_failure(self, name: str, exc: RuntimeError, args: tuple[Any, ...]) -> ForwardFailure:
         target = next((a for a in args if isinstance(a, torch.Tensor)), None)
+        grad_fn = target.grad_fn if target is not None else None
         return ForwardFailure(
             function=name,
             message=str(exc),
@@ -492,7 +498,19 @@ class Recorder:
             tensor=tensor_info(target) if target is not None else None,
             view_seq=getattr(target, TENSOR_SEQ_ATTR, None) if target is not None else None,
             optimizer=self._optimizer,
+            custom_function_view=isinstance(grad_fn, torch.autograd.function.BackwardCFunction),
         )
+
+
+def _function_name(func: Callable[..., Any]) -> str:
+    """``Tensor.mul_``, ``F.relu``, ``torch.relu_``: the name as the user wrote the call."""
+    name = getattr(func, "__name__", str(func))
+    module = getattr(func, "__module__", None)
+    if module is None or getattr(func, "__qualname__", "").startswith(("TensorBase.", "Tensor.")):
+        return f"Tensor.{name}"
+    if module == "torch.nn.functional":
+        return f"F.{name}"
+    return f"torch.{name}" if module.startswith("torch") else f"{module}.{name}"
 
 
 @contextmanager

@@ -106,6 +106,7 @@ class RandomState:
     torch_state: torch.Tensor
     python_state: object
     numpy_state: object | None
+    cuda_states: list[torch.Tensor] | None = None  # dropout on a GPU draws from these
 
     @classmethod
     def capture(cls) -> RandomState:
@@ -116,7 +117,9 @@ class RandomState:
             numpy = None  # type: ignore[assignment]
         if numpy is not None:
             numpy_state = numpy.random.get_state()
-        return cls(torch.get_rng_state(), random.getstate(), numpy_state)
+        # only once CUDA is up: querying it earlier would initialise it (slow, and a change of state)
+        cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        return cls(torch.get_rng_state(), random.getstate(), numpy_state, cuda_states)
 
     def restore(self) -> None:
         torch.set_rng_state(self.torch_state)
@@ -124,6 +127,8 @@ class RandomState:
         numpy = sys.modules.get("numpy")
         if numpy is not None and self.numpy_state is not None:
             numpy.random.set_state(self.numpy_state)
+        if self.cuda_states is not None and torch.cuda.is_initialized():
+            torch.cuda.set_rng_state_all(self.cuda_states)
 
 
 def raising_frame(exc: BaseException, source_map: SourceMap) -> Frame | None:

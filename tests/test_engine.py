@@ -133,7 +133,7 @@ def test_multi_output_view_names_the_op_that_made_the_view() -> None:
     assert diagnosis is not None and diagnosis.kind == "view_inplace"
     assert diagnosis.saved_by is not None and diagnosis.saved_by.op == "aten.split.Tensor"
     assert diagnosis.saved_by.location is not None and diagnosis.saved_by.location.line == 3
-    assert diagnosis.saved_by.role == "created the view"
+    assert diagnosis.saved_by.role == "created the view as one of several outputs (split)"
 
 
 def test_detach_in_place_of_a_saved_tensor_is_not_hidden_by_our_hooks() -> None:
