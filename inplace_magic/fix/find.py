@@ -20,6 +20,7 @@ def _valid(cells: object, diagnosis: object) -> bool:
     return (
         isinstance(cells, list)
         and all(isinstance(c, Cell) for c in cells)
+        and len({c.index for c in cells}) == len(cells)
         and isinstance(diagnosis, dict)
         and any(isinstance(diagnosis.get(k), dict) for k in ("inplace", "saved_by"))
     )
