@@ -1,9 +1,39 @@
 """inplace_magic: names the in-place operation that broke PyTorch autograd, the operation that
 saved the tensor, and the skip connection it breaks.
 
-Importing the package has no side effects; ``%load_ext inplace_magic`` registers the magics.
+Importing the package has no side effects (and imports neither torch nor IPython);
+``%load_ext inplace_magic`` registers the magics.
 """
+
+from __future__ import annotations
+
+import sys
+from typing import Any
 
 from ._version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "last_diagnosis", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext inplace_magic``: register ``%%gradcheck`` and ``%gradcheck on|off``."""
+    from .magic import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext inplace_magic``: switch ``%gradcheck`` off and remove the magics and hooks."""
+    from .magic import unload
+
+    unload(ipython)
+
+
+def last_diagnosis() -> dict[str, Any] | None:
+    """The latest diagnosis of this session, as the JSON-able dict ``inplace-magic check --json``
+    prints (locations also carry the cell id where known), or None."""
+    replayer = sys.modules.get(f"{__name__}.cellreplay")
+    if replayer is None:  # nothing was ever diagnosed in this process
+        return None
+    latest: dict[str, Any] | None = replayer.latest()
+    return latest

@@ -1,0 +1,202 @@
+"""Diagnose a cell that just failed in a live kernel: replay it once under the engine, then undo it.
+
+The replay goes through :func:`inplace_magic.api.replay`, the entry point every face uses; this
+module only supplies what a kernel adds around it: the cell's code as the kernel compiled it, the
+random state the cell started from, an undo log and snapshots that put the kernel back exactly as
+the failed run left it, a progress line, and a guarantee that neither Ctrl-C nor a bug of ours
+hides the user's error.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import time
+from dataclasses import dataclass
+from types import CodeType
+from typing import Any, Literal
+
+from . import api
+from .cellmap import CellMap
+from .diagnosis import Diagnosis, ErrorInfo, Location
+from .explain import explain
+from .family import classify
+from .locate import Locator
+from .progress import Progress
+from .run import RandomState, raising_frame
+from .undo import ObjectSnapshot, WriteLog, deferred_interrupts
+
+FixMode = Literal["none", "suggest", "verify"]
+
+_LATEST: dict[str, Any] | None = None
+
+
+def latest() -> dict[str, Any] | None:
+    """A copy of the latest diagnosis of this session, as the CLI's JSON."""
+    return copy.deepcopy(_LATEST)
+
+
+@dataclass
+class FailedCell:
+    """The cell to replay: its code as the kernel ran it, the name it was compiled under, its start."""
+
+    transformed: str  # after IPython's input transformers (magics are calls by then)
+    filename: str  # the kernel's code name for it: frames of the replay map to the same cell
+    label: str  # "In[5]", for the progress line
+    start: RandomState | None  # the random state when the cell started (None: not captured)
+
+
+@dataclass
+class Outcome:
+    diagnosis: Diagnosis | None = None
+    interrupted: bool = False
+    internal_error: BaseException | None = None
+    seconds: float = 0.0
+    replayed: bool = False
+
+    def note(self) -> str:
+        """The short note attached to the user's exception."""
+        if self.internal_error is not None:
+            error = f"{type(self.internal_error).__name__}: {self.internal_error}"
+            return (
+                f"inplace_magic: could not diagnose this error (internal error, {error}); the error is yours."
+            )
+        if self.interrupted:
+            return "inplace_magic: the diagnostic replay was interrupted (Ctrl-C); kernel state was restored."
+        if not self.replayed:
+            return "inplace_magic: not replayed; what the error alone tells is shown below."
+        if self.diagnosis is not None and not self.diagnosis.reproduced:
+            return "inplace_magic: the diagnostic replay did not reproduce this error; see the report below."
+        return (
+            f"inplace_magic: diagnosed by replaying the cell ({self.seconds:.1f} s; kernel state restored); "
+            "see the report below, or inplace_magic.last_diagnosis()."
+        )
+
+
+def compile_like_kernel(shell: Any, transformed: str, filename: str) -> CodeType:
+    """The cell as one code object, with the shell's AST transformers and ``__future__`` flags."""
+    tree = shell.compile.ast_parse(transformed, filename=filename)
+    tree = shell.transform_ast(tree)
+    code: CodeType = shell.compile(tree, filename, "exec")
+    return code
+
+
+def _hidden_names(shell: Any) -> frozenset[str]:
+    # IPython's own bookkeeping (In, Out, _oh, _i1, ...): never rebound by a replay, and often large
+    hidden = getattr(shell, "user_ns_hidden", {})
+    return frozenset(name for name in shell.user_ns if name in hidden or name.startswith("_"))
+
+
+def diagnose_failure(
+    shell: Any,
+    cellmap: CellMap,
+    cell: FailedCell | None,
+    exc: BaseException,
+    *,
+    replay: bool = True,
+    fixes: FixMode = "suggest",
+) -> Outcome:
+    """Diagnose ``exc`` (an in-place error raised by ``cell``); never raises but KeyboardInterrupt
+    is turned into ``interrupted`` and our own bugs into ``internal_error``."""
+    global _LATEST
+    started = time.monotonic()
+    outcome = Outcome()
+    try:
+        location = Locator(cellmap).location(raising_frame(exc, cellmap))
+        if not replay:
+            outcome.diagnosis = _without_replay(exc, location, "The cell was not replayed (--no-replay).")
+        elif cell is None:
+            outcome.diagnosis = _without_replay(exc, location, "The failing cell's code was not available.")
+        else:
+            outcome.replayed = True
+            outcome.diagnosis = _replayed(shell, cellmap, cell, exc, location)
+        if outcome.diagnosis is not None and fixes != "none":
+            outcome.diagnosis.fixes = api.find_fixes(
+                cellmap.session_cells(), outcome.diagnosis, None, verify=fixes == "verify"
+            )
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    except Exception as error:  # ours: reported briefly, the user's error stays intact
+        outcome.internal_error = error
+    outcome.seconds = time.monotonic() - started
+    if outcome.diagnosis is not None:
+        # stored through JSON: the dict the CLI prints, with no live objects in it
+        _LATEST = json.loads(json.dumps(outcome.diagnosis.to_json(), default=str))
+    return outcome
+
+
+def _replayed(
+    shell: Any, cellmap: CellMap, cell: FailedCell, exc: BaseException, location: Location | None
+) -> Diagnosis | None:
+    from IPython.utils.capture import capture_output
+
+    code = compile_like_kernel(shell, cell.transformed, cell.filename)
+    namespace = shell.user_ns
+    after = RandomState.capture()  # what the failed run left: the kernel goes back to it
+    snapshot = ObjectSnapshot.take(namespace, skip=_hidden_names(shell))
+    writes = WriteLog()
+
+    def rerun() -> BaseException | None:
+        if cell.start is not None:
+            cell.start.restore()  # same dropout masks and random batches as the failed run
+        try:
+            # the replay's prints and displays repeat the failed run's: hidden
+            with capture_output(stdout=True, stderr=True, display=True):
+                exec(code, shell.user_global_ns, namespace)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # the user's code failing again is the expected result
+            return error
+        return None
+
+    progress = Progress(shell, f"replaying {cell.label} to diagnose the in-place error")
+    try:
+        # the undo log is entered first so that its mode sits below the recorder's
+        with progress, writes:
+            return api.replay(rerun, exc, cellmap, lambda: namespace, location)
+    finally:
+        with deferred_interrupts():
+            writes.restore()
+            snapshot.restore()
+            after.restore()
+
+
+_KIND_WORDS = {
+    "version_counter": "A tensor saved for backward was modified by an in-place operation",
+    "leaf_inplace": "An in-place operation wrote into a leaf tensor that requires grad",
+    "view_inplace": "An in-place operation wrote into a view autograd cannot track",
+    "other": "An in-place operation broke autograd",
+}
+
+
+def _without_replay(exc: BaseException, location: Location | None, why: str) -> Diagnosis | None:
+    """What the error alone tells: its kind and where it was raised."""
+    kind = classify(exc)
+    if kind is None:
+        return None
+    diagnosis = Diagnosis(
+        kind=kind,
+        error=ErrorInfo(type(exc).__name__, str(exc), location),
+        inplace=None,
+        saved_by=None,
+        tensor=None,
+        reproduced=False,
+    )
+    note = (
+        f"{why} Only the kind of error and where it was raised are known; run the cell under "
+        "%%gradcheck (without --no-replay) to name the in-place operation and the one that saved the tensor."
+    )
+    diagnosis.notes.append(note)
+    explain(diagnosis)
+    where = f" (raised at {location.label()}: `{location.code}`)" if location is not None else ""
+    diagnosis.headline = f"{_KIND_WORDS[kind]}{where}"
+    if kind in ("version_counter", "other"):
+        diagnosis.explanation = note
+    return diagnosis
+
+
+def report_internal_error(outcome: Outcome) -> None:
+    """One line on stderr: a bug of ours is visible, and clearly not the user's error."""
+    if outcome.internal_error is not None:
+        print(outcome.note(), file=sys.stderr)

@@ -1,0 +1,361 @@
+"""``%%gradcheck`` and ``%gradcheck on|off``: the IPython face of the engine, and nothing more.
+
+The cell magic runs its body through ``shell.run_cell`` (with the outer cell's id and In[] number),
+so display of the last expression, outputs, namespace effects and tracebacks are IPython's own.
+Only an in-place autograd error is held back while the cell is replayed and diagnosed; then the
+traceback, with a short note, and the report are shown, and the very same exception is raised
+again so that "run all" stops as before. IPython shows it once: a one-shot handler of IPython's
+public custom-exception hook swallows the second display of that one object.
+
+``%gradcheck on`` installs that hook for RuntimeError permanently, so every failing cell gets the
+same diagnosis after its normal traceback.
+"""
+
+from __future__ import annotations
+
+import bdb
+import contextlib
+import sys
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from .cellmap import CellMap
+from .cellreplay import FailedCell, FixMode, Outcome, diagnose_failure, report_internal_error
+from .family import classify
+from .present import display_diagnosis
+from .run import RandomState
+
+_Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+# IPython's decorators are untyped; these aliases say what they do, once
+_magic = cast(_Decorator, line_cell_magic)
+_arguments = cast(Callable[[], _Decorator], magic_arguments)
+_argument = cast(Callable[..., _Decorator], argument)
+
+
+@dataclass
+class _Options:
+    replay: bool = True
+    fixes: FixMode = "suggest"
+
+
+@dataclass
+class _Running:
+    """A cell the kernel is running, as ``pre_run_cell`` saw it."""
+
+    transformed: str
+    filename: str
+    number: int  # In[number]
+    cell_id: str | None
+    raw_cell: str
+    start: RandomState | None  # captured only while %gradcheck is on
+
+
+@dataclass
+class _CustomExc:
+    """IPython's custom exception hook as it was: the types and the handler (a bound method)."""
+
+    types: tuple[type[BaseException], ...]
+    handler: Any
+
+    @classmethod
+    def current(cls, shell: Any) -> _CustomExc:
+        return cls(tuple(shell.custom_exceptions), shell.CustomTB)
+
+    def put_back(self, shell: Any) -> None:
+        shell.custom_exceptions = self.types
+        shell.CustomTB = self.handler
+
+    def show(self, shell: Any, etype: Any, value: BaseException, tb: Any, tb_offset: Any) -> Any:
+        """Show an exception that is not ours as IPython would have with this hook in place."""
+        if self.types and isinstance(value, self.types):
+            return self.handler(etype, value, tb, tb_offset=tb_offset)
+        shell.showtraceback((etype, value, tb), running_compiled_code=True)
+        return None
+
+
+def _add_note(error: BaseException, note: str) -> None:
+    notes = getattr(error, "__notes__", None) or []
+    if note in notes:
+        return
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:  # Python 3.10: stored, not shown
+        error.__notes__ = [*notes, note]  # type: ignore[attr-defined]
+
+
+def _with_header(raw_cell: str | None, line: str, body: str) -> str:
+    """``body`` behind commented copies of the lines above it, so line numbers are the cell's own.
+
+    (Blank lines would not do: IPython strips leading blank lines before compiling.)
+    """
+    if raw_cell is not None:
+        lines = raw_cell.split("\n")
+        for index, text in enumerate(lines):
+            if text.strip():
+                if text.lstrip().startswith("%%gradcheck"):
+                    return "".join(f"# {above}".rstrip() + "\n" for above in lines[: index + 1]) + body
+                break
+    return f"# %%gradcheck {line}".rstrip() + "\n" + body
+
+
+@magics_class
+class GradcheckMagics(Magics):
+    def __init__(self, shell: Any, extension: Extension) -> None:
+        super().__init__(shell)
+        self.extension = extension
+
+    @_arguments()
+    @_argument(
+        "mode",
+        nargs="?",
+        choices=["on", "off"],
+        help="line magic only: diagnose every cell that fails with an in-place error (on), or stop (off)",
+    )
+    @_argument(
+        "--no-replay",
+        action="store_true",
+        help="do not re-execute anything: show only what the error itself tells (its kind and place)",
+    )
+    @_argument("--no-fix", action="store_true", help="diagnose only; do not suggest fixes")
+    @_argument(
+        "--verify-fixes",
+        action="store_true",
+        help="run each suggested fix in a separate Python process, re-executing this session's cells there",
+    )
+    @_magic
+    def gradcheck(self, line: str, cell: str | None = None) -> None:
+        """Diagnose PyTorch "modified by an inplace operation" autograd errors.
+
+        %%gradcheck runs the cell exactly as IPython would. If it fails with an in-place autograd
+        error (in backward, torch.autograd.grad, or a leaf/view write in forward), the cell is
+        REPLAYED: its code is executed a second time under diagnostic hooks, which name the
+        in-place operation, the operation that saved the tensor, and the skip connection it breaks.
+        The report is shown below the usual traceback, and the original exception is raised again
+        (with a short note), so "run all" stops as before.
+
+        The replay starts from the state the failed run left, with the random state the cell
+        started with (same dropout masks). Afterwards the kernel is put back as the failed run left
+        it: the random states of torch, numpy and random; every tensor that existed before the
+        replay and was written during it, bit for bit (with its version counter); the names the
+        replay rebound; modules, optimizers (state, param groups) and other objects reachable from
+        the namespace; .grad of reachable tensors.
+
+        NOT undone: side effects outside torch (files written, network, numpy arrays written in
+        place, global state of other libraries). What the replay prints or displays is hidden.
+        Use --no-replay to re-execute nothing. Ctrl-C during the replay stops it and restores state.
+
+        %gradcheck on / %gradcheck off: the same diagnosis for every cell that fails with an
+        in-place error, without the cell magic (through IPython's custom exception hook).
+        inplace_magic.last_diagnosis() returns the latest diagnosis as a JSON-able dict.
+        """
+        args = parse_argstring(self.gradcheck, line)
+        fixes: FixMode = "none" if args.no_fix else ("verify" if args.verify_fixes else "suggest")
+        options = _Options(replay=not args.no_replay, fixes=fixes)
+        if cell is None:
+            self.extension.switch(args.mode, options)
+            return
+        if args.mode is not None:
+            raise UsageError("%%gradcheck takes options only; use the line magic for: %gradcheck on|off")
+        self.extension.run_cell_checked(line, cell, options)
+
+
+class Extension:
+    """Everything ``%load_ext inplace_magic`` sets up on one shell."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.cellmap = CellMap(shell=shell)
+        self.running: list[_Running] = []
+        self.auto: _Options | None = None
+        self._auto_previous: _CustomExc | None = None
+        self._auto_handler: Any = None
+        self._inner: tuple[int, str | None] | None = None  # set around the cell magic's own run
+        self._inner_run: _Running | None = None
+        self._quiet_previous: _CustomExc | None = None
+        self._quiet_handler: Any = None
+
+    # -- lifecycle
+
+    def load(self) -> None:
+        self.shell.events.register("pre_run_cell", self.pre_run_cell)
+        self.shell.events.register("post_run_cell", self.post_run_cell)
+        self.shell.register_magics(GradcheckMagics(self.shell, self))
+
+    def unload(self) -> None:
+        self.switch("off", _Options())
+        for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
+            with contextlib.suppress(ValueError):
+                self.shell.events.unregister(event, callback)
+        magics = self.shell.magics_manager.magics
+        for kind in ("line", "cell"):
+            magics[kind].pop("gradcheck", None)
+
+    # -- cell bookkeeping
+
+    def pre_run_cell(self, info: Any) -> None:
+        try:
+            if self._inner is not None:
+                number, cell_id = self._inner
+            else:
+                count = self.shell.execution_count
+                number, cell_id = (count - 1 if info.store_history else count), info.cell_id
+            transformed = getattr(info, "transformed_cell", None)
+            if transformed is None:
+                transformed = self.shell.transform_cell(info.raw_cell)
+            filename = self.cellmap.code_name(info.raw_cell, transformed, number)
+            self.cellmap.record(filename, number, cell_id, info.raw_cell if self._inner is None else None)
+            start = RandomState.capture() if self.auto is not None else None
+            run = _Running(transformed, filename, number, cell_id, info.raw_cell, start)
+            if self._inner is not None:
+                self._inner_run = run
+            self.running.append(run)
+        except Exception as error:  # bookkeeping must never stop the user's cell
+            print(f"inplace_magic: pre_run_cell failed ({type(error).__name__}: {error})", file=sys.stderr)
+
+    def post_run_cell(self, result: Any) -> None:
+        if self.running:
+            self.running.pop()
+        if self._quiet_handler is not None and self._inner is None and not self.running:
+            self._end_quiet()  # the one-shot handler was not used (the raise was caught in user code)
+
+    # -- %gradcheck on|off
+
+    def switch(self, mode: str | None, options: _Options) -> None:
+        if mode is None:
+            print(f"%gradcheck is {'on' if self.auto is not None else 'off'}")
+        elif mode == "on":
+            if self.auto is None:
+                self._auto_previous = _CustomExc.current(self.shell)
+                self.shell.set_custom_exc((RuntimeError, *self._auto_previous.types), self._on_error)
+                self._auto_handler = self.shell.CustomTB
+            self.auto = options
+        elif self.auto is not None:
+            if self.shell.CustomTB is self._auto_handler and self._auto_previous is not None:
+                self._auto_previous.put_back(self.shell)
+            self.auto = None
+            self._auto_previous = self._auto_handler = None
+
+    def _on_error(self, shell: Any, etype: Any, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
+        previous = self._auto_previous or _CustomExc((), None)
+        try:
+            if self.auto is None or not self.running or classify(value) is None:
+                previous.show(shell, etype, value, tb, tb_offset)
+                return
+            run = self.running[-1]
+            cell = FailedCell(run.transformed, run.filename, f"In[{run.number}]", run.start)
+            self._diagnose_and_show(value, cell, self.auto)
+        except Exception:  # IPython drops a handler that raises; the user's error must still show
+            shell.showtraceback((etype, value, tb), running_compiled_code=True)
+
+    # -- %%gradcheck
+
+    def run_cell_checked(self, line: str, body: str, options: _Options) -> None:
+        shell = self.shell
+        outer = self.running[-1] if self.running else None
+        number = outer.number if outer is not None else shell.execution_count - 1
+        cell_id = outer.cell_id if outer is not None else None
+        source = _with_header(outer.raw_cell if outer is not None else None, line, body)
+        start = RandomState.capture()
+        held: list[BaseException] = []
+        saved = _CustomExc.current(shell)
+
+        def hold(shell: Any, etype: Any, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
+            if classify(value) is not None:
+                held.append(value)  # shown after the replay, with its note
+                return None
+            return saved.show(shell, etype, value, tb, tb_offset)
+
+        shell.set_custom_exc((RuntimeError, *saved.types), hold)
+        self._inner_run = None
+        try:
+            with self._running_inner(number, cell_id):
+                result = shell.run_cell(source, store_history=False, silent=False, cell_id=cell_id)
+        finally:
+            saved.put_back(shell)
+        error = result.error_before_exec if result.error_before_exec is not None else result.error_in_exec
+        if error is None or isinstance(error, (SystemExit, bdb.BdbQuit)):
+            return  # IPython itself lets these end a cell without failing it
+        if held and held[0] is error:
+            run = self._inner_run
+            cell = FailedCell(run.transformed, run.filename, f"In[{number}]", start) if run else None
+            self._diagnose_and_show(error, cell, options)
+        self._raise_quietly(error)
+
+    @contextlib.contextmanager
+    def _running_inner(self, number: int, cell_id: str | None) -> Iterator[None]:
+        """Compile the body as part of In[number]: its traceback says ``Cell In[number]``, as it
+        would without the magic (run_cell would number it as the next cell)."""
+        compiler = self.shell.compile
+        own = vars(compiler).get("cache")
+        cache = compiler.cache
+
+        def cache_as_outer(transformed_code: str, _number: int = 0, raw_code: str | None = None) -> str:
+            name: str = cache(transformed_code, number, raw_code)
+            return name
+
+        compiler.cache = cache_as_outer
+        self._inner = (number, cell_id)
+        try:
+            yield
+        finally:
+            self._inner = None
+            if own is None:
+                del compiler.cache
+            else:
+                compiler.cache = own
+
+    def _raise_quietly(self, error: BaseException) -> None:
+        """Raise ``error`` out of the magic so the cell fails, without IPython showing it again."""
+        saved = _CustomExc.current(self.shell)
+
+        def quiet(shell: Any, etype: Any, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
+            self._end_quiet()
+            if value is error:
+                return None  # its traceback is already on screen
+            return saved.show(shell, etype, value, tb, tb_offset)
+
+        self.shell.set_custom_exc((type(error), *saved.types), quiet)
+        self._quiet_previous, self._quiet_handler = saved, self.shell.CustomTB
+        raise error
+
+    def _end_quiet(self) -> None:
+        if self._quiet_previous is not None and self.shell.CustomTB is self._quiet_handler:
+            self._quiet_previous.put_back(self.shell)
+        self._quiet_previous = self._quiet_handler = None
+
+    # -- both
+
+    def _diagnose_and_show(self, error: BaseException, cell: FailedCell | None, options: _Options) -> None:
+        outcome: Outcome = diagnose_failure(
+            self.shell, self.cellmap, cell, error, replay=options.replay, fixes=options.fixes
+        )
+        report_internal_error(outcome)
+        _add_note(error, outcome.note())
+        self.shell.showtraceback((type(error), error, error.__traceback__), running_compiled_code=True)
+        if outcome.diagnosis is not None:
+            try:
+                display_diagnosis(outcome.diagnosis)
+            except Exception as failure:  # ours; the user's traceback is already shown
+                print(f"inplace_magic: could not display the diagnosis ({failure!r})", file=sys.stderr)
+
+
+_LOADED: weakref.WeakKeyDictionary[Any, Extension] = weakref.WeakKeyDictionary()
+
+
+def load(shell: Any) -> None:
+    if shell not in _LOADED:
+        extension = Extension(shell)
+        extension.load()
+        _LOADED[shell] = extension
+
+
+def unload(shell: Any) -> None:
+    extension = _LOADED.pop(shell, None)
+    if extension is not None:
+        extension.unload()
