@@ -128,6 +128,7 @@ class FixView(TypedDict):
     diffs: list[TargetDiff]
     edits: list[EditView]
     cells: dict[str, str]  # cell index -> fixed full text (what "copy" offers)
+    before: dict[str, str]  # cell index -> full text at diagnosis time, when known (stale-edit check)
     notes: list[str]
 
 
@@ -152,6 +153,7 @@ class PanelState(TypedDict):
     skip: SkipView | None
     optimizer_step: bool
     reproduced: bool
+    cell_ids: dict[str, str]  # cell index -> notebook cell id, where the kernel saw it
     graph: GraphView
     timeline: list[TimelineStep]
     fixes: list[FixView]

@@ -70,10 +70,28 @@ def build_state(diag: Mapping[str, Any], sources: Sources | None = None) -> Pane
         "skip": _skip(skip) if skip else None,
         "optimizer_step": bool(diag.get("optimizer_step")),
         "reproduced": bool(diag.get("reproduced", True)),
+        "cell_ids": cell_ids(diag),
         "graph": build_graph(diag),
         "timeline": build_timeline(diag),
         "fixes": [_fix(i, f, sources) for i, f in enumerate((diag.get("fixes") or [])[:MAX_FIXES])],
     }
+
+
+def cell_ids(diag: Any) -> dict[str, str]:
+    """Cell index -> notebook cell id, from every location of the diagnosis that has both."""
+    found: dict[str, str] = {}
+    if isinstance(diag, Mapping):
+        if isinstance(diag.get("cell"), int) and isinstance(diag.get("cell_id"), str):
+            found.setdefault(str(diag["cell"]), diag["cell_id"])
+        for value in diag.values():
+            if isinstance(value, (Mapping, list)):
+                for key, cell_id in cell_ids(value).items():
+                    found.setdefault(key, cell_id)
+    elif isinstance(diag, list):
+        for item in diag:
+            for key, cell_id in cell_ids(item).items():
+                found.setdefault(key, cell_id)
+    return dict(sorted(found.items(), key=lambda kv: int(kv[0])))
 
 
 def _clip(text: str, limit: int) -> str:
@@ -218,6 +236,7 @@ def _fix(index: int, fix: Mapping[str, Any], sources: Sources | None) -> FixView
         "diffs": build_diffs(edits, cells, sources),
         "edits": edits,
         "cells": cells,
+        "before": {k: sources[int(k)] for k in cells if sources and k.isdigit() and int(k) in sources},
         "notes": [str(n) for n in fix.get("notes") or []],
     }
 

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+
+import { layoutGraph, visibleGraph } from '../graph';
+import type { IGraphView, NodeRole } from '../protocol';
+import { FIXTURE_NAMES, state } from './fixtures';
+
+function withRole(graph: IGraphView, role: NodeRole) {
+  return graph.nodes.filter(n => n.roles.includes(role));
+}
+
+describe('the neighbourhood graph of each kind', () => {
+  it('skip connection: the writer is the merge, the saver and the split are there, the skip edge is broken', () => {
+    const { graph } = state('skip_connection');
+    const [writer] = withRole(graph, 'writer');
+    expect(writer.roles).toContain('merge');
+    expect(writer.text).toBe('x += residual');
+    expect(withRole(graph, 'saver').map(n => n.module)).toEqual(['blocks.1.act2']);
+    const [split] = withRole(graph, 'split');
+    expect(split.where?.line).toBe(17);
+    const broken = graph.edges.filter(e => e.broken);
+    expect(broken.map(e => e.kind).sort()).toEqual(['needs', 'skip']);
+    const skip = graph.edges.find(e => e.kind === 'skip')!;
+    expect(skip.source).toBe(split.id);
+    expect(skip.label).toContain('float32[32, 16]');
+  });
+
+  it('shortcut conv: the split is the conv1x1 line and the merge the in-place add', () => {
+    const { graph } = state('skip_shortcut');
+    expect(withRole(graph, 'split')[0].text).toBe('residual = self.conv1x1(x)');
+    expect(withRole(graph, 'merge')[0].roles).toContain('writer');
+  });
+
+  it('optimizer step: the optimizer is the writer of the parameter, no skip edge', () => {
+    const { graph } = state('optimizer_step');
+    const [optimizer] = withRole(graph, 'optimizer');
+    expect(optimizer.op).toBe('Adam.step() call #1');
+    expect(optimizer.text).toBe('opt_D.step()');
+    expect(withRole(graph, 'writer')).toEqual([]);
+    const [tensor] = withRole(graph, 'tensor');
+    expect(tensor.module).toBe('D.2.weight');
+    expect(graph.edges.some(e => e.kind === 'skip')).toBe(false);
+    const saved = graph.edges.find(e => e.kind === 'saved')!;
+    expect(saved.source).toBe(tensor.id); // a Linear saved its input: the parameter
+    expect(graph.edges.find(e => e.kind === 'writes')!.target).toBe(optimizer.id);
+  });
+
+  it('leaf: the tensor is a leaf written in place, nothing saved it', () => {
+    const { graph } = state('leaf');
+    const [tensor] = withRole(graph, 'tensor');
+    expect(tensor.roles).toContain('leaf');
+    expect(withRole(graph, 'saver')).toEqual([]);
+    expect(withRole(graph, 'backward')).toEqual([]);
+    expect(withRole(graph, 'writer')[0].op).toBe('sub_');
+  });
+
+  it('view: the view comes out of the split op and is clamped in place', () => {
+    const { graph } = state('view');
+    const [saver] = withRole(graph, 'saver');
+    const [tensor] = withRole(graph, 'tensor');
+    expect(saver.op).toBe('split');
+    expect(graph.edges.find(e => e.kind === 'saved')).toMatchObject({ source: saver.id, target: tensor.id });
+    expect(withRole(graph, 'writer')[0].op).toBe('clamp_');
+  });
+
+  it('branch merged by cat: the merge node is the cat', () => {
+    const { graph } = state('branch_cat');
+    expect(withRole(graph, 'merge')[0].op).toBe('cat');
+    expect(withRole(graph, 'writer')[0].op).toBe('relu_');
+  });
+});
+
+describe('showing part of the graph', () => {
+  it('contracts hidden branch steps so the split still reaches the merge', () => {
+    const { graph } = state('skip_connection');
+    const full = visibleGraph(graph, graph.max_level);
+    expect(full.nodes).toHaveLength(graph.nodes.length);
+    const core = visibleGraph(graph, 0);
+    expect(core.nodes.every(n => n.level === 0)).toBe(true);
+    expect(core.hidden).toBeGreaterThan(0);
+    const split = graph.nodes.find(n => n.roles.includes('split'))!;
+    const merge = graph.nodes.find(n => n.roles.includes('merge'))!;
+    const direct = core.edges.filter(e => e.source === split.id && e.target === merge.id);
+    expect(direct).toHaveLength(1);
+    expect(direct[0].broken).toBe(true);
+    expect(direct[0].kind).toBe('skip');
+  });
+
+  it.each(FIXTURE_NAMES)('lays out %s with every node placed and every edge drawn', name => {
+    const { graph } = state(name);
+    for (let depth = 0; depth <= graph.max_level; depth++) {
+      const laid = layoutGraph(visibleGraph(graph, depth));
+      for (const node of laid.nodes) {
+        expect(Number.isFinite(node.x) && Number.isFinite(node.y)).toBe(true);
+      }
+      for (const edge of laid.edges) {
+        expect(edge.points.length).toBeGreaterThan(1);
+      }
+      expect(laid.width).toBeGreaterThan(0);
+    }
+  });
+
+  it('is the same layout for the same diagnosis', () => {
+    const { graph } = state('branch_cat');
+    expect(layoutGraph(visibleGraph(graph, 1))).toEqual(layoutGraph(visibleGraph(graph, 1)));
+  });
+});

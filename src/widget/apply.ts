@@ -1,0 +1,230 @@
+/**
+ * Apply and Undo: offer the fix to the JupyterLab extension by a DOM event, and take the kernel path
+ * when nobody claims it. The outcome says which path was taken.
+ */
+import type { AnyModel } from '@anywidget/types';
+
+import {
+  APPLY_EVENT,
+  CLAIM_TIMEOUT_MS,
+  PROTOCOL_VERSION,
+  RESPOND_TIMEOUT_MS,
+  UNDO_EVENT,
+  type ApplyPath,
+  type IApplyDetail,
+  type IApplyRequest,
+  type IExpectedTarget,
+  type IExtensionOutcome,
+  type IFixView,
+  type IOutcome,
+  type IPanelModel,
+  type IPanelState
+} from './protocol';
+
+export type Offer = { claimed: false } | { claimed: true; outcome: IExtensionOutcome | null };
+
+export interface ITimeouts {
+  claim: number;
+  respond: number;
+  kernel: number;
+}
+
+export const DEFAULT_TIMEOUTS: ITimeouts = { claim: CLAIM_TIMEOUT_MS, respond: RESPOND_TIMEOUT_MS, kernel: 30000 };
+
+/** What the panel shows after Apply or Undo. */
+export interface IStatus {
+  path: ApplyPath;
+  applied: boolean;
+  message: string;
+  copy: { label: string; text: string }[];
+}
+
+/** The targets a fix edits, each with what it must still contain. */
+export function expectedTargets(state: IPanelState, fix: IFixView): IExpectedTarget[] {
+  const targets = new Map<string, IExpectedTarget>();
+  const target = (cell: number | null, file: string | null): IExpectedTarget => {
+    const key = cell !== null ? `cell:${cell}` : `file:${file}`;
+    let found = targets.get(key);
+    if (!found) {
+      const index = cell !== null ? String(cell) : '';
+      found = {
+        cell,
+        cellId: cell !== null ? state.cell_ids[index] ?? null : null,
+        file,
+        oldSource: cell !== null ? fix.before[index] ?? null : null,
+        newSource: cell !== null ? fix.cells[index] ?? null : null,
+        oldLines: []
+      };
+      targets.set(key, found);
+    }
+    return found;
+  };
+  for (const edit of fix.edits) {
+    const t = target(edit.cell ?? null, edit.cell === undefined ? edit.file ?? null : null);
+    edit.old.split('\n').forEach((text, i) => {
+      if (edit.old) {
+        t.oldLines.push({ line: edit.line + i, text });
+      }
+    });
+  }
+  for (const key of Object.keys(fix.cells)) {
+    target(Number(key), null);
+  }
+  return [...targets.values()];
+}
+
+/**
+ * Dispatch a claimable event from `el`: resolves `{claimed: false}` when nobody claimed it within
+ * `timeouts.claim`, else with the listener's outcome (null when it never answered).
+ */
+export function offer(
+  el: HTMLElement,
+  name: string,
+  base: Omit<IApplyDetail, 'claim' | 'respond'>,
+  timeouts: ITimeouts = DEFAULT_TIMEOUTS
+): Promise<Offer> {
+  return new Promise(resolve => {
+    let claimed = false;
+    let done = false;
+    const finish = (result: Offer): void => {
+      if (!done) {
+        done = true;
+        clearTimeout(timer);
+        resolve(result);
+      }
+    };
+    const claim = (): void => {
+      if (!claimed && !done) {
+        claimed = true;
+        clearTimeout(timer);
+        timer = setTimeout(() => finish({ claimed: true, outcome: null }), timeouts.respond);
+      }
+    };
+    const detail: IApplyDetail = {
+      ...base,
+      claim,
+      respond: outcome => {
+        claim();
+        finish({ claimed: true, outcome });
+      }
+    };
+    let timer = setTimeout(() => {
+      if (!claimed) {
+        finish({ claimed: false });
+      }
+    }, timeouts.claim);
+    const event = new CustomEvent(name, { bubbles: true, composed: true, cancelable: true, detail });
+    if (!el.dispatchEvent(event)) {
+      claim();
+    }
+  });
+}
+
+/** Ask the kernel to take its path for a fix, and wait for the `outcome` trait to answer. */
+export function askKernel(model: AnyModel<IPanelModel>, request: IApplyRequest, timeoutMs: number): Promise<IOutcome> {
+  return new Promise(resolve => {
+    const listener = (): void => {
+      const outcome = model.get('outcome');
+      if (outcome && outcome.type === request.type && (outcome.fixIndex === request.fixIndex || outcome.fixIndex < 0)) {
+        clearTimeout(timer);
+        model.off('change:outcome', listener);
+        resolve(outcome);
+      }
+    };
+    const timer = setTimeout(() => {
+      model.off('change:outcome', listener);
+      resolve({
+        type: request.type,
+        fixIndex: request.fixIndex,
+        path: 'none',
+        applied: false,
+        message: 'The kernel did not answer. It answers when the running cell finishes; try again then.',
+        copy: []
+      });
+    }, timeoutMs);
+    model.on('change:outcome', listener);
+    model.send(request);
+  });
+}
+
+/** Apply/Undo for one panel, remembering which path applied each fix. */
+export class FixController {
+  private appliedBy = new Map<number, ApplyPath>();
+
+  constructor(
+    private el: HTMLElement,
+    private model: AnyModel<IPanelModel>,
+    private state: IPanelState,
+    private timeouts: ITimeouts = DEFAULT_TIMEOUTS
+  ) {}
+
+  pathOf(fix: IFixView): ApplyPath | null {
+    return this.appliedBy.get(fix.index) ?? null;
+  }
+
+  async apply(fix: IFixView): Promise<IStatus> {
+    const result = await offer(this.el, APPLY_EVENT, this.detail(fix), this.timeouts);
+    if (result.claimed) {
+      const status = fromExtension(result.outcome, 'applied');
+      if (status.applied) {
+        this.appliedBy.set(fix.index, 'extension');
+      }
+      return status;
+    }
+    const outcome = await askKernel(this.model, this.request('apply', fix), this.timeouts.kernel);
+    if (outcome.applied && outcome.path === 'kernel-file') {
+      this.appliedBy.set(fix.index, 'kernel-file');
+    }
+    return { path: outcome.path, applied: outcome.applied, message: outcome.message, copy: outcome.copy };
+  }
+
+  async undo(fix: IFixView): Promise<IStatus> {
+    const path = this.appliedBy.get(fix.index);
+    if (path === 'extension') {
+      const result = await offer(this.el, UNDO_EVENT, this.detail(fix), this.timeouts);
+      const status = result.claimed
+        ? fromExtension(result.outcome, 'undone')
+        : { path: 'none' as const, applied: false, message: 'The JupyterLab extension is gone: use the editor’s undo.', copy: [] };
+      if (status.applied) {
+        this.appliedBy.delete(fix.index);
+      }
+      return status;
+    }
+    const outcome = await askKernel(this.model, this.request('undo', fix), this.timeouts.kernel);
+    if (outcome.applied) {
+      this.appliedBy.delete(fix.index);
+    }
+    return { path: outcome.path, applied: outcome.applied, message: outcome.message, copy: [] };
+  }
+
+  private detail(fix: IFixView): Omit<IApplyDetail, 'claim' | 'respond'> {
+    return {
+      protocol: PROTOCOL_VERSION,
+      diagnosisId: this.state.id,
+      fixIndex: fix.index,
+      title: fix.title,
+      changesSemantics: fix.changes_semantics,
+      edits: fix.edits.map(e => ({ ...e })),
+      expected: expectedTargets(this.state, fix)
+    };
+  }
+
+  private request(type: 'apply' | 'undo', fix: IFixView): IApplyRequest {
+    return { type, protocol: PROTOCOL_VERSION, diagnosisId: this.state.id, fixIndex: fix.index };
+  }
+}
+
+function fromExtension(outcome: IExtensionOutcome | null, verb: string): IStatus {
+  if (outcome === null) {
+    return {
+      path: 'extension',
+      applied: false,
+      message: 'The JupyterLab extension took the request but did not answer.',
+      copy: []
+    };
+  }
+  const message = outcome.applied
+    ? `${verb[0].toUpperCase()}${verb.slice(1)} by the JupyterLab extension. ${outcome.message}`.trim()
+    : `The JupyterLab extension refused: ${outcome.message}`;
+  return { path: 'extension', applied: outcome.applied, message, copy: [] };
+}

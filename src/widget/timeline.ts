@@ -1,0 +1,39 @@
+/** The version timeline of the tensor: saved at vN by X -> written by Y -> needed at vN by X's backward. */
+import { cls, h } from './dom';
+import type { ITimelineStep, IWhere } from './protocol';
+
+export function renderTimeline(steps: ITimelineStep[], onReveal: (where: IWhere) => void): HTMLElement {
+  if (!steps.length) {
+    return h('p', { className: cls('empty') }, 'No version history was recorded for this tensor.');
+  }
+  return h(
+    'ol',
+    { className: cls('timeline'), attrs: { 'aria-label': 'Version timeline of the tensor' } },
+    ...steps.map(step =>
+      h(
+        'li',
+        { className: cls('timelineStep', step.event, step.conflict && 'conflict') },
+        h('span', { className: cls('version') }, step.version !== null ? `v${step.version}` : '·'),
+        h('span', { className: cls('timelineText') }, step.text),
+        step.where && renderLocation(step.where, onReveal)
+      )
+    )
+  );
+}
+
+/** A location as a button that asks the notebook to show the line, with the code beside it. */
+export function renderLocation(where: IWhere, onReveal: (where: IWhere) => void): HTMLElement {
+  const label = where.label ?? `line ${where.line}`;
+  const button = h(
+    'button',
+    { className: cls('location'), attrs: { type: 'button', 'aria-label': `Show ${label}` } },
+    label
+  );
+  button.addEventListener('click', () => onReveal(where));
+  return h(
+    'span',
+    { className: cls('where') },
+    button,
+    where.code ? h('code', { className: cls('code') }, where.code) : null
+  );
+}
