@@ -9,6 +9,7 @@ through a DOM event; when nobody claims it, the front end sends an :class:`Apply
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from .panel_apply import KernelApplier
 from .panel_html import render_html, render_plain
 from .panel_protocol import PROTOCOL_VERSION, Outcome, PanelState
 from .panel_state import Sources, build_state
+from .present import MIME_TYPE
 
 STATIC = Path(__file__).parent / "static"
 
@@ -57,8 +59,16 @@ class DiagnosisPanel(anywidget.AnyWidget):  # type: ignore[misc]
     state = traitlets.Dict().tag(sync=True)
     outcome = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
 
-    def __init__(self, state: PanelState, *, base_dir: Path | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        state: PanelState,
+        *,
+        base_dir: Path | None = None,
+        diagnosis: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(state=dict(state), **kwargs)
+        self._diagnosis = dict(diagnosis) if diagnosis is not None else None
         where = state["error"]["where"] or {}
         self._applier = KernelApplier(base_dir, where.get("cell"))
         self.on_msg(self._on_message)
@@ -69,7 +79,7 @@ class DiagnosisPanel(anywidget.AnyWidget):  # type: ignore[misc]
     ) -> DiagnosisPanel:
         """The panel for ``diag`` (``Diagnosis.to_json()``); ``sources`` (cell index -> current text)
         gives the fix diffs their context lines."""
-        return cls(build_state(diag, sources), **kwargs)
+        return cls(build_state(diag, sources), diagnosis=diag, **kwargs)
 
     @property
     def panel_state(self) -> PanelState:
@@ -103,6 +113,10 @@ class DiagnosisPanel(anywidget.AnyWidget):  # type: ignore[misc]
         data, metadata = bundle
         data["text/plain"] = render_plain(self.panel_state)
         data["text/html"] = render_html(self.panel_state)
+        if self._diagnosis is not None:
+            # the diagnosis itself, as every face publishes it (the sidebar and UI tests read it)
+            data[MIME_TYPE] = json.loads(json.dumps(self._diagnosis, default=str))
+            metadata = {**metadata, MIME_TYPE: {"version": 1}}
         return data, metadata
 
 

@@ -206,6 +206,7 @@ def test_the_fallback_bundle_has_the_same_content_as_escaped_html(comms: list[Re
     for step in panel.state["timeline"]:
         assert step["text"].replace("`", "&#x27;") in html.replace("`", "&#x27;")
     assert "Do the update under" in data["text/plain"]
+    assert data["application/vnd.inplace-magic.diagnosis+json"]["headline"] == diag["headline"]
 
 
 def test_the_built_front_end_ships_in_the_package() -> None:
