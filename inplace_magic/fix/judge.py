@@ -87,8 +87,15 @@ def _passed(result: Verdict, run: RunOutcome, original: dict[str, Any]) -> None:
         result.notes.append(
             f"Verified: the fixed cells ran without error and computed {run.gradients} gradients."
         )
+    elif run.backward_calls == 0:
+        # Nothing to differentiate (the error was raised in a forward-only program): the absence of
+        # the error is all there is to check.
+        result.verified = True
+        result.notes.append("Verified: the fixed cells ran without error (they never call backward).")
     else:
-        result.notes.append("Not verified: the fixed cells ran without error but computed no gradient.")
+        result.notes.append(
+            "Not verified: the fixed cells ran backward without error but no gradient arrived."
+        )
     if result.verified and not run.finite:
         result.notes.append("Some gradients are not finite (NaN or inf).")
 
