@@ -114,7 +114,9 @@ def apply_to_file(path: str, cells: list[Cell], fix: Mapping[str, Any]) -> None:
             out.flush()
             os.fsync(out.fileno())
         shutil.copymode(path, temporary)
-        shutil.copy2(path, path + ".bak")
+        # copyfile, not copy2: a folder named PATH.bak must fail the write, not receive the backup.
+        shutil.copyfile(path, path + ".bak")
+        shutil.copystat(path, path + ".bak")
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
