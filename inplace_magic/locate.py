@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import linecache
 import os
 
@@ -24,11 +25,17 @@ class Locator:
         cell = self.source_map.cell_of(frame.filename)
         if cell is not None:
             return Location(frame.lineno, code, frame.function, cell=cell[0], cell_id=cell[1])
-        path = frame.filename
-        if os.path.isabs(path):
-            with contextlib.suppress(ValueError):  # another drive on Windows
-                path = os.path.relpath(path)
-        return Location(frame.lineno, code, frame.function, file=path)
+        return Location(frame.lineno, code, frame.function, file=_display_path(frame.filename))
 
     def stack(self, frames: tuple[Frame, ...]) -> tuple[Location, ...]:
         return tuple(loc for loc in (self.location(f) for f in frames[1:]) if loc is not None)
+
+
+@functools.lru_cache(maxsize=256)
+def _display_path(filename: str) -> str:
+    """A file path relative to the working directory when it is below it (what users type)."""
+    if os.path.isabs(filename):
+        with contextlib.suppress(ValueError):  # another drive on Windows
+            relative = os.path.relpath(filename)
+            return filename if relative.startswith("..") else relative
+    return filename

@@ -218,6 +218,37 @@ def foreach_bumps_versions(device: str = "cpu") -> bool:
     return bumps
 
 
+@dataclass(frozen=True, slots=True)
+class _OpInfo:
+    name: str
+    written: tuple[tuple[int, str], ...]  # (position, name) of each ``Tensor(a!)`` argument
+    is_view: bool
+    foreach: bool
+
+
+_OP_INFO: dict[Any, _OpInfo] = {}
+_DETACH_ = torch.Tensor.detach_
+
+
+def _op_info(func: Any) -> _OpInfo:
+    """What the schema says about an op, computed once per op overload (a hot path)."""
+    info = _OP_INFO.get(func)
+    if info is None:
+        schema = func._schema
+        written = tuple(
+            (position, argument.name)
+            for position, argument in enumerate(schema.arguments)
+            if argument.alias_info is not None and argument.alias_info.is_write
+        )
+        is_view = bool(func.is_view) or any(
+            r.alias_info is not None and not r.alias_info.is_write for r in schema.returns
+        )
+        info = _OP_INFO[func] = _OpInfo(
+            str(func), written, is_view, schema.name.startswith("aten::_foreach_")
+        )
+    return info
+
+
 def _names_bound_to(storage: int, skip: int) -> tuple[str, ...]:
     """Names in the innermost user frame whose tensor lives in ``storage`` (aliases such as ``r = y``)."""
     frame = sys._getframe(skip)
@@ -247,6 +278,9 @@ class Recorder:
         self._seq = itertools.count()
         self._producer: dict[tuple[int, int], int] = {}
         self._modules: tuple[torch.nn.Module, ...] = ()
+        self._call_sites: tuple[tuple[Frame, ...] | None, ...] = ()
+        self._packing = False
+        self._function_site: tuple[Frame, ...] | None = None
         self._optimizer: str | None = None
         self._optimizer_calls: dict[int, int] = {}
         self._root_ids: set[int] = set()
@@ -274,7 +308,7 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
-        self._modules = ()
+        self._modules, self._call_sites = (), ()
 
     # -- module, optimizer and construction context
 
@@ -309,12 +343,16 @@ class Recorder:
             self._root_ids.add(id(module))
             self.trace.roots.append(module)
         self._modules = (*self._modules, module)
+        # a built-in module runs no user code: one frame walk here serves all of its ops
+        builtin = type(module).__module__.startswith("torch.")
+        self._call_sites = (*self._call_sites, user_frames(3, skip=2) if builtin else None)
 
     def _post_forward(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         stack = self._modules
         for depth in range(len(stack) - 1, -1, -1):
             if stack[depth] is module:
                 self._modules = stack[:depth]
+                self._call_sites = self._call_sites[:depth]
                 return
 
     def _pre_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
@@ -340,14 +378,20 @@ class Recorder:
                 rid=rid,
                 tensor=info,
                 prev_seq=len(self.trace.ops) - 1,
-                frames=user_frames(3, skip=2),
+                frames=(self._call_sites[-1] if self._call_sites else None)
+                or self._function_site
+                or user_frames(3, skip=2),
                 modules=self._modules,
                 producer=self._producer.get((info.storage, info.version)),
                 grad_fn_name=grad_fn.name() if grad_fn is not None else None,
             )
         )
         # detach(): same storage and version counter, and no reference cycle through grad_fn
-        return t.detach(), rid
+        self._packing = True
+        try:
+            return t.detach(), rid
+        finally:
+            self._packing = False
 
     def _unpack(self, packed: tuple[torch.Tensor, int]) -> torch.Tensor:
         t, rid = packed
@@ -381,28 +425,34 @@ class Recorder:
     # -- ops
 
     def on_op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._packing:  # our own detach() in _pack is not the user's op
+            return func(*args, **kwargs)
         seq = next(self._seq)
-        schema = func._schema
+        info = _op_info(func)
         backward = torch._C._current_autograd_node() is not None
         writes: list[Write] = []
         written_lists: list[list[torch.Tensor]] = []
-        for position, argument in enumerate(schema.arguments):
-            alias = argument.alias_info
-            if alias is None or not alias.is_write:
-                continue
-            value = args[position] if position < len(args) else kwargs.get(argument.name)
+        for position, name in info.written:
+            value = args[position] if position < len(args) else kwargs.get(name)
             if isinstance(value, torch.Tensor):
-                writes.append(self._write(argument.name, None, value))
+                writes.append(self._write(name, None, value))
             elif isinstance(value, (list, tuple)):
                 tensors = [v for v in value if isinstance(v, torch.Tensor)]
-                writes.extend(self._write(argument.name, i, v) for i, v in enumerate(tensors))
+                writes.extend(self._write(name, i, v) for i, v in enumerate(tensors))
                 written_lists.append(tensors)
 
+        # inside a torch built-in module every op has the module's call site as its user frame;
+        # backward ops are located only when they write (their frame is the .backward() line)
+        call_site = self._call_sites[-1] if self._call_sites else None
+        if call_site is None and not backward:
+            call_site = user_frames(3, skip=3) if writes else self._function_site or user_frames(1, skip=3)
+        elif call_site is None and writes:
+            call_site = user_frames(3, skip=3)
         record = OpRecord(
             seq=seq,
-            op=str(func),
+            op=info.name,
             backward=backward,
-            frames=user_frames(3 if writes else 1, skip=3),
+            frames=call_site or (),
             modules=self._modules,
             optimizer=self._optimizer,
             writes=tuple(writes),
@@ -433,16 +483,13 @@ class Recorder:
 
         out = func(*args, **kwargs)
 
-        if written_lists and schema.name.startswith("aten::_foreach_"):
+        if written_lists and info.foreach:
             for tensors in written_lists:
                 if tensors and not foreach_bumps_versions(tensors[0].device.type):
                     torch.autograd.graph.increment_version(tensors)
         if not backward:
             outputs = list(_tensors(out))
-            is_view = bool(func.is_view) or any(
-                r.alias_info is not None and not r.alias_info.is_write for r in schema.returns
-            )
-            record.is_view = is_view and not writes
+            record.is_view = info.is_view and not writes
             bumped = {w.storage: w.version_before + 1 for w in writes}
             keys_out = []
             for t in outputs:
@@ -475,17 +522,24 @@ class Recorder:
     # -- forward-time errors and detach_
 
     def on_function(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        name = _function_name(func)
-        if name == "Tensor.detach_" and args and isinstance(args[0], torch.Tensor):
+        if func is _DETACH_ and args and isinstance(args[0], torch.Tensor):
             self.trace.detaches.append(
                 DetachEvent(len(self.trace.ops), storage_key(args[0]), user_frames(3, skip=3), self._modules)
             )
+        # a torch call made straight from the user's code: its aten ops share this one frame
+        caller = sys._getframe(2)
+        code = caller.f_code
+        outer = self._function_site
+        if is_user_file(code.co_filename):
+            self._function_site = (Frame(code.co_filename, caller.f_lineno, code.co_name),)
         try:
             return func(*args, **kwargs)
         except RuntimeError as exc:
             if self.trace.forward_failure is None and classify(exc) is not None:
-                self.trace.forward_failure = self._forward_failure(name, exc, args)
+                self.trace.forward_failure = self._forward_failure(_function_name(func), exc, args)
             raise
+        finally:
+            self._function_site = outer
 
     def _forward_failure(self, name: str, exc: RuntimeError, args: tuple[Any, ...]) -> ForwardFailure:
         target = next((a for a in args if isinstance(a, torch.Tensor)), None)
@@ -528,6 +582,12 @@ class _DispatchRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         return self.recorder.on_op(func, args, kwargs or {})
+
+
+# TorchDispatchMode wraps every subclass's __torch_dispatch__ in torch._disable_dynamo, a large
+# share of the per-op cost (engine notes, section 9). Under the recorder compiled code runs eagerly,
+# so dynamo never traces this method: install the plain function.
+_DispatchRecorder.__torch_dispatch__ = _DispatchRecorder.__dict__["__torch_dispatch__"].__wrapped__  # type: ignore[method-assign]
 
 
 class _FunctionRecorder(TorchFunctionMode):

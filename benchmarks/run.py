@@ -1,0 +1,213 @@
+"""Benchmarks of inplace_magic: what a diagnosis costs, its memory, and how analysis scales.
+
+Usage: ``python benchmarks/run.py [--quick]`` (or ``make bench``). Prints a Markdown table and writes
+it, with the raw numbers, to ``benchmarks/results/``. Ratios are taken within one run with the
+configurations interleaved, since these machines are noisy; one intra-op thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from models import make_step, synthetic
+
+from inplace_magic.api import replay
+from inplace_magic.diagnose import diagnose
+from inplace_magic.record import Recorder
+from inplace_magic.run import SourceMap
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _fails(step: Callable[[], None]) -> BaseException:
+    try:
+        step()
+    except RuntimeError as exc:
+        return exc
+    raise AssertionError("the buggy step did not fail")
+
+
+def _time(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def diagnosis_cost(model: str, repeats: int) -> dict[str, Any]:
+    """B2: the replay + analysis the user waits for, vs a plain failing run and anomaly mode."""
+    step = make_step(model, buggy=True)
+    original = _fails(step)
+
+    def plain() -> None:
+        _fails(step)
+
+    def anomaly() -> None:
+        with torch.autograd.detect_anomaly(check_nan=False):
+            _fails(step)
+
+    def diagnosis() -> None:
+        def rerun() -> BaseException | None:
+            try:
+                step()
+            except RuntimeError as exc:
+                return exc
+            return None
+
+        result = replay(rerun, original, SourceMap(), dict, None)
+        assert result is not None and result.reproduced and result.inplace is not None
+
+    configs = {"plain": plain, "anomaly": anomaly, "diagnosis": diagnosis}
+    for fn in configs.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {k: [] for k in configs}
+    for _ in range(repeats):
+        for key, fn in configs.items():
+            times[key].append(_time(fn))
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "plain_ms": round(medians["plain"] * 1e3, 2),
+        "anomaly_x": round(medians["anomaly"] / medians["plain"], 2),
+        "diagnosis_x": round(medians["diagnosis"] / medians["plain"], 2),
+        "diagnosis_vs_anomaly": round(medians["diagnosis"] / medians["anomaly"], 2),
+        "runs": repeats,
+    }
+
+
+def memory_child(model: str, mode: str) -> None:
+    """B3 (child process): peak RSS growth of one failing step, plain or diagnosed."""
+    step = make_step(model, buggy=True)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    original = _fails(step)  # a diagnosis always follows the plain failing run
+    if mode == "diagnosis":
+        with Recorder() as recorder:
+            _fails(step)
+        diagnose(recorder.trace, original, SourceMap())
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"before_kib": before, "after_kib": after}))
+
+
+def memory(model: str) -> dict[str, Any]:
+    out = {}
+    for mode in ("plain", "diagnosis"):
+        done = subprocess.run(
+            [sys.executable, __file__, "--memory-child", model, mode],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+    plain_peak, diag_peak = out["plain"]["after_kib"], out["diagnosis"]["after_kib"]
+    plain_growth = plain_peak - out["plain"]["before_kib"]
+    diag_growth = diag_peak - out["diagnosis"]["before_kib"]
+    return {
+        "peak_rss_x": round(diag_peak / plain_peak, 3),
+        "growth_plain_mib": round(plain_growth / 1024, 1),
+        "growth_diagnosis_mib": round(diag_growth / 1024, 1),
+        "growth_x": round(diag_growth / max(plain_growth, 1), 2),
+    }
+
+
+def scale(ops: int) -> dict[str, Any]:
+    """B4: analysis time, trace memory and payload size against the number of recorded ops."""
+    step = synthetic(ops)
+    original = _fails(step)
+    tracemalloc.start()
+    with Recorder() as recorder:
+        _fails(step)
+    trace_bytes = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    start = time.perf_counter()
+    diagnosis = diagnose(recorder.trace, original, SourceMap())
+    analysis = time.perf_counter() - start
+    assert diagnosis is not None and diagnosis.skip is not None
+    payload = None
+    try:
+        from inplace_magic.panel_state import build_panel_state  # type: ignore[attr-defined]
+
+        payload = len(json.dumps(build_panel_state(diagnosis.to_json())))
+    except (ImportError, AttributeError, TypeError):
+        payload = len(json.dumps(diagnosis.to_json()))
+    return {
+        "recorded_ops": len(recorder.trace.ops),
+        "analysis_s": round(analysis, 3),
+        "trace_mib": round(trace_bytes / 2**20, 1),
+        "payload_kb": round(payload / 1000, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes (a smoke run)")
+    parser.add_argument("--memory-child", nargs=2, metavar=("MODEL", "MODE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.memory_child:
+        memory_child(*args.memory_child)
+        return
+    repeats = (3, 5) if args.quick else (9, 15)
+    results: dict[str, Any] = {
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread",
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "B2_diagnosis": {},
+        "B3_memory": {},
+        "B4_scale": {},
+    }
+    for model in ("resnet", "transformer", "resnet-tiny", "transformer-tiny"):
+        results["B2_diagnosis"][model] = diagnosis_cost(model, repeats[1] if "tiny" in model else repeats[0])
+    for model in ("resnet", "transformer"):
+        results["B3_memory"][model] = memory(model)
+    for ops in (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000):
+        results["B4_scale"][ops] = scale(ops)
+    RESULTS.mkdir(exist_ok=True)
+    table = render(results)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
+    (RESULTS / "latest.md").write_text(table)
+    print(table)
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [
+        f"Machine: {results['machine']}; torch {results['torch']}; Python {results['python']}.",
+        "",
+        "| B2 diagnosis (replay + analysis) | plain failing run | anomaly mode | diagnosis "
+        "| diagnosis / anomaly | runs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for model, r in results["B2_diagnosis"].items():
+        lines.append(
+            f"| {model} | {r['plain_ms']} ms | {r['anomaly_x']}x | {r['diagnosis_x']}x | "
+            f"{r['diagnosis_vs_anomaly']}x | {r['runs']} |"
+        )
+    lines += [
+        "",
+        "| B3 memory | peak RSS diagnosis / plain | growth plain | growth diagnosis |",
+        "|---|---|---|---|",
+    ]
+    for model, r in results["B3_memory"].items():
+        growth = f"{r['growth_plain_mib']} MiB | {r['growth_diagnosis_mib']} MiB"
+        lines.append(f"| {model} | {r['peak_rss_x']}x | {growth} |")
+    lines += ["", "| B4 recorded ops | analysis | trace memory | payload |", "|---|---|---|---|"]
+    for _, r in results["B4_scale"].items():
+        lines.append(
+            f"| {r['recorded_ops']} | {r['analysis_s']} s | {r['trace_mib']} MiB | {r['payload_kb']} KB |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
