@@ -54,3 +54,15 @@ export function cls(name: string, ...modifiers: (string | false | null | undefin
   const base = `jp-InplaceMagic-${name}`;
   return [base, ...modifiers.filter(Boolean).map(m => `${base}--${m as string}`)].join(' ');
 }
+
+/**
+ * Text whose `backticked` spans (as the diagnosis writes code) become <code> elements; everything
+ * stays text. An unpaired backtick is kept as a character.
+ */
+export function rich(text: string): Child[] {
+  const parts = text.split('`');
+  if (parts.length % 2 === 0) {
+    parts[parts.length - 2] += `\`${parts.pop()}`;
+  }
+  return parts.map((part, i) => (i % 2 ? h('code', { className: cls('inlineCode') }, part) : part)).filter(p => p !== '');
+}

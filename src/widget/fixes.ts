@@ -3,7 +3,7 @@
  * Apply and Undo, and a status line that says which path was taken.
  */
 import type { FixController, IStatus } from './apply';
-import { cls, h } from './dom';
+import { cls, h, rich } from './dom';
 import type { FixLabel, IFixView, ITargetDiff } from './protocol';
 
 const LABEL_TEXT: Record<FixLabel, string> = {
@@ -123,9 +123,9 @@ function renderFix(fix: IFixView, controller: FixController): HTMLElement {
   return h(
     'div',
     { className: cls('fix'), attrs: { 'data-fix-index': String(fix.index) } },
-    h('p', { className: cls('fixDescription') }, fix.description),
+    h('p', { className: cls('fixDescription') }, ...rich(fix.description)),
     ...fix.diffs.map(renderDiff),
-    fix.notes.length > 0 && h('ul', { className: cls('fixNotes') }, ...fix.notes.map(n => h('li', {}, n))),
+    fix.notes.length > 0 && h('ul', { className: cls('fixNotes') }, ...fix.notes.map(n => h('li', {}, ...rich(n)))),
     h('div', { className: cls('actions') }, apply, undo),
     status,
     extra
@@ -147,7 +147,7 @@ export function renderFixes(fixes: IFixView[], controller: FixController): HTMLE
         h(
           'summary',
           { className: cls('fixSummary') },
-          h('span', { className: cls('fixTitle') }, i > 0 ? `Alternative: ${fix.title}` : fix.title),
+          h('span', { className: cls('fixTitle') }, i > 0 ? 'Alternative: ' : '', ...rich(fix.title)),
           ' ',
           renderLabels(fix)
         ),

@@ -5,7 +5,7 @@
 import type { AnyModel } from '@anywidget/types';
 
 import { DEFAULT_TIMEOUTS, FixController, type ITimeouts } from './apply';
-import { cls, h, type Child } from './dom';
+import { cls, h, rich, type Child } from './dom';
 import { renderFixes } from './fixes';
 import { renderGraph } from './graphView';
 import { PROTOCOL_VERSION, REVEAL_EVENT, stateProblem, type IPanelModel, type IPanelState, type ISiteView, type IWhere } from './protocol';
@@ -83,11 +83,11 @@ function body(state: IPanelState, controller: FixController, reveal: (w: IWhere)
       'div',
       { className: cls('header') },
       h('span', { className: cls('kind', state.kind) }, KIND_TEXT[state.kind] ?? KIND_TEXT.other),
-      h('p', { className: cls('headline'), attrs: { role: 'heading', 'aria-level': '3' } }, state.headline)
+      h('p', { className: cls('headline'), attrs: { role: 'heading', 'aria-level': '3' } }, ...rich(state.headline))
     ),
     !state.reproduced &&
       h('p', { className: cls('warning') }, 'The replay did not raise the same error: this diagnosis may be incomplete.'),
-    state.explanation && h('p', { className: cls('explanation') }, state.explanation),
+    state.explanation && h('p', { className: cls('explanation') }, ...rich(state.explanation)),
     h(
       'dl',
       { className: cls('sites') },
@@ -100,7 +100,7 @@ function body(state: IPanelState, controller: FixController, reveal: (w: IWhere)
     section('Graph', renderGraph(state.graph, { onReveal: reveal })),
     section('Version timeline', renderTimeline(state.timeline, reveal)),
     section(state.fixes.length > 1 ? `Fixes (${state.fixes.length})` : 'Fix', renderFixes(state.fixes, controller)),
-    state.notes.length > 0 && h('ul', { className: cls('notes') }, ...state.notes.map(n => h('li', {}, n))),
+    state.notes.length > 0 && h('ul', { className: cls('notes') }, ...state.notes.map(n => h('li', {}, ...rich(n)))),
     section('Original error', h('pre', { className: cls('error') }, `${state.error.type}: ${state.error.message}`), false)
   );
 }

@@ -1,5 +1,5 @@
 /** The version timeline of the tensor: saved at vN by X -> written by Y -> needed at vN by X's backward. */
-import { cls, h } from './dom';
+import { cls, h, rich } from './dom';
 import type { ITimelineStep, IWhere } from './protocol';
 
 export function renderTimeline(steps: ITimelineStep[], onReveal: (where: IWhere) => void): HTMLElement {
@@ -14,7 +14,7 @@ export function renderTimeline(steps: ITimelineStep[], onReveal: (where: IWhere)
         'li',
         { className: cls('timelineStep', step.event, step.conflict && 'conflict') },
         h('span', { className: cls('version') }, step.version !== null ? `v${step.version}` : '·'),
-        h('span', { className: cls('timelineText') }, step.text),
+        h('span', { className: cls('timelineText') }, ...rich(step.text)),
         step.where && renderLocation(step.where, onReveal)
       )
     )

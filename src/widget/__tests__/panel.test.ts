@@ -59,7 +59,7 @@ describe('rendering the panel', () => {
   ])('%s: highlighted graph nodes, writer location, timeline', (name, roles, writerCode) => {
     const s = state(name);
     const { el } = mount(s);
-    expect(el.querySelector('.jp-InplaceMagic-headline')!.textContent).toBe(s.headline);
+    expect(el.querySelector('.jp-InplaceMagic-headline')!.textContent).toBe(s.headline.split('`').join(''));
     for (const role of roles) {
       expect(q(el, `.jp-InplaceMagic-node--${role}`).length, role).toBeGreaterThan(0);
     }
@@ -69,7 +69,7 @@ describe('rendering the panel', () => {
     expect(writerNode.getAttribute('aria-label')).toContain(writerCode);
     expect(el.querySelector('.jp-InplaceMagic-site code.jp-InplaceMagic-code')!.textContent).toBe(writerCode);
     const steps = q(el, '.jp-InplaceMagic-timelineStep').map(li => li.querySelector('.jp-InplaceMagic-timelineText')!.textContent);
-    expect(steps).toEqual(s.timeline.map(t => t.text));
+    expect(steps).toEqual(s.timeline.map(t => t.text.split('`').join('')));
   });
 
   it('skip connection: the broken skip edge is highlighted and labelled for screen readers', () => {
@@ -78,7 +78,7 @@ describe('rendering the panel', () => {
     expect(broken.some(e => e.classList.contains('jp-InplaceMagic-edge--skip'))).toBe(true);
     expect(broken.map(e => e.getAttribute('aria-label')).join('\n')).toContain('skip connection from add_ to add_');
     const timeline = q(el, '.jp-InplaceMagic-timelineStep').map(li => li.textContent);
-    expect(timeline[0]).toContain('saved at v1 by `blocks.1.act2`');
+    expect(timeline[0]).toContain('saved at v1 by blocks.1.act2');
     expect(timeline[1]).toContain('(→v2)');
     expect(timeline[2]).toContain('needed at v1 by EluBackward1, but it is at v2');
   });
@@ -257,5 +257,16 @@ describe('Apply', () => {
     const status = await settled(el);
     expect(status.dataset.path).toBe('none');
     expect(status.textContent).toContain('The kernel did not answer');
+  });
+});
+
+describe('backticked code in messages', () => {
+  it('becomes <code> text, and an unpaired backtick stays', async () => {
+    const { rich } = await import('../dom');
+    const el = document.createElement('p');
+    el.append(...(rich('`x += y` wrote `<b>` and a ` tick') as (Node | string)[]));
+    expect([...el.querySelectorAll('code')].map(c => c.textContent)).toEqual(['x += y', '<b>']);
+    expect(el.textContent).toBe('x += y wrote <b> and a ` tick');
+    expect(el.querySelector('b')).toBeNull();
   });
 });
