@@ -3,6 +3,7 @@ error, replay it under the recorder and return the diagnosis (with its verified 
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -81,6 +82,10 @@ def check_cells(cells: list[Cell], script_path: str | None = None, *, with_fixes
         error = ErrorInfo(type(exc).__name__, str(exc), location)
         if classify(exc) is None:
             return CheckResult("other_error", error, exc, None)
+        # release the first run (its namespace and the graph its traceback's frames hold) so the
+        # replay's peak memory stays close to a plain run's; the traceback itself stays printable
+        first.namespace.clear()
+        traceback.clear_frames(exc.__traceback__)
 
         replay_namespace = fresh_namespace(script_path)
         replay_compiled = compile_cells(cells, source_map, prefix="replay cell")
