@@ -166,9 +166,10 @@ class ApplyRequest(TypedDict):
     protocol: int
     diagnosisId: str
     fixIndex: int
+    requestId: str  # echoed in the outcome: a repeated request still changes the trait
 
 
-class Outcome(TypedDict):
+class Outcome(TypedDict, total=False):
     """Kernel -> front end (the ``outcome`` trait): what the kernel-side path did."""
 
     type: Literal["apply", "undo"]
@@ -177,3 +178,4 @@ class Outcome(TypedDict):
     applied: bool
     message: str
     copy: list[dict[str, str]]  # [{"label": "cell 0", "text": fixed cell}] when the user must paste
+    requestId: str

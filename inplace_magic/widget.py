@@ -88,23 +88,25 @@ class DiagnosisPanel(anywidget.AnyWidget):  # type: ignore[misc]
     def _on_message(self, _widget: object, content: Any, _buffers: object) -> None:
         if not isinstance(content, dict) or content.get("type") not in ("apply", "undo"):
             return
+        self.outcome = {**self._answer(content), "requestId": str(content.get("requestId", ""))}
+
+    def _answer(self, content: dict[str, Any]) -> dict[str, Any]:
         index = content.get("fixIndex")
         fixes = self.panel_state["fixes"]
         if content.get("protocol") != PROTOCOL_VERSION:
-            self.outcome = _refusal(
+            return _refusal(
                 content,
                 f"The panel speaks protocol {content.get('protocol')} and the kernel's inplace_magic "
                 f"speaks {PROTOCOL_VERSION}: restart the kernel after upgrading inplace_magic, "
                 "then re-run the cell.",
             )
-        elif content.get("diagnosisId") != self.panel_state["id"]:
-            self.outcome = _refusal(content, "This fix belongs to another diagnosis; re-run the cell.")
-        elif not isinstance(index, int) or not 0 <= index < len(fixes):
-            self.outcome = _refusal(content, "This panel has no such fix.")
-        elif content["type"] == "apply":
-            self.outcome = dict(self._applier.apply(fixes[index]))
-        else:
-            self.outcome = dict(self._applier.undo(fixes[index]))
+        if content.get("diagnosisId") != self.panel_state["id"]:
+            return _refusal(content, "This fix belongs to another diagnosis; re-run the cell.")
+        if not isinstance(index, int) or not 0 <= index < len(fixes):
+            return _refusal(content, "This panel has no such fix.")
+        if content["type"] == "apply":
+            return dict(self._applier.apply(fixes[index]))
+        return dict(self._applier.undo(fixes[index]))
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
         bundle = super()._repr_mimebundle_(**kwargs)

@@ -79,6 +79,7 @@ def _apply(panel: DiagnosisPanel, index: int, kind: str = "apply", **overrides: 
         "protocol": PROTOCOL_VERSION,
         "diagnosisId": panel.state["id"],
         "fixIndex": index,
+        "requestId": f"r{len(panel.comm.messages)}",
     }
     _message(panel, {**request, **overrides})
 
@@ -103,6 +104,8 @@ def test_a_cell_fix_without_the_extension_is_offered_to_copy(comms: list[Recordi
     assert outcome["path"] == "copy" and outcome["applied"] is False
     assert outcome["copy"] == [{"label": "cell 0", "text": panel.state["fixes"][0]["cells"]["0"]}]
     assert "re-run cells 0–2" in outcome["message"]
+    _apply(panel, 0)  # the same request again still answers: the request id differs
+    assert [o["requestId"] for o in panel.comm.updates("outcome")] == ["r0", "r1"]
 
 
 @pytest.mark.parametrize(

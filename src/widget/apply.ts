@@ -125,7 +125,7 @@ export function askKernel(model: AnyModel<IPanelModel>, request: IApplyRequest, 
   return new Promise(resolve => {
     const listener = (): void => {
       const outcome = model.get('outcome');
-      if (outcome && outcome.type === request.type && (outcome.fixIndex === request.fixIndex || outcome.fixIndex < 0)) {
+      if (outcome && outcome.requestId === request.requestId) {
         clearTimeout(timer);
         model.off('change:outcome', listener);
         resolve(outcome);
@@ -150,6 +150,7 @@ export function askKernel(model: AnyModel<IPanelModel>, request: IApplyRequest, 
 /** Apply/Undo for one panel, remembering which path applied each fix. */
 export class FixController {
   private appliedBy = new Map<number, ApplyPath>();
+  private requests = 0;
 
   constructor(
     private el: HTMLElement,
@@ -210,7 +211,14 @@ export class FixController {
   }
 
   private request(type: 'apply' | 'undo', fix: IFixView): IApplyRequest {
-    return { type, protocol: PROTOCOL_VERSION, diagnosisId: this.state.id, fixIndex: fix.index };
+    this.requests += 1;
+    return {
+      type,
+      protocol: PROTOCOL_VERSION,
+      diagnosisId: this.state.id,
+      fixIndex: fix.index,
+      requestId: `${this.state.id}:${this.requests}`
+    };
   }
 }
 

@@ -181,6 +181,7 @@ export interface IOutcome {
   applied: boolean;
   message: string;
   copy: { label: string; text: string }[];
+  requestId?: string;
 }
 
 /** The synced traits of the widget. */
@@ -195,6 +196,8 @@ export interface IApplyRequest {
   protocol: number;
   diagnosisId: string;
   fixIndex: number;
+  /** Echoed in the outcome, so a repeated request still changes the trait. */
+  requestId: string;
 }
 
 /** What a target (cell or file) must still contain for the fix to apply. */

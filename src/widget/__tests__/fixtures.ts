@@ -71,7 +71,7 @@ export class FakeModel implements AnyModel<IPanelModel> {
     this.sent.push(request);
     const outcome = this.kernel?.(request);
     if (outcome) {
-      setTimeout(() => this.set('outcome', outcome), 0);
+      setTimeout(() => this.set('outcome', { ...outcome, requestId: request.requestId }), 0);
     }
   }
 }

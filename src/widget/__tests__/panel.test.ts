@@ -245,7 +245,7 @@ describe('Apply', () => {
     const { el, model } = mount(s, kernel);
     click(el.querySelector('.jp-InplaceMagic-fixCard')!, 'Apply');
     const status = await settled(el);
-    expect(model.sent).toEqual([{ type: 'apply', protocol: 1, diagnosisId: s.id, fixIndex: 0 }]);
+    expect(model.sent).toEqual([{ type: 'apply', protocol: 1, diagnosisId: s.id, fixIndex: 0, requestId: `${s.id}:1` }]);
     expect(status.dataset.path).toBe('copy');
     expect(status.textContent).toContain('Copy the fixed code');
     expect(el.querySelector('.jp-InplaceMagic-copyText')!.textContent).toBe(s.fixes[0].cells['0']);
