@@ -6,7 +6,7 @@ NODE_STAMP := node_modules/.package-lock.json
 WIDGET_BUNDLE := inplace_magic/static/widget.js
 WIDGET_SOURCES := $(shell find src/widget -type f ! -path '*/__tests__/*' 2>/dev/null)
 
-.PHONY: npm-install build-widget typecheck-ts test-ts widget-fixtures
+.PHONY: npm-install build-widget lint-ts typecheck-ts test-ts widget-fixtures
 
 $(NODE_STAMP): package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
@@ -19,6 +19,9 @@ $(WIDGET_BUNDLE): $(NODE_STAMP) $(WIDGET_SOURCES)
 
 build-widget: $(WIDGET_BUNDLE)
 
+lint-ts: $(NODE_STAMP)
+	$(NPM) run prettier:check
+
 typecheck-ts: $(NODE_STAMP)
 	$(NPM) run typecheck
 
@@ -30,7 +33,7 @@ widget-fixtures: setup
 	$(BIN)/python tests/fixtures/widget/regenerate.py
 
 FRONTEND_SETUP += build-widget
-FRONTEND_TESTS += typecheck-ts test-ts
+FRONTEND_TESTS += lint-ts typecheck-ts test-ts
 
 # Bundle before the editable install, so its build hook finds the bundle up to date.
 $(STAMP): | $(FRONTEND_SETUP)

@@ -29,7 +29,11 @@ export interface ITimeouts {
   kernel: number;
 }
 
-export const DEFAULT_TIMEOUTS: ITimeouts = { claim: CLAIM_TIMEOUT_MS, respond: RESPOND_TIMEOUT_MS, kernel: 30000 };
+export const DEFAULT_TIMEOUTS: ITimeouts = {
+  claim: CLAIM_TIMEOUT_MS,
+  respond: RESPOND_TIMEOUT_MS,
+  kernel: 30000
+};
 
 /** What the panel shows after Apply or Undo. */
 export interface IStatus {
@@ -49,10 +53,10 @@ export function expectedTargets(state: IPanelState, fix: IFixView): IExpectedTar
       const index = cell !== null ? String(cell) : '';
       found = {
         cell,
-        cellId: cell !== null ? state.cell_ids[index] ?? null : null,
+        cellId: cell !== null ? (state.cell_ids[index] ?? null) : null,
         file,
-        oldSource: cell !== null ? fix.before[index] ?? null : null,
-        newSource: cell !== null ? fix.cells[index] ?? null : null,
+        oldSource: cell !== null ? (fix.before[index] ?? null) : null,
+        newSource: cell !== null ? (fix.cells[index] ?? null) : null,
         oldLines: []
       };
       targets.set(key, found);
@@ -60,7 +64,7 @@ export function expectedTargets(state: IPanelState, fix: IFixView): IExpectedTar
     return found;
   };
   for (const edit of fix.edits) {
-    const t = target(edit.cell ?? null, edit.cell === undefined ? edit.file ?? null : null);
+    const t = target(edit.cell ?? null, edit.cell === undefined ? (edit.file ?? null) : null);
     edit.old.split('\n').forEach((text, i) => {
       if (edit.old) {
         t.oldLines.push({ line: edit.line + i, text });
@@ -121,7 +125,11 @@ export function offer(
 }
 
 /** Ask the kernel to take its path for a fix, and wait for the `outcome` trait to answer. */
-export function askKernel(model: AnyModel<IPanelModel>, request: IApplyRequest, timeoutMs: number): Promise<IOutcome> {
+export function askKernel(
+  model: AnyModel<IPanelModel>,
+  request: IApplyRequest,
+  timeoutMs: number
+): Promise<IOutcome> {
   return new Promise(resolve => {
     const listener = (): void => {
       const outcome = model.get('outcome');
@@ -185,7 +193,12 @@ export class FixController {
       const result = await offer(this.el, UNDO_EVENT, this.detail(fix), this.timeouts);
       const status = result.claimed
         ? fromExtension(result.outcome, 'undone')
-        : { path: 'none' as const, applied: false, message: 'The JupyterLab extension is gone: use the editor’s undo.', copy: [] };
+        : {
+            path: 'none' as const,
+            applied: false,
+            message: 'The JupyterLab extension is gone: use the editor’s undo.',
+            copy: []
+          };
       if (status.applied) {
         this.appliedBy.delete(fix.index);
       }

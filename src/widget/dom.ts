@@ -64,5 +64,7 @@ export function rich(text: string): Child[] {
   if (parts.length % 2 === 0) {
     parts[parts.length - 2] += `\`${parts.pop()}`;
   }
-  return parts.map((part, i) => (i % 2 ? h('code', { className: cls('inlineCode') }, part) : part)).filter(p => p !== '');
+  return parts
+    .map((part, i) => (i % 2 ? h('code', { className: cls('inlineCode') }, part) : part))
+    .filter(p => p !== '');
 }

@@ -42,7 +42,10 @@ export function renderDiff(diff: ITargetDiff): HTMLElement {
     h('div', { className: cls('diffTarget') }, diff.label),
     h(
       'pre',
-      { className: cls('diffBody'), attrs: { role: 'region', 'aria-label': `Changes to ${diff.label}`, tabindex: '0' } },
+      {
+        className: cls('diffBody'),
+        attrs: { role: 'region', 'aria-label': `Changes to ${diff.label}`, tabindex: '0' }
+      },
       ...diff.lines.map(line => {
         const [kind, spoken] = DIFF_WORDS[line.op];
         const sign = line.op === '@' ? '@@ ' : `${line.op} `;
@@ -66,8 +69,16 @@ function renderCopy(status: IStatus): HTMLElement | null {
     'div',
     { className: cls('copy') },
     ...status.copy.map(item => {
-      const code = h('pre', { className: cls('copyText'), attrs: { tabindex: '0', 'aria-label': `Fixed ${item.label}` } }, item.text);
-      const button = h('button', { className: cls('button'), attrs: { type: 'button' } }, `Copy ${item.label}`);
+      const code = h(
+        'pre',
+        { className: cls('copyText'), attrs: { tabindex: '0', 'aria-label': `Fixed ${item.label}` } },
+        item.text
+      );
+      const button = h(
+        'button',
+        { className: cls('button'), attrs: { type: 'button' } },
+        `Copy ${item.label}`
+      );
       button.addEventListener('click', () => {
         const done = (): void => {
           button.textContent = `Copied ${item.label}`;
@@ -125,7 +136,8 @@ function renderFix(fix: IFixView, controller: FixController): HTMLElement {
     { className: cls('fix'), attrs: { 'data-fix-index': String(fix.index) } },
     h('p', { className: cls('fixDescription') }, ...rich(fix.description)),
     ...fix.diffs.map(renderDiff),
-    fix.notes.length > 0 && h('ul', { className: cls('fixNotes') }, ...fix.notes.map(n => h('li', {}, ...rich(n)))),
+    fix.notes.length > 0 &&
+      h('ul', { className: cls('fixNotes') }, ...fix.notes.map(n => h('li', {}, ...rich(n)))),
     h('div', { className: cls('actions') }, apply, undo),
     status,
     extra
@@ -135,7 +147,11 @@ function renderFix(fix: IFixView, controller: FixController): HTMLElement {
 /** The fix section: the first fix open, the others as folded alternatives. */
 export function renderFixes(fixes: IFixView[], controller: FixController): HTMLElement {
   if (!fixes.length) {
-    return h('p', { className: cls('empty') }, 'No fix was found automatically: the explanation above says what to change.');
+    return h(
+      'p',
+      { className: cls('empty') },
+      'No fix was found automatically: the explanation above says what to change.'
+    );
   }
   return h(
     'div',

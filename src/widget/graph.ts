@@ -154,11 +154,19 @@ export function layoutGraph(visible: IVisibleGraph): ILayout {
   layout(g);
   const nodes = visible.nodes.map(node => {
     const laid = g.node(node.id) as { x: number; y: number; width: number; height: number };
-    return { ...node, x: laid.x, y: laid.y, width: laid.width, height: laid.height, lines: lines.get(node.id)! };
+    return {
+      ...node,
+      x: laid.x,
+      y: laid.y,
+      width: laid.width,
+      height: laid.height,
+      lines: lines.get(node.id)!
+    };
   });
   const edges = visible.edges.map(edge => {
     const laid = g.edge(edge.source, edge.target) as { points?: IPoint[]; x?: number; y?: number };
-    const labelAt = edgeLabel(edge) && laid.x !== undefined && laid.y !== undefined ? { x: laid.x, y: laid.y } : null;
+    const labelAt =
+      edgeLabel(edge) && laid.x !== undefined && laid.y !== undefined ? { x: laid.x, y: laid.y } : null;
     return { ...edge, points: laid.points ?? [], labelAt };
   });
   const size = g.graph() as { width?: number; height?: number };

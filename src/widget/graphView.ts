@@ -46,9 +46,21 @@ export function renderGraph(graph: IGraphView, options: IGraphViewOptions): HTML
   const info = h('span', { className: cls('graphInfo'), attrs: { 'aria-live': 'polite' } });
   const expand = h('button', { className: cls('button'), attrs: { type: 'button' } }, 'Show more');
   const collapse = h('button', { className: cls('button'), attrs: { type: 'button' } }, 'Show less');
-  const zoomIn = h('button', { className: cls('button'), attrs: { type: 'button', 'aria-label': 'Zoom in' } }, '+');
-  const zoomOut = h('button', { className: cls('button'), attrs: { type: 'button', 'aria-label': 'Zoom out' } }, '−');
-  const fit = h('button', { className: cls('button'), attrs: { type: 'button', 'aria-label': 'Fit the graph' } }, 'Fit');
+  const zoomIn = h(
+    'button',
+    { className: cls('button'), attrs: { type: 'button', 'aria-label': 'Zoom in' } },
+    '+'
+  );
+  const zoomOut = h(
+    'button',
+    { className: cls('button'), attrs: { type: 'button', 'aria-label': 'Zoom out' } },
+    '−'
+  );
+  const fit = h(
+    'button',
+    { className: cls('button'), attrs: { type: 'button', 'aria-label': 'Fit the graph' } },
+    'Fit'
+  );
   const toolbar = h(
     'div',
     { className: cls('graphToolbar'), attrs: { role: 'toolbar', 'aria-label': 'Graph controls' } },
@@ -64,7 +76,8 @@ export function renderGraph(graph: IGraphView, options: IGraphViewOptions): HTML
     attrs: {
       role: 'group',
       tabindex: '0',
-      'aria-label': 'Dataflow around the overwritten tensor. Drag or use the arrow keys to pan, + and - to zoom, 0 to fit.'
+      'aria-label':
+        'Dataflow around the overwritten tensor. Drag or use the arrow keys to pan, + and - to zoom, 0 to fit.'
     }
   });
   const viewport = s('g', { className: cls('graphViewport') });
@@ -91,7 +104,9 @@ export function renderGraph(graph: IGraphView, options: IGraphViewOptions): HTML
     apply();
     expand.disabled = depth >= graph.max_level;
     collapse.disabled = depth <= 0;
-    info.textContent = visible.hidden ? `${visible.hidden} more node${visible.hidden === 1 ? '' : 's'} hidden` : '';
+    info.textContent = visible.hidden
+      ? `${visible.hidden} more node${visible.hidden === 1 ? '' : 's'} hidden`
+      : '';
   };
 
   expand.addEventListener('click', () => {
@@ -171,7 +186,15 @@ function markers(): SVGDefsElement {
       'marker',
       {
         className: cls('arrow', modifier),
-        attrs: { id, viewBox: '0 0 10 10', refX: '9', refY: '5', markerWidth: '7', markerHeight: '7', orient: 'auto' }
+        attrs: {
+          id,
+          viewBox: '0 0 10 10',
+          refX: '9',
+          refY: '5',
+          markerWidth: '7',
+          markerHeight: '7',
+          orient: 'auto'
+        }
       },
       s('path', { attrs: { d: 'M0,0 L10,5 L0,10 z' } })
     );
@@ -195,7 +218,10 @@ function drawNode(node: ILaidNode, options: IGraphViewOptions): SVGGElement {
     text.appendChild(
       s(
         'tspan',
-        { className: cls('nodeLine', i === 0 && 'title'), attrs: { x: String(x + 12), y: String(y + 20 + i * 16) } },
+        {
+          className: cls('nodeLine', i === 0 && 'title'),
+          attrs: { x: String(x + 12), y: String(y + 20 + i * 16) }
+        },
         line
       )
     );
@@ -254,7 +280,13 @@ function drawEdge(edge: ILaidEdge, nodes: ILaidNode[]): SVGGElement {
     'g',
     {
       className: cls('edge', edge.kind, edge.highlight && 'highlight', edge.broken && 'broken'),
-      attrs: { 'data-edge-id': edge.id, 'data-source': edge.source, 'data-target': edge.target, role: 'img', 'aria-label': aria }
+      attrs: {
+        'data-edge-id': edge.id,
+        'data-source': edge.source,
+        'data-target': edge.target,
+        role: 'img',
+        'aria-label': aria
+      }
     },
     s('path', {
       className: cls('edgePath'),

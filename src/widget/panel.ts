@@ -8,7 +8,15 @@ import { DEFAULT_TIMEOUTS, FixController, type ITimeouts } from './apply';
 import { cls, h, rich, type Child } from './dom';
 import { renderFixes } from './fixes';
 import { renderGraph } from './graphView';
-import { PROTOCOL_VERSION, REVEAL_EVENT, stateProblem, type IPanelModel, type IPanelState, type ISiteView, type IWhere } from './protocol';
+import {
+  PROTOCOL_VERSION,
+  REVEAL_EVENT,
+  stateProblem,
+  type IPanelModel,
+  type IPanelState,
+  type ISiteView,
+  type IWhere
+} from './protocol';
 import { renderLocation, renderTimeline } from './timeline';
 
 const KIND_TEXT: Record<string, string> = {
@@ -50,7 +58,9 @@ function site(title: string, view: ISiteView | null, reveal: (w: IWhere) => void
       view.where && renderLocation(view.where, reveal),
       view.defined_at &&
         h('div', { className: cls('builtAt') }, 'built at ', renderLocation(view.defined_at, reveal)),
-      ...view.callers.slice(0, 2).map(c => h('div', { className: cls('caller') }, 'called from ', renderLocation(c, reveal)))
+      ...view.callers
+        .slice(0, 2)
+        .map(c => h('div', { className: cls('caller') }, 'called from ', renderLocation(c, reveal)))
     )
   ];
 }
@@ -73,20 +83,40 @@ function tensorLine(state: IPanelState): HTMLElement | null {
   return h('p', { className: cls('tensor') }, ...parts);
 }
 
-function body(state: IPanelState, controller: FixController, reveal: (w: IWhere) => void, hint: HTMLElement): HTMLElement {
+function body(
+  state: IPanelState,
+  controller: FixController,
+  reveal: (w: IWhere) => void,
+  hint: HTMLElement
+): HTMLElement {
   const saverTitle = state.kind === 'view_inplace' ? 'View created by' : 'Saved for backward by';
   const writerTitle = state.optimizer_step ? 'Updated in place by' : 'Written in place by';
   return h(
     'section',
-    { className: cls('panel'), attrs: { role: 'region', 'aria-label': 'In-place autograd error diagnosis', 'data-diagnosis-id': state.id } },
+    {
+      className: cls('panel'),
+      attrs: {
+        role: 'region',
+        'aria-label': 'In-place autograd error diagnosis',
+        'data-diagnosis-id': state.id
+      }
+    },
     h(
       'div',
       { className: cls('header') },
       h('span', { className: cls('kind', state.kind) }, KIND_TEXT[state.kind] ?? KIND_TEXT.other),
-      h('p', { className: cls('headline'), attrs: { role: 'heading', 'aria-level': '3' } }, ...rich(state.headline))
+      h(
+        'p',
+        { className: cls('headline'), attrs: { role: 'heading', 'aria-level': '3' } },
+        ...rich(state.headline)
+      )
     ),
     !state.reproduced &&
-      h('p', { className: cls('warning') }, 'The replay did not raise the same error: this diagnosis may be incomplete.'),
+      h(
+        'p',
+        { className: cls('warning') },
+        'The replay did not raise the same error: this diagnosis may be incomplete.'
+      ),
     state.explanation && h('p', { className: cls('explanation') }, ...rich(state.explanation)),
     h(
       'dl',
@@ -99,14 +129,26 @@ function body(state: IPanelState, controller: FixController, reveal: (w: IWhere)
     hint,
     section('Graph', renderGraph(state.graph, { onReveal: reveal })),
     section('Version timeline', renderTimeline(state.timeline, reveal)),
-    section(state.fixes.length > 1 ? `Fixes (${state.fixes.length})` : 'Fix', renderFixes(state.fixes, controller)),
-    state.notes.length > 0 && h('ul', { className: cls('notes') }, ...state.notes.map(n => h('li', {}, ...rich(n)))),
-    section('Original error', h('pre', { className: cls('error') }, `${state.error.type}: ${state.error.message}`), false)
+    section(
+      state.fixes.length > 1 ? `Fixes (${state.fixes.length})` : 'Fix',
+      renderFixes(state.fixes, controller)
+    ),
+    state.notes.length > 0 &&
+      h('ul', { className: cls('notes') }, ...state.notes.map(n => h('li', {}, ...rich(n)))),
+    section(
+      'Original error',
+      h('pre', { className: cls('error') }, `${state.error.type}: ${state.error.message}`),
+      false
+    )
   );
 }
 
 /** Render the panel into `el` and keep it in sync with the model; returns the cleanup. */
-export function renderPanel(el: HTMLElement, model: AnyModel<IPanelModel>, timeouts: ITimeouts = DEFAULT_TIMEOUTS): () => void {
+export function renderPanel(
+  el: HTMLElement,
+  model: AnyModel<IPanelModel>,
+  timeouts: ITimeouts = DEFAULT_TIMEOUTS
+): () => void {
   const draw = (): void => {
     const state = model.get('state');
     const problem = stateProblem(state);
@@ -123,7 +165,9 @@ export function renderPanel(el: HTMLElement, model: AnyModel<IPanelModel>, timeo
         detail: { protocol: PROTOCOL_VERSION, diagnosisId: state.id, where }
       });
       const unhandled = el.dispatchEvent(event);
-      hint.textContent = unhandled ? `${where.label ?? `line ${where.line}`}${where.code ? `: ${where.code}` : ''}` : '';
+      hint.textContent = unhandled
+        ? `${where.label ?? `line ${where.line}`}${where.code ? `: ${where.code}` : ''}`
+        : '';
     };
     const controller = new FixController(el, model, state, timeouts);
     el.replaceChildren(body(state, controller, reveal, hint));

@@ -2,7 +2,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import type { ITimeouts } from '../apply';
 import { renderPanel } from '../panel';
-import { APPLY_EVENT, REVEAL_EVENT, UNDO_EVENT, type IApplyDetail, type IApplyRequest, type IOutcome, type IPanelState } from '../protocol';
+import {
+  APPLY_EVENT,
+  REVEAL_EVENT,
+  UNDO_EVENT,
+  type IApplyDetail,
+  type IApplyRequest,
+  type IOutcome,
+  type IPanelState
+} from '../protocol';
 import { FakeModel, state, type FixtureName } from './fixtures';
 
 const FAST: ITimeouts = { claim: 20, respond: 200, kernel: 200 };
@@ -68,7 +76,9 @@ describe('rendering the panel', () => {
     )!;
     expect(writerNode.getAttribute('aria-label')).toContain(writerCode);
     expect(el.querySelector('.jp-InplaceMagic-site code.jp-InplaceMagic-code')!.textContent).toBe(writerCode);
-    const steps = q(el, '.jp-InplaceMagic-timelineStep').map(li => li.querySelector('.jp-InplaceMagic-timelineText')!.textContent);
+    const steps = q(el, '.jp-InplaceMagic-timelineStep').map(
+      li => li.querySelector('.jp-InplaceMagic-timelineText')!.textContent
+    );
     expect(steps).toEqual(s.timeline.map(t => t.text.split('`').join('')));
   });
 
@@ -76,7 +86,9 @@ describe('rendering the panel', () => {
     const { el } = mount(state('skip_connection'));
     const broken = q(el, '.jp-InplaceMagic-edge--broken');
     expect(broken.some(e => e.classList.contains('jp-InplaceMagic-edge--skip'))).toBe(true);
-    expect(broken.map(e => e.getAttribute('aria-label')).join('\n')).toContain('skip connection from add_ to add_');
+    expect(broken.map(e => e.getAttribute('aria-label')).join('\n')).toContain(
+      'skip connection from add_ to add_'
+    );
     const timeline = q(el, '.jp-InplaceMagic-timelineStep').map(li => li.textContent);
     expect(timeline[0]).toContain('saved at v1 by blocks.1.act2');
     expect(timeline[1]).toContain('(→v2)');
@@ -92,7 +104,9 @@ describe('rendering the panel', () => {
     expect(q(el, '.jp-InplaceMagic-node--caller').length).toBeGreaterThan(0);
     click(el, 'Show less');
     click(el, 'Show less');
-    expect(q(el, '.jp-InplaceMagic-node').every(n => !n.classList.contains('jp-InplaceMagic-node--step'))).toBe(true);
+    expect(
+      q(el, '.jp-InplaceMagic-node').every(n => !n.classList.contains('jp-InplaceMagic-node--step'))
+    ).toBe(true);
   });
 
   it('zooms and pans from the keyboard', () => {
@@ -196,7 +210,9 @@ describe('Apply', () => {
     expect(status.dataset.path).toBe('extension');
     expect(status.textContent).toContain('Applied by the JupyterLab extension. Cell 0 changed');
     expect(model.sent).toEqual([]);
-    const undo = q(el.querySelector('.jp-InplaceMagic-fixCard')!, 'button').find(b => b.textContent === 'Undo') as HTMLButtonElement;
+    const undo = q(el.querySelector('.jp-InplaceMagic-fixCard')!, 'button').find(
+      b => b.textContent === 'Undo'
+    ) as HTMLButtonElement;
     expect(undo.disabled).toBe(false);
   });
 
@@ -228,7 +244,9 @@ describe('Apply', () => {
     });
     click(el.querySelector('.jp-InplaceMagic-fixCard')!, 'Apply');
     const status = await settled(el);
-    expect(status.textContent).toContain('The JupyterLab extension refused: cell 2 changed since the diagnosis');
+    expect(status.textContent).toContain(
+      'The JupyterLab extension refused: cell 2 changed since the diagnosis'
+    );
     expect(model.sent).toEqual([]);
   });
 
@@ -245,7 +263,9 @@ describe('Apply', () => {
     const { el, model } = mount(s, kernel);
     click(el.querySelector('.jp-InplaceMagic-fixCard')!, 'Apply');
     const status = await settled(el);
-    expect(model.sent).toEqual([{ type: 'apply', protocol: 1, diagnosisId: s.id, fixIndex: 0, requestId: `${s.id}:1` }]);
+    expect(model.sent).toEqual([
+      { type: 'apply', protocol: 1, diagnosisId: s.id, fixIndex: 0, requestId: `${s.id}:1` }
+    ]);
     expect(status.dataset.path).toBe('copy');
     expect(status.textContent).toContain('Copy the fixed code');
     expect(el.querySelector('.jp-InplaceMagic-copyText')!.textContent).toBe(s.fixes[0].cells['0']);
