@@ -205,7 +205,7 @@ def _labels(fix: Mapping[str, Any]) -> list[Label]:
     labels: list[Label] = ["verified" if fix.get("verified") else "unverified"]
     if fix.get("changes_semantics"):
         labels.append("changes-semantics")
-    elif fix.get("preserves_gradients") or (fix.get("verified") and fix.get("preserves_gradients") is None):
+    elif fix.get("preserves_gradients") is True:  # only when the gradients were compared and matched
         labels.append("gradient-preserving")
     return labels
 

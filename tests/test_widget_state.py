@@ -92,6 +92,12 @@ def test_optimizer_step_names_the_step_and_labels_the_fix_as_changing_semantics(
     assert "changes-semantics" in state["fixes"][0]["labels"]
 
 
+def test_a_fix_is_called_gradient_preserving_only_when_the_gradients_were_compared() -> None:
+    view = _state("view")["fixes"][0]
+    assert view["verified"] and view["preserves_gradients"] is None
+    assert view["labels"] == ["verified"]
+
+
 def test_leaf_and_view_graphs() -> None:
     leaf = _roles(_state("leaf"))
     assert "leaf" in leaf["tensor"][0]["roles"] and "saver" not in leaf and "backward" not in leaf

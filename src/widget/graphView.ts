@@ -133,7 +133,7 @@ export function renderGraph(graph: IGraphView, options: IGraphViewOptions): HTML
   );
   let drag: { x: number; y: number } | null = null;
   svg.addEventListener('pointerdown', event => {
-    if ((event.target as Element).closest?.(`.${cls('node').split(' ')[0]}`)) {
+    if ((event.target as Element).closest?.('.jp-InplaceMagic-node')) {
       return;
     }
     drag = { x: event.clientX - view.x, y: event.clientY - view.y };
