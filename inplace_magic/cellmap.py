@@ -37,6 +37,7 @@ class CellMap(SourceMap):
     shell: Any = None
     ids: dict[int, str] = field(default_factory=dict)  # execution count -> cell id
     sources: dict[int, str] = field(default_factory=dict)  # execution count -> raw cell source
+    code: dict[int, tuple[str, str]] = field(default_factory=dict)  # count -> (code it ran, code name)
     _notebook_ids: dict[str, str] | None = None  # normalised source -> id, read from the saved notebook
 
     def code_name(self, raw_cell: str, transformed_cell: str | None, number: int) -> str:
@@ -46,12 +47,41 @@ class CellMap(SourceMap):
         name: str = self.shell.compile.get_code_name(raw_cell, transformed_cell, number)
         return name
 
-    def record(self, filename: str, number: int, cell_id: str | None, raw_cell: str | None) -> None:
+    def record(
+        self, filename: str, number: int, cell_id: str | None, raw_cell: str | None, transformed: str
+    ) -> None:
+        """Remember a cell about to run; ``raw_cell`` is None for the body a cell magic runs (the
+        cell's source is the magic's), whose code then replaces the cell's."""
         self.cells[filename] = (number, cell_id)
         if cell_id:
             self.ids[number] = cell_id
         if raw_cell is not None:
             self.sources[number] = raw_cell
+        self.code[number] = (transformed, filename)
+
+    def cell_code(self, number: int) -> tuple[str, str] | None:
+        """(transformed code, code name) of In[number], also for cells run before we listened."""
+        if number in self.code:
+            return self.code[number]
+        source = self._history().get(number)
+        if source is None:
+            return None
+        transformed: str = self.shell.transform_cell(source)
+        return transformed, self.code_name(source, transformed, number)
+
+    def earlier_numbers(self, before: int, limit: int) -> list[int]:
+        """The In[] numbers run before ``before``, latest first."""
+        numbers = sorted((set(self._history()) | set(self.code)) - {0}, reverse=True)
+        return [n for n in numbers if n < before][:limit]
+
+    def _history(self) -> dict[int, str]:
+        history = getattr(getattr(self.shell, "history_manager", None), "input_hist_raw", None)
+        out = dict(self.sources)
+        if isinstance(history, list):
+            for number, source in enumerate(history):
+                if number > 0 and isinstance(source, str):
+                    out.setdefault(number, source)
+        return out
 
     def cell_of(self, filename: str) -> tuple[int, str | None] | None:
         known = self.cells.get(filename)
@@ -101,10 +131,5 @@ class CellMap(SourceMap):
 
     def session_cells(self) -> list[Cell]:
         """Every cell this kernel ran, in execution order, indexed by execution count (for fixes)."""
-        history = getattr(getattr(self.shell, "history_manager", None), "input_hist_raw", None)
-        by_number = dict(self.sources)
-        if isinstance(history, list):
-            for number, source in enumerate(history):
-                if number > 0 and isinstance(source, str):
-                    by_number.setdefault(number, source)
+        by_number = self._history()
         return [Cell(n, by_number[n], "code", self.ids.get(n)) for n in sorted(by_number)]

@@ -13,11 +13,13 @@ import copy
 import json
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import CodeType
 from typing import Any, Literal
 
 from . import api
+from .celldeps import names_defined, names_read
 from .cellmap import CellMap
 from .diagnosis import Diagnosis, ErrorInfo, Location
 from .explain import explain
@@ -37,14 +39,54 @@ def latest() -> dict[str, Any] | None:
     return copy.deepcopy(_LATEST)
 
 
+MAX_WIDENINGS = 2  # earlier cells are added at most twice ...
+MAX_WINDOW = 8  # ... and the replay never runs more than this many cells
+
+
+@dataclass(frozen=True)
+class CellCode:
+    number: int  # In[number]
+    transformed: str  # the code the kernel ran, after IPython's input transformers
+    filename: str  # the kernel's code name for it: frames of the replay map to the same cell
+
+
 @dataclass
 class FailedCell:
-    """The cell to replay: its code as the kernel ran it, the name it was compiled under, its start."""
+    """What to replay: cells in execution order (the failing one last) and the random state the
+    first of them started with (None: not captured)."""
 
-    transformed: str  # after IPython's input transformers (magics are calls by then)
-    filename: str  # the kernel's code name for it: frames of the replay map to the same cell
-    label: str  # "In[5]", for the progress line
-    start: RandomState | None  # the random state when the cell started (None: not captured)
+    cells: list[CellCode]
+    start: RandomState | None
+
+    @property
+    def label(self) -> str:
+        first, last = self.cells[0].number, self.cells[-1].number
+        return f"In[{last}]" if first == last else f"In[{first}] to In[{last}]"
+
+
+def widened(window: FailedCell, cellmap: CellMap, starts: Mapping[int, RandomState]) -> FailedCell | None:
+    """``window`` with the earlier cells it reads names from (all cells between, as they ran)."""
+    first = window.cells[0].number
+    reads = set().union(*(names_read(c.transformed) for c in window.cells))
+    earlier: list[CellCode] = []
+    for number in cellmap.earlier_numbers(first, MAX_WINDOW - len(window.cells)):
+        code = cellmap.cell_code(number)
+        if code is None or "get_ipython()" in code[0]:
+            return None  # a magic (%reset, %run, ...) is no code to replay behind the user's back
+        earlier.insert(0, CellCode(number, *code))
+        if names_defined(code[0]) & reads:
+            return FailedCell(earlier + window.cells, starts.get(number))
+    return None
+
+
+def _completeness(diagnosis: Diagnosis | None) -> int:
+    if diagnosis is None or not diagnosis.reproduced:
+        return 0
+    return (
+        1
+        + (diagnosis.inplace is not None)
+        + (diagnosis.kind == "leaf_inplace" or diagnosis.saved_by is not None)
+    )
 
 
 @dataclass
@@ -94,11 +136,16 @@ def diagnose_failure(
     cell: FailedCell | None,
     exc: BaseException,
     *,
+    starts: Mapping[int, RandomState] | None = None,
     replay: bool = True,
     fixes: FixMode = "suggest",
 ) -> Outcome:
     """Diagnose ``exc`` (an in-place error raised by ``cell``); never raises but KeyboardInterrupt
-    is turned into ``interrupted`` and our own bugs into ``internal_error``."""
+    is turned into ``interrupted`` and our own bugs into ``internal_error``.
+
+    ``starts`` holds the random state each recent cell started with, for widened replays.
+    """
+    starts = starts or {}
     global _LATEST
     started = time.monotonic()
     outcome = Outcome()
@@ -111,6 +158,15 @@ def diagnose_failure(
         else:
             outcome.replayed = True
             outcome.diagnosis = _replayed(shell, cellmap, cell, exc, location)
+            window: FailedCell | None = cell
+            for _ in range(MAX_WIDENINGS):
+                if _completeness(outcome.diagnosis) == 3 or window is None:
+                    break
+                window = widened(window, cellmap, starts)
+                if window is not None:
+                    wider = _replayed(shell, cellmap, window, exc, location)
+                    if _completeness(wider) > _completeness(outcome.diagnosis):
+                        outcome.diagnosis = wider
         if outcome.diagnosis is not None and fixes != "none":
             outcome.diagnosis.fixes = api.find_fixes(
                 cellmap.session_cells(), outcome.diagnosis, None, verify=fixes == "verify"
@@ -131,7 +187,7 @@ def _replayed(
 ) -> Diagnosis | None:
     from IPython.utils.capture import capture_output
 
-    code = compile_like_kernel(shell, cell.transformed, cell.filename)
+    codes = [compile_like_kernel(shell, c.transformed, c.filename) for c in cell.cells]
     namespace = shell.user_ns
     after = RandomState.capture()  # what the failed run left: the kernel goes back to it
     snapshot = ObjectSnapshot.take(namespace, skip=_hidden_names(shell))
@@ -143,7 +199,8 @@ def _replayed(
         try:
             # the replay's prints and displays repeat the failed run's: hidden
             with capture_output(stdout=True, stderr=True, display=True):
-                exec(code, shell.user_global_ns, namespace)
+                for code in codes:
+                    exec(code, shell.user_global_ns, namespace)
         except KeyboardInterrupt:
             raise
         except BaseException as error:  # the user's code failing again is the expected result

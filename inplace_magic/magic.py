@@ -26,7 +26,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .cellmap import CellMap
-from .cellreplay import FailedCell, FixMode, Outcome, diagnose_failure, report_internal_error
+from .cellreplay import CellCode, FailedCell, FixMode, Outcome, diagnose_failure, report_internal_error
 from .family import classify
 from .present import display_diagnosis
 from .run import RandomState
@@ -36,6 +36,9 @@ _Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 _magic = cast(_Decorator, line_cell_magic)
 _arguments = cast(Callable[[], _Decorator], magic_arguments)
 _argument = cast(Callable[..., _Decorator], argument)
+
+
+KEEP_STARTS = 32  # random states of this many recent cells are kept (about 5 kB each)
 
 
 @dataclass
@@ -53,7 +56,6 @@ class _Running:
     number: int  # In[number]
     cell_id: str | None
     raw_cell: str
-    start: RandomState | None  # captured only while %gradcheck is on
 
 
 @dataclass
@@ -140,11 +142,15 @@ class GradcheckMagics(Magics):
         (with a short note), so "run all" stops as before.
 
         The replay starts from the state the failed run left, with the random state the cell
-        started with (same dropout masks). Afterwards the kernel is put back as the failed run left
-        it: the random states of torch, numpy and random; every tensor that existed before the
-        replay and was written during it, bit for bit (with its version counter); the names the
-        replay rebound; modules, optimizers (state, param groups) and other objects reachable from
-        the namespace; .grad of reachable tensors.
+        started with (same dropout masks). When the failing cell alone does not show where the
+        tensors came from (forward in one cell, backward in the next), the earlier cells it reads
+        names from are replayed with it.
+
+        Restored afterwards, so the kernel is as the failed run left it: the random states of
+        torch, numpy and random; every tensor that existed before the replay and was written during
+        it, bit for bit (with its version counter); the names the replay rebound; modules,
+        optimizers (state, param groups) and other objects reachable from the namespace; the .grad
+        of reachable tensors.
 
         NOT undone: side effects outside torch (files written, network, numpy arrays written in
         place, global state of other libraries). What the replay prints or displays is hidden.
@@ -179,6 +185,8 @@ class Extension:
         self._inner_run: _Running | None = None
         self._quiet_previous: _CustomExc | None = None
         self._quiet_handler: Any = None
+        # the random state each recent cell started with: a replay starts from the same numbers
+        self.starts: dict[int, RandomState] = {}
 
     # -- lifecycle
 
@@ -209,9 +217,13 @@ class Extension:
             if transformed is None:
                 transformed = self.shell.transform_cell(info.raw_cell)
             filename = self.cellmap.code_name(info.raw_cell, transformed, number)
-            self.cellmap.record(filename, number, cell_id, info.raw_cell if self._inner is None else None)
-            start = RandomState.capture() if self.auto is not None else None
-            run = _Running(transformed, filename, number, cell_id, info.raw_cell, start)
+            raw = info.raw_cell if self._inner is None else None
+            self.cellmap.record(filename, number, cell_id, raw, transformed)
+            if self._inner is None:  # the body of a cell magic starts from the cell's own state
+                self.starts[number] = RandomState.capture()
+                for old in [n for n in self.starts if n <= number - KEEP_STARTS]:
+                    del self.starts[old]
+            run = _Running(transformed, filename, number, cell_id, info.raw_cell)
             if self._inner is not None:
                 self._inner_run = run
             self.running.append(run)
@@ -248,8 +260,8 @@ class Extension:
                 previous.show(shell, etype, value, tb, tb_offset)
                 return
             run = self.running[-1]
-            cell = FailedCell(run.transformed, run.filename, f"In[{run.number}]", run.start)
-            self._diagnose_and_show(value, cell, self.auto)
+            cell = CellCode(run.number, run.transformed, run.filename)
+            self._diagnose_and_show(value, FailedCell([cell], self.starts.get(run.number)), self.auto)
         except Exception:  # IPython drops a handler that raises; the user's error must still show
             shell.showtraceback((etype, value, tb), running_compiled_code=True)
 
@@ -261,7 +273,6 @@ class Extension:
         number = outer.number if outer is not None else shell.execution_count - 1
         cell_id = outer.cell_id if outer is not None else None
         source = _with_header(outer.raw_cell if outer is not None else None, line, body)
-        start = RandomState.capture()
         held: list[BaseException] = []
         saved = _CustomExc.current(shell)
 
@@ -273,18 +284,26 @@ class Extension:
 
         shell.set_custom_exc((RuntimeError, *saved.types), hold)
         self._inner_run = None
+        outer_result = shell.displayhook.exec_result
         try:
             with self._running_inner(number, cell_id):
                 result = shell.run_cell(source, store_history=False, silent=False, cell_id=cell_id)
         finally:
             saved.put_back(shell)
+            shell.displayhook.exec_result = outer_result  # the inner run cleared it
+        if outer_result is not None:
+            outer_result.result = result.result  # the cell's value, as without the magic
         error = result.error_before_exec if result.error_before_exec is not None else result.error_in_exec
         if error is None or isinstance(error, (SystemExit, bdb.BdbQuit)):
             return  # IPython itself lets these end a cell without failing it
         if held and held[0] is error:
             run = self._inner_run
-            cell = FailedCell(run.transformed, run.filename, f"In[{number}]", start) if run else None
-            self._diagnose_and_show(error, cell, options)
+            window = None
+            if run is not None:
+                window = FailedCell(
+                    [CellCode(number, run.transformed, run.filename)], self.starts.get(number)
+                )
+            self._diagnose_and_show(error, window, options)
         self._raise_quietly(error)
 
     @contextlib.contextmanager
@@ -333,7 +352,13 @@ class Extension:
 
     def _diagnose_and_show(self, error: BaseException, cell: FailedCell | None, options: _Options) -> None:
         outcome: Outcome = diagnose_failure(
-            self.shell, self.cellmap, cell, error, replay=options.replay, fixes=options.fixes
+            self.shell,
+            self.cellmap,
+            cell,
+            error,
+            starts=self.starts,
+            replay=options.replay,
+            fixes=options.fixes,
         )
         report_internal_error(outcome)
         _add_note(error, outcome.note())

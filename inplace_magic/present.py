@@ -1,17 +1,22 @@
 """Show a diagnosis in a notebook or terminal: the one seam every kernel-side face goes through.
 
 ``display_diagnosis`` publishes a text/plain report (terminal IPython, nbconvert, classic front
-ends) and a text/html one (JupyterLab, Notebook). A widget panel plugs in here, in one place.
+ends), a text/html one (JupyterLab, Notebook) and the diagnosis itself as JSON under
+:data:`MIME_TYPE` (the CLI's JSON: front-end code and tests read it from the cell's outputs).
+A widget panel plugs in here, in one place.
 Rendering never raises on odd content: everything user-controlled is escaped.
 """
 
 from __future__ import annotations
 
 import html
+import json
 from typing import Any
 
 from .diagnosis import Diagnosis, Location, OpSite
 from .report import render_text
+
+MIME_TYPE = "application/vnd.inplace-magic.diagnosis+json"
 
 _STYLE = (
     "border-left: 4px solid var(--jp-warn-color1, #f57c00); padding: 6px 12px; margin: 4px 0;"
@@ -112,6 +117,10 @@ def display_diagnosis(diagnosis: Diagnosis) -> None:
     from IPython.display import publish_display_data
 
     publish_display_data(
-        {"text/plain": render_text(diagnosis), "text/html": render_html(diagnosis)},
-        metadata={"inplace_magic": {"version": 1}},
+        {
+            "text/plain": render_text(diagnosis),
+            "text/html": render_html(diagnosis),
+            MIME_TYPE: json.loads(json.dumps(diagnosis.to_json(), default=str)),
+        },
+        metadata={MIME_TYPE: {"version": 1}},
     )

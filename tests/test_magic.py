@@ -1,0 +1,294 @@
+"""``%%gradcheck`` and ``%gradcheck on|off`` against a real in-process IPython shell.
+
+Every shared case runs twice in the same shell: plainly, and with ``%%gradcheck`` on its last cell.
+The magic must give the CLI's diagnosis (located through cell ids), and leave every tensor
+reachable from the namespace exactly as the plain failing run left it. Every negative must pass
+through unchanged.
+"""
+
+from __future__ import annotations
+
+import _thread
+import re
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import negative_cases, positive_cases
+from IPython.testing.globalipapp import get_ipython
+from IPython.utils.capture import capture_output
+from notebooks.casebook import (
+    cell_id,
+    cells_of,
+    cli_location,
+    plain_traceback,
+    score,
+    scored_locations,
+    seed_everything,
+    sources_with_magic,
+    state_hash,
+)
+
+import inplace_magic
+from inplace_magic import cellreplay
+from inplace_magic.api import check_cells
+from inplace_magic.present import MIME_TYPE
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@pytest.fixture(scope="module")
+def ip() -> Iterator[Any]:
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "inplace_magic")
+    yield shell
+    shell.run_line_magic("unload_ext", "inplace_magic")
+    shell.run_line_magic("reset", "-f")
+
+
+@dataclass
+class Run:
+    result: Any  # the last cell's ExecutionResult
+    stdout: str
+    stderr: str
+    outputs: list[Any]
+    diagnosis: dict[str, Any] | None
+    state: dict[str, str]
+
+
+def run(ip: Any, case: Path, sources: list[str]) -> Run:
+    """A fresh namespace, then ``sources`` as cells with the case's cell ids."""
+    ip.run_line_magic("reset", "-f")
+    cellreplay._LATEST = None
+    seed_everything()  # not every case seeds itself, and both runs must see the same numbers
+    stdout = stderr = ""
+    outputs: list[Any] = []
+    result = None
+    sys.path.insert(0, str(case.parent))  # as a kernel started beside the notebook: siblings import
+    try:
+        for index, source in enumerate(sources):
+            with capture_output() as captured:
+                result = ip.run_cell(source, store_history=True, cell_id=cell_id(case, index))
+            stdout, stderr, outputs = captured.stdout, captured.stderr, captured.outputs
+    finally:
+        sys.path.remove(str(case.parent))
+    return Run(result, stdout, stderr, outputs, inplace_magic.last_diagnosis(), state_hash(ip.user_ns))
+
+
+@pytest.fixture(scope="module")
+def case_runs(ip: Any) -> dict[Path, tuple[Run, Run]]:
+    """(plain, magic) for each case, computed once for the tests that read them."""
+    cache: dict[Path, tuple[Run, Run]] = {}
+    for case in positive_cases():
+        plain = run(ip, case, [c.source for c in cells_of(case)])
+        magic = run(ip, case, sources_with_magic(case, "%%gradcheck --no-fix"))
+        cache[case] = (plain, magic)
+    return cache
+
+
+CASES = pytest.mark.parametrize("case", positive_cases(), ids=lambda p: p.stem)
+
+
+@CASES
+def test_case_is_diagnosed_in_the_right_cells(case: Path, case_runs: dict[Path, tuple[Run, Run]]) -> None:
+    magic = case_runs[case][1]
+    assert score(magic.diagnosis, case) == []
+    assert magic.diagnosis is not None and magic.diagnosis["inplace"]["code"]  # locations carry the code text
+
+
+@CASES
+def test_case_diagnosis_equals_the_cli(case: Path, case_runs: dict[Path, tuple[Run, Run]]) -> None:
+    cli = check_cells(cells_of(case), with_fixes=False).to_json()
+    magic = case_runs[case][1].diagnosis
+    assert magic is not None
+    assert magic["kind"] == cli["kind"]
+    for key in ("inplace", "saved_by"):
+        if cli[key] is None:
+            assert magic[key] is None
+            continue
+        # the CLI numbers cells by position; the magic by In[], so compare through cell ids
+        assert cli_location(cli[key]) in scored_locations(magic[key], case), key
+        assert magic[key]["op"] == cli[key]["op"]
+    cli_merge = (cli.get("skip") or {}).get("merge")
+    if cli_merge:
+        merge = (magic.get("skip") or {}).get("merge")
+        assert cli_location(cli_merge) in scored_locations(merge, case)
+
+
+@CASES
+def test_replay_leaves_every_reachable_tensor_as_the_plain_run_left_it(
+    case: Path, case_runs: dict[Path, tuple[Run, Run]]
+) -> None:
+    plain, magic = case_runs[case]
+    assert plain.state, "the namespace holds tensors"
+    differing = {
+        k for k in plain.state.keys() | magic.state.keys() if plain.state.get(k) != magic.state.get(k)
+    }
+    assert differing == set()
+
+
+@CASES
+def test_original_exception_is_raised_with_a_note(case: Path, case_runs: dict[Path, tuple[Run, Run]]) -> None:
+    plain, magic = case_runs[case]
+    error, original = magic.result.error_in_exec, plain.result.error_in_exec
+    assert type(error) is type(original) and str(error) == str(original)
+    assert any("replaying the cell" in note for note in error.__notes__)
+    assert "Traceback" in magic.stdout and "replaying the cell" in magic.stdout  # the note is shown
+    assert [MIME_TYPE in output.data for output in magic.outputs] == [True]  # the report, once
+
+
+@pytest.mark.parametrize("case", negative_cases(), ids=lambda p: p.stem)
+def test_negative_passes_through_unchanged(ip: Any, case: Path) -> None:
+    plain = run(ip, case, [c.source for c in cells_of(case)])
+    magic = run(ip, case, sources_with_magic(case))
+    assert magic.diagnosis is None
+    assert magic.result.success == plain.result.success
+    assert type(magic.result.error_in_exec) is type(plain.result.error_in_exec)
+    assert str(magic.result.error_in_exec) == str(plain.result.error_in_exec)
+    assert plain_traceback(magic.stdout) == plain_traceback(plain.stdout)
+    assert magic.stderr == plain.stderr
+    assert magic.state == plain.state
+
+
+def _cell(ip: Any, source: str, cell: str = "cell") -> tuple[Any, Any]:
+    with capture_output() as captured:
+        result = ip.run_cell(source, store_history=True, cell_id=cell)
+    return result, captured
+
+
+def test_cell_runs_exactly_as_ipython_would(ip: Any) -> None:
+    ip.run_line_magic("reset", "-f")
+    count = ip.execution_count
+    result, captured = _cell(ip, "%%gradcheck\nx = 21\nprint('side effect')\nx * 2")
+    assert result.success and result.result == 42
+    assert ip.user_ns["_"] == 42 and ip.user_ns["Out"][count] == 42  # displayed as Out[count]
+    assert captured.stdout == f"side effect\nOut[{count}]: 42\n"
+    assert ip.execution_count == count + 1
+    assert ip.history_manager.input_hist_raw[count].startswith("%%gradcheck")
+
+
+def test_errors_keep_their_traceback_and_cell_line(ip: Any) -> None:
+    result, captured = _cell(ip, "%%gradcheck\n\nundefined_name + 1")
+    assert isinstance(result.error_in_exec, NameError)
+    assert captured.stdout.count("Traceback") == 1  # shown once, not again by the outer cell
+    # line 3 of the cell as the user sees it, in the cell's own In[] number
+    assert f"Cell In[{result.execution_count}], line 3" in _ANSI.sub("", captured.stdout)
+    result, captured = _cell(ip, "%%gradcheck\nx = (")
+    assert isinstance(result.error_in_exec, SyntaxError)
+    assert captured.stdout.count("SyntaxError") == 1
+
+
+def test_help_says_the_cell_is_replayed_and_what_is_restored(ip: Any) -> None:
+    doc = ip.find_cell_magic("gradcheck").__doc__
+    for words in (
+        "REPLAYED",
+        "executed a second time",
+        "Restored afterwards",
+        "NOT undone",
+        "files",
+        "--no-replay",
+    ):
+        assert words in doc
+    assert ip.find_line_magic("gradcheck").__doc__ == doc
+
+
+FAILING_CELL = """\
+calls.append(1)
+t.add_(1)
+w = torch.ones(3, requires_grad=True)
+y = (w * 2).sigmoid()
+y.mul_(2)
+y.sum().backward()
+"""
+
+
+def test_no_replay_runs_the_cell_once_and_still_names_the_kind(ip: Any) -> None:
+    ip.run_line_magic("reset", "-f")
+    _cell(ip, "import torch\ncalls = []\nt = torch.zeros(3)")
+    result, _ = _cell(ip, "%%gradcheck --no-replay\n" + FAILING_CELL, "failing")
+    diagnosis = inplace_magic.last_diagnosis()
+    assert diagnosis is not None and diagnosis["kind"] == "version_counter"
+    assert diagnosis["inplace"] is None and not diagnosis["reproduced"]
+    assert diagnosis["error"]["line"] == 7  # loss.backward() in the cell as the user sees it
+    assert ip.user_ns["calls"] == [1]
+    assert "not replayed" in " ".join(result.error_in_exec.__notes__)
+
+
+def test_replay_restores_names_containers_tensors_and_grads(ip: Any) -> None:
+    ip.run_line_magic("reset", "-f")
+    _cell(ip, "import torch\ncalls = []\nt = torch.zeros(3)")
+    _cell(ip, "%%gradcheck --no-fix\n" + FAILING_CELL, "failing")
+    diagnosis = inplace_magic.last_diagnosis()
+    assert diagnosis is not None and diagnosis["inplace"]["code"] == "y.mul_(2)"
+    assert diagnosis["inplace"]["cell_id"] == "failing" and diagnosis["inplace"]["line"] == 6
+    ns = ip.user_ns
+    assert ns["calls"] == [1]  # the replay's append was undone
+    assert ns["t"].tolist() == [1.0, 1.0, 1.0] and ns["t"]._version == 1  # one add_, not two
+    assert ns["w"].grad is None
+
+
+def test_gradcheck_on_diagnoses_any_failing_cell_after_its_traceback(ip: Any) -> None:
+    ip.run_line_magic("reset", "-f")
+    _cell(ip, "import torch\ncalls = []\nt = torch.zeros(3)")
+    ip.run_line_magic("gradcheck", "on --no-fix")
+    try:
+        result, captured = _cell(ip, FAILING_CELL, "auto")
+        diagnosis = inplace_magic.last_diagnosis()
+        assert diagnosis is not None and diagnosis["inplace"]["cell_id"] == "auto"
+        assert "Traceback" in captured.stdout and "replaying the cell" in captured.stdout
+        assert [MIME_TYPE in output.data for output in captured.outputs] == [True]
+        assert ip.user_ns["calls"] == [1]
+        cellreplay._LATEST = None
+        result, captured = _cell(ip, "1 / 0")
+        assert isinstance(result.error_in_exec, ZeroDivisionError) and inplace_magic.last_diagnosis() is None
+    finally:
+        ip.run_line_magic("gradcheck", "off")
+    cellreplay._LATEST = None
+    _cell(ip, FAILING_CELL)
+    assert inplace_magic.last_diagnosis() is None
+
+
+def test_an_error_of_ours_is_reported_as_ours_and_the_users_error_is_kept(ip: Any) -> None:
+    ip.run_line_magic("reset", "-f")
+    # a module that breaks nn.Module's contract makes our snapshot fail before anything is replayed
+    _cell(
+        ip,
+        "import torch\ncalls = []\nt = torch.zeros(3)\nclass Odd(torch.nn.Module):\n"
+        "    def modules(self):\n        raise ValueError('odd')\nodd = Odd()",
+    )
+    result, captured = _cell(ip, "%%gradcheck --no-fix\n" + FAILING_CELL)
+    assert "modified by an inplace operation" in str(result.error_in_exec)
+    assert "internal error, ValueError: odd" in captured.stderr
+    assert ip.user_ns["calls"] == [1]
+
+
+SLOW_FAILING_CELL = "import time\nt.add_(1)\ntime.sleep(1.6)\n" + FAILING_CELL
+
+
+def test_a_long_replay_shows_progress(ip: Any) -> None:
+    ip.run_line_magic("reset", "-f")
+    _cell(ip, "import torch\ncalls = []\nt = torch.zeros(3)")
+    _, captured = _cell(ip, "%%gradcheck --no-fix\n" + SLOW_FAILING_CELL)
+    assert "inplace_magic: replaying In[" in captured.stderr and "done after" in captured.stderr
+    assert inplace_magic.last_diagnosis() is not None
+
+
+def test_ctrl_c_stops_the_replay_and_restores_state(ip: Any) -> None:
+    ip.run_line_magic("reset", "-f")
+    _cell(ip, "import torch\ncalls = []\nt = torch.zeros(3)")
+    cellreplay._LATEST = None
+    # the first run sleeps 1.6 s; the interrupt lands in the replay's sleep
+    timer = threading.Timer(2.4, _thread.interrupt_main)
+    timer.start()
+    try:
+        result, _ = _cell(ip, "%%gradcheck --no-fix\n" + SLOW_FAILING_CELL)
+    finally:
+        timer.cancel()
+    assert "modified by an inplace operation" in str(result.error_in_exec)
+    assert any("interrupted" in note for note in result.error_in_exec.__notes__)
+    assert ip.user_ns["t"].tolist() == [2.0, 2.0, 2.0]  # the failed run's two add_, not the replay's
+    assert ip.user_ns["calls"] == [1]
