@@ -11,10 +11,12 @@ import contextlib
 import json
 import sys
 import traceback
+from typing import Any
 
 from . import __version__
 from .api import check_cells
-from .source import UnusableInput, read_cells
+from .fix import apply_to_file, unified_diff
+from .source import Cell, UnusableInput, read_cells
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,8 +38,48 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("path", help="a .py file in percent format (# %%) or an .ipynb notebook")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
-    check.add_argument("--no-fix", action="store_true", help="diagnose only; do not search and verify fixes")
+    fixing = check.add_mutually_exclusive_group()
+    fixing.add_argument("--no-fix", action="store_true", help="diagnose only; do not search and verify fixes")
+    fixing.add_argument("--fix", action="store_true", help="also print the best fix as a unified diff")
+    fixing.add_argument(
+        "--write",
+        action="store_true",
+        help="apply the best verified fix to PATH, atomically, keeping PATH.bak (never written otherwise)",
+    )
     return parser
+
+
+def _fix_label(fix: dict[str, Any]) -> str:
+    labels = ["verified" if fix.get("verified") else "NOT verified"]
+    if fix.get("preserves_gradients"):
+        labels.append("gradient-preserving")
+    if fix.get("changes_semantics"):
+        labels.append("changes the training semantics")
+    return ", ".join(labels)
+
+
+def _print_fix(cells: list[Cell], fixes: list[dict[str, Any]]) -> None:
+    if not fixes:
+        print("\nNo fix could be proposed for this error.")
+        return
+    best = fixes[0]
+    print(f"\nThe suggested fix as a diff ({_fix_label(best)}):")
+    print(unified_diff(cells, best), end="")
+    for other in fixes[1:4]:
+        print(f"  alternative ({_fix_label(other)}): {other.get('title', '')}")
+
+
+def _write(path: str, cells: list[Cell], fixes: list[dict[str, Any]]) -> None:
+    best = fixes[0] if fixes else None
+    if best is None or not best.get("verified"):
+        print(f"inplace-magic: no verified fix to write; {path} is unchanged", file=sys.stderr)
+        return
+    try:
+        apply_to_file(path, cells, best)
+    except (OSError, ValueError) as exc:
+        print(f"inplace-magic: could not write the fix ({exc}); {path} is unchanged", file=sys.stderr)
+        return
+    print(f"\nWrote the fix to {path} ({_fix_label(best)}); the original is in {path}.bak")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
 
         assert result.diagnosis is not None
         print(render_text(result.diagnosis))
+        if args.fix or args.write:
+            _print_fix(cells, result.diagnosis.fixes)
+    if args.write and result.diagnosis is not None:
+        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+            _write(args.path, cells, result.diagnosis.fixes)
     if result.status == "other_error" and args.json:
         assert result.exception is not None
         traceback.print_exception(result.exception)

@@ -101,3 +101,26 @@ def test_console_entry_points_run_as_subprocesses() -> None:
         assert done.returncode == 1, done.stderr
         assert "WRITTEN IN PLACE BY: aten.relu_.default" in done.stdout
         assert "SKIP CONNECTION" in done.stdout
+
+
+def test_fix_prints_a_diff_and_writes_nothing(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    script = tmp_path / "case.py"
+    original = EXAMPLE.read_text()
+    script.write_text(original)
+    code, out, _ = run_cli("check", str(script), "--fix")
+    assert code == 1
+    assert "-        self.act = nn.ReLU(inplace=True)" in out and "+        self.act = nn.ReLU()" in out
+    assert script.read_text() == original and not (tmp_path / "case.py.bak").exists()
+
+
+def test_write_applies_the_verified_fix_and_keeps_a_backup(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    script = tmp_path / "case.py"
+    original = EXAMPLE.read_text()
+    script.write_text(original)
+    code, out, _ = run_cli("check", str(script), "--write")
+    assert code == 1 and "Wrote the fix" in out
+    assert (tmp_path / "case.py.bak").read_text() == original
+    assert "self.act = nn.ReLU()" in script.read_text()
+    # the written file now runs cleanly
+    code, out, _ = run_cli("check", str(script), "--json", "--no-fix")
+    assert code == 0 and json.loads(out)["status"] == "ok"
