@@ -35,8 +35,11 @@ pytest: setup
 FRONTEND_TESTS :=
 FRONTEND_SETUP :=
 -include frontend.mk
+# ui.mk (owned by the UI-test work) adds the Galata browser tests the same way.
+UI_TESTS :=
+-include ui.mk
 
-test: lint typecheck pytest $(FRONTEND_TESTS)
+test: lint typecheck pytest $(FRONTEND_TESTS) $(UI_TESTS)
 
 # Score the CLI on the shared real-world cases exactly as the project is judged.
 cases: setup
