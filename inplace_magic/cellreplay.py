@@ -168,9 +168,8 @@ def diagnose_failure(
                     if _completeness(wider) > _completeness(outcome.diagnosis):
                         outcome.diagnosis = wider
         if outcome.diagnosis is not None and fixes != "none":
-            outcome.diagnosis.fixes = api.find_fixes(
-                cellmap.session_cells(), outcome.diagnosis, None, verify=fixes == "verify"
-            )
+            found = api.find_fixes(cellmap.session_cells(), outcome.diagnosis, None, verify=fixes == "verify")
+            outcome.diagnosis.fixes = [_with_cell_ids(fix, cellmap) for fix in found]
     except KeyboardInterrupt:
         outcome.interrupted = True
     except Exception as error:  # ours: reported briefly, the user's error stays intact
@@ -180,6 +179,14 @@ def diagnose_failure(
         # stored through JSON: the dict the CLI prints, with no live objects in it
         _LATEST = json.loads(json.dumps(outcome.diagnosis.to_json(), default=str))
     return outcome
+
+
+def _with_cell_ids(fix: dict[str, Any], cellmap: CellMap) -> dict[str, Any]:
+    """Each edit also names its cell by id: In[] numbers mean nothing to the front end."""
+    for edit in fix.get("edits", []) or []:
+        if isinstance(edit, dict) and edit.get("cell") in cellmap.ids:
+            edit["cell_id"] = cellmap.ids[edit["cell"]]
+    return fix
 
 
 def _replayed(

@@ -145,6 +145,9 @@ def test_original_exception_is_raised_with_a_note(case: Path, case_runs: dict[Pa
 def test_negative_passes_through_unchanged(ip: Any, case: Path) -> None:
     plain = run(ip, case, [c.source for c in cells_of(case)])
     magic = run(ip, case, sources_with_magic(case))
+    if magic.stderr != plain.stderr:
+        # torch warns some things once per process (TORCH_WARN_ONCE): compare with a second plain run
+        plain = run(ip, case, [c.source for c in cells_of(case)])
     assert magic.diagnosis is None
     assert magic.result.success == plain.result.success
     assert type(magic.result.error_in_exec) is type(plain.result.error_in_exec)
