@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import Any, Literal
 
+import torch
+
 from . import api
 from .celldeps import names_defined, names_read
 from .cellmap import CellMap
-from .diagnosis import Diagnosis, ErrorInfo, Location
+from .diagnosis import Diagnosis, ErrorInfo, Location, OpSite
 from .explain import explain
 from .family import classify
 from .locate import Locator
@@ -41,6 +43,7 @@ def latest() -> dict[str, Any] | None:
 
 MAX_WIDENINGS = 2  # earlier cells are added at most twice ...
 MAX_WINDOW = 8  # ... and the replay never runs more than this many cells
+COMPLETE = 4  # see _completeness
 
 
 @dataclass(frozen=True)
@@ -79,14 +82,22 @@ def widened(window: FailedCell, cellmap: CellMap, starts: Mapping[int, RandomSta
     return None
 
 
+def _built_elsewhere(site: OpSite | None) -> bool:
+    """A torch module ran the op but the line that built it is unknown: it was built before the
+    replayed cells, and a fix flipping its ``inplace=True`` would not know where to go."""
+    if site is None or not site.module_type or site.defined_at is not None:
+        return False
+    return hasattr(torch.nn, site.module_type.split("(")[0])  # torch's own modules (nn.ReLU, ...)
+
+
 def _completeness(diagnosis: Diagnosis | None) -> int:
+    """0: not reproduced; 1-3: what it names (writer, saver); 4: also where their modules were built."""
     if diagnosis is None or not diagnosis.reproduced:
         return 0
-    return (
-        1
-        + (diagnosis.inplace is not None)
-        + (diagnosis.kind == "leaf_inplace" or diagnosis.saved_by is not None)
-    )
+    named = 1 + (diagnosis.inplace is not None)
+    named += diagnosis.kind == "leaf_inplace" or diagnosis.saved_by is not None
+    built = not any(_built_elsewhere(site) for site in (diagnosis.inplace, diagnosis.saved_by))
+    return named + (named == 3 and built)
 
 
 @dataclass
@@ -160,7 +171,7 @@ def diagnose_failure(
             outcome.diagnosis = _replayed(shell, cellmap, cell, exc, location)
             window: FailedCell | None = cell
             for _ in range(MAX_WIDENINGS):
-                if _completeness(outcome.diagnosis) == 3 or window is None:
+                if _completeness(outcome.diagnosis) == COMPLETE or window is None:
                     break
                 window = widened(window, cellmap, starts)
                 if window is not None:

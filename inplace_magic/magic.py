@@ -143,8 +143,8 @@ class GradcheckMagics(Magics):
 
         The replay starts from the state the failed run left, with the random state the cell
         started with (same dropout masks). When the failing cell alone does not show where the
-        tensors came from (forward in one cell, backward in the next), the earlier cells it reads
-        names from are replayed with it.
+        tensors came from (forward in one cell, backward in the next) or where the layer involved
+        was built, the earlier cells it reads names from are replayed with it (at most 8 cells).
 
         Restored afterwards, so the kernel is as the failed run left it: the random states of
         torch, numpy and random; every tensor that existed before the replay and was written during
