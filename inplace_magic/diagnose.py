@@ -70,18 +70,16 @@ class _Builder:
 
     def saver(self, stale: StaleUse) -> tuple[OpSite, OpRecord | None]:
         save = stale.save
-        candidates = [
-            self.trace.op(stale.node_seq),
-            self.trace.op(save.prev_seq),
-            self.trace.op(save.prev_seq + 1),
-        ]
+        # an op saves its inputs just before it is dispatched and its outputs just after, so the
+        # saver is the op before the pack or the one after it; the autograd node's name decides
+        candidates = [self.trace.op(save.prev_seq), self.trace.op(save.prev_seq + 1)]
         key = (save.tensor.storage, save.tensor.version)
         op = next((c for c in candidates if _op_matches(c, stale.node_name)), None)
         if op is None and not stale.custom_function:
-            # names that do not normalise alike (NllLossBackward0 <- aten.nll_loss_forward): trust
-            # the node's tag, else the neighbour of the pack that holds the saved value
-            op = candidates[0] or next(
-                (c for c in candidates[1:] if c is not None and (key in c.inputs or key in c.outputs)), None
+            # names that do not normalise alike (NllLossBackward0 <- aten.nll_loss_forward):
+            # the neighbour that holds the saved value
+            op = next(
+                (c for c in candidates if c is not None and (key in c.inputs or key in c.outputs)), None
             )
         if op is None:
             name = re.sub(r"Backward\d*$", "", stale.node_name)

@@ -38,7 +38,6 @@ from .family import classify
 from .frames import Frame, is_user_file, user_frames
 
 TENSOR_SEQ_ATTR = "_inplace_magic_view_seq"
-NODE_SEQ_KEY = "inplace_magic_seq"
 
 
 class ReplayStopped(RuntimeError):
@@ -96,7 +95,6 @@ class SaveRecord:
     frames: tuple[Frame, ...]
     modules: tuple[torch.nn.Module, ...]
     producer: int | None
-    grad_fn_name: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +112,6 @@ class StaleUse:
     save: SaveRecord
     current_version: int
     node_name: str
-    node_seq: int | None  # forward op of the node, from the tag written when its output was consumed
     custom_function: bool  # the node belongs to a user's autograd.Function
     detached: DetachEvent | None = None
 
@@ -372,7 +369,6 @@ class Recorder:
             return t, -1
         info = tensor_info(t)
         rid = len(self.trace.saves)
-        grad_fn = t.grad_fn
         self.trace.saves.append(
             SaveRecord(
                 rid=rid,
@@ -383,7 +379,6 @@ class Recorder:
                 or user_frames(3, skip=2),
                 modules=self._modules,
                 producer=self._producer.get((info.storage, info.version)),
-                grad_fn_name=grad_fn.name() if grad_fn is not None else None,
             )
         )
         # detach(): same storage and version counter, and no reference cycle through grad_fn
@@ -412,10 +407,8 @@ class Recorder:
         if current != save.tensor.version or detached is not None:
             node = torch._C._current_autograd_node()
             node_name = node.name() if node is not None else "?"
-            metadata: dict[str, Any] = node.metadata if node is not None else {}  # type: ignore[assignment]
-            node_seq = metadata.get(NODE_SEQ_KEY)
             custom = isinstance(node, torch.autograd.function.BackwardCFunction)
-            self.trace.stale = StaleUse(save, current, node_name, node_seq, custom, detached)
+            self.trace.stale = StaleUse(save, current, node_name, custom, detached)
             raise ReplayStopped(
                 f"inplace_magic: saved tensor {list(save.tensor.shape)} is at version {current}; "
                 f"expected version {save.tensor.version}"
@@ -429,7 +422,9 @@ class Recorder:
             return func(*args, **kwargs)
         seq = next(self._seq)
         info = _op_info(func)
-        backward = torch._C._current_autograd_node() is not None
+        # the task id is a plain int; _current_autograd_node() would make a Python wrapper for every
+        # node backward runs, and wrappers on a deep graph crash its teardown (stack overflow)
+        backward = torch._C._current_graph_task_id() != -1
         writes: list[Write] = []
         written_lists: list[list[torch.Tensor]] = []
         for position, name in info.written:
@@ -469,12 +464,6 @@ class Recorder:
                 for t, k in zip(inputs, keys, strict=True)
             )
             record.inputs, record.producers = keys, producers
-            for t, producer in zip(inputs, producers, strict=True):
-                grad_fn = t.grad_fn
-                if grad_fn is not None and producer is not None:
-                    metadata: dict[str, Any] = grad_fn.metadata  # type: ignore[assignment]
-                    if NODE_SEQ_KEY not in metadata:
-                        metadata[NODE_SEQ_KEY] = producer
             if writes and self._optimizer is None:
                 record.names = _names_bound_to(writes[0].storage, skip=3)
         self.trace.ops.append(record)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import textwrap
 import weakref
 
@@ -240,3 +242,33 @@ def test_compiled_function_is_diagnosed_eagerly() -> None:
     assert diagnosis is not None and diagnosis.reproduced
     assert diagnosis.inplace is not None and diagnosis.inplace.location is not None
     assert diagnosis.inplace.location.line == 9
+
+
+def test_a_deep_failing_graph_does_not_crash_the_process() -> None:
+    # Python wrappers of autograd nodes (grad_fn, _current_autograd_node) on a deep graph made its
+    # teardown overflow the C stack after a failed backward: the recorder must create none per op
+    script = textwrap.dedent(
+        """
+        import torch
+        from inplace_magic.record import Recorder
+        x = torch.randn(4, requires_grad=True)
+        w = torch.randn(4, requires_grad=True)
+        def step():
+            h = x * 1.0
+            s = h * w
+            h.relu_()
+            y = h
+            for _ in range(100000):
+                y = y * 1.0001
+            (y + s).sum().backward()
+        with Recorder() as recorder:
+            try:
+                step()
+            except RuntimeError:
+                pass
+        assert recorder.trace.stale is not None
+        print("survived")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "survived" in done.stdout, done.stderr[-2000:]
