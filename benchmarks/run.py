@@ -48,6 +48,33 @@ def _time(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def passthrough_cost(model: str, repeats: int) -> dict[str, Any]:
+    """B1: ``%%gradcheck`` on a healthy training cell vs the same cell without it (real IPython)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "inplace_magic")
+    shell.user_ns["step"] = make_step(model, buggy=False)
+    cells = {"plain": "step()\n", "gradcheck": "%%gradcheck\nstep()\n"}
+
+    def run(cell: str) -> None:
+        result = shell.run_cell(cell, store_history=False, silent=False)  # events fire, as in a kernel
+        assert result.success, result.error_in_exec
+
+    for cell in cells.values():
+        run(cell)  # warm-up
+    times: dict[str, list[float]] = {k: [] for k in cells}
+    for _ in range(repeats):
+        for key, cell in cells.items():
+            times[key].append(_time(lambda cell=cell: run(cell)))  # type: ignore[misc]
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "plain_ms": round(medians["plain"] * 1e3, 2),
+        "gradcheck_x": round(medians["gradcheck"] / medians["plain"], 3),
+        "runs": repeats,
+    }
+
+
 def diagnosis_cost(model: str, repeats: int) -> dict[str, Any]:
     """B2: the replay + analysis the user waits for, vs a plain failing run and anomaly mode."""
     step = make_step(model, buggy=True)
@@ -188,10 +215,13 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread",
         "torch": torch.__version__,
         "python": platform.python_version(),
+        "B1_passthrough": {},
         "B2_diagnosis": {},
         "B3_memory": {},
         "B4_scale": {},
     }
+    for model in ("resnet", "transformer"):
+        results["B1_passthrough"][model] = passthrough_cost(model, repeats[1])
     for model in ("resnet", "transformer", "resnet-tiny", "transformer-tiny"):
         results["B2_diagnosis"][model] = diagnosis_cost(model, repeats[1] if "tiny" in model else repeats[0])
     for model in ("resnet", "transformer"):
@@ -208,6 +238,13 @@ def main() -> None:
 def render(results: dict[str, Any]) -> str:
     lines = [
         f"Machine: {results['machine']}; torch {results['torch']}; Python {results['python']}.",
+        "",
+        "| B1 healthy cell | plain | `%%gradcheck` | runs |",
+        "|---|---|---|---|",
+    ]
+    for model, r in results["B1_passthrough"].items():
+        lines.append(f"| {model} | {r['plain_ms']} ms | {r['gradcheck_x']}x | {r['runs']} |")
+    lines += [
         "",
         "| B2 diagnosis (replay + analysis) | plain failing run | anomaly mode | diagnosis "
         "| diagnosis / anomaly | runs |",
