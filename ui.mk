@@ -1,0 +1,35 @@
+# The Galata browser tests (ui-tests/), included by the Makefile and run last by `make test`.
+# They need: the project set up in .venv (with JupyterLab), Debian's Chromium (Playwright's own
+# browser download does not work here) and ui-tests' own npm packages (exactly its lockfile).
+
+NPM ?= npm
+UI_DIR := ui-tests
+CHROMIUM ?= /usr/bin/chromium
+UI_NODE_STAMP := $(UI_DIR)/node_modules/.package-lock.json
+# CI runs as root; elsewhere apt needs sudo
+UI_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: ui-test ui-chromium ui-npm-install ui-jupyterlab
+
+ui-chromium:
+	@test -x $(CHROMIUM) || { \
+	  echo "Installing Debian's chromium for the UI tests"; \
+	  $(UI_SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(UI_SUDO) apt-get install -y -qq chromium; }
+	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) is still missing"; exit 1; }
+
+$(UI_NODE_STAMP): $(UI_DIR)/package.json $(UI_DIR)/package-lock.json
+	cd $(UI_DIR) && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+ui-npm-install: $(UI_NODE_STAMP)
+
+# The server (and so the kernel) runs from .venv: it must have JupyterLab.
+ui-jupyterlab: setup
+	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/pip install -q "jupyterlab==4.6.*"
+
+# One shared JupyterLab server, one worker; screenshots land in ui-tests/test-results/screenshots.
+ui-test: ui-jupyterlab ui-chromium ui-npm-install
+	cd $(UI_DIR) && CI=1 CHROMIUM_PATH=$(CHROMIUM) UI_TESTS_PYTHON=$(abspath $(BIN)/python) $(NPM) test
+
+UI_TESTS += ui-test
