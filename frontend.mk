@@ -1,12 +1,19 @@
-# The front end of the diagnosis panel (src/widget -> inplace_magic/static), included by the Makefile.
-# npm only (never jlpm); the lockfile pins everything and `npm ci` installs exactly it.
+# The front end, included by the Makefile: the diagnosis panel's bundle (src/widget -> inplace_magic/static)
+# and the prebuilt JupyterLab extension (src/extension -> inplace_magic/labextension).
+# npm only (never jlpm); the lockfile pins everything and `npm ci` installs exactly it. The extension's
+# build step is the `jupyter-builder` CLI (pinned in requirements-dev.txt), so the venv comes first.
 
 NPM ?= npm
 NODE_STAMP := node_modules/.package-lock.json
+BUILDER := $(BIN)/jupyter-builder
 WIDGET_BUNDLE := inplace_magic/static/widget.js
-WIDGET_SOURCES := $(shell find src/widget -type f ! -path '*/__tests__/*' 2>/dev/null)
+LABEXTENSION := inplace_magic/labextension/package.json
+LAB_LINK := $(VENV)/share/jupyter/labextensions/inplace-magic
+FRONTEND_SOURCES := $(shell find src style schema -type f ! -path '*/__tests__/*' 2>/dev/null) package.json tsconfig.json
+# the venv's bin first: the npm build script calls jupyter-builder
+NPM_RUN := PATH="$(abspath $(BIN)):$$PATH" $(NPM) run
 
-.PHONY: npm-install build-widget lint-ts typecheck-ts test-ts widget-fixtures
+.PHONY: npm-install build-widget build-labextension lab-develop lint-ts typecheck-ts test-ts widget-fixtures demo-lab
 
 $(NODE_STAMP): package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
@@ -14,10 +21,20 @@ $(NODE_STAMP): package.json package-lock.json
 
 npm-install: $(NODE_STAMP)
 
-$(WIDGET_BUNDLE): $(NODE_STAMP) $(WIDGET_SOURCES)
-	$(NPM) run build
+$(BUILDER): | $(BIN)/python
+	$(BIN)/pip install -q "$$(grep -E '^jupyter-builder' requirements-dev.txt)"
+
+# One build makes both: the widget bundle, then tsc, then the labextension.
+$(LABEXTENSION) $(WIDGET_BUNDLE) &: $(NODE_STAMP) $(BUILDER) $(FRONTEND_SOURCES)
+	$(NPM_RUN) build
+	@touch $(LABEXTENSION) $(WIDGET_BUNDLE)
 
 build-widget: $(WIDGET_BUNDLE)
+build-labextension: $(LABEXTENSION)
+
+# JupyterLab in the venv loads the extension from this checkout (a link; `npm run build` updates it).
+lab-develop: $(STAMP) $(LABEXTENSION)
+	@[ -L $(LAB_LINK) ] || PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter labextension develop --overwrite .
 
 lint-ts: $(NODE_STAMP)
 	$(NPM) run prettier:check
@@ -32,9 +49,13 @@ test-ts: $(NODE_STAMP)
 widget-fixtures: setup
 	$(BIN)/python tests/fixtures/widget/regenerate.py
 
-FRONTEND_SETUP += build-widget
+# JupyterLab on the bundled demo notebook (everything here runs as root, hence --allow-root).
+demo-lab: setup
+	$(BIN)/jupyter lab examples/demo.ipynb --allow-root --ServerApp.ip=127.0.0.1
+
+FRONTEND_SETUP += build-widget build-labextension
 FRONTEND_TESTS += lint-ts typecheck-ts test-ts
 
-# Bundle before the editable install, so its build hook finds the bundle up to date.
+# Build before the editable install, so its build hook finds the front end up to date.
 $(STAMP): | $(FRONTEND_SETUP)
-setup: $(FRONTEND_SETUP)
+setup: $(FRONTEND_SETUP) lab-develop
