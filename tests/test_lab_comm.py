@@ -1,0 +1,127 @@
+"""The kernel side of the JupyterLab extension's comm: what it sends, the one thing it accepts
+(the autoDiagnose setting), and the actionable message on a protocol mismatch."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import comm
+import pytest
+
+from inplace_magic import __version__
+from inplace_magic.lab_comm import LabChannel
+from inplace_magic.lab_protocol import COMM_TARGET, LAB_PROTOCOL_VERSION, mismatch, parse_configure
+from inplace_magic.panel_protocol import PanelState
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE: PanelState = json.loads((ROOT / "tests/fixtures/widget/states/skip_connection.json").read_text())
+
+
+class FakeComm:
+    def __init__(self, **kwargs: Any) -> None:
+        self.opened = kwargs
+        self.closed = False
+        self.handler: Any = None
+
+    def on_msg(self, callback: Any) -> None:
+        self.handler = callback
+
+    def close(self) -> None:
+        self.closed = True
+
+    def receive(self, data: Any) -> None:
+        self.handler({"content": {"comm_id": "x", "data": data}})
+
+
+@pytest.fixture
+def comms(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[FakeComm]]:
+    made: list[FakeComm] = []
+
+    def create_comm(**kwargs: Any) -> FakeComm:
+        made.append(FakeComm(**kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(comm, "create_comm", create_comm)
+    yield made
+
+
+class Auto:
+    """Stands in for ``%gradcheck on|off`` of one shell."""
+
+    def __init__(self, on: bool = False) -> None:
+        self.on = on
+        self.calls: list[bool] = []
+
+    def switch(self, on: bool) -> None:
+        self.calls.append(on)
+        self.on = on
+
+    def channel(self) -> LabChannel:
+        return LabChannel(lambda: self.on, self.switch)
+
+
+def test_hello_and_diagnosis_each_open_a_comm_on_the_target_and_close_the_previous(
+    comms: list[FakeComm],
+) -> None:
+    channel = Auto().channel()
+    channel.open()
+    channel.publish(STATE)
+    assert [c.opened["target_name"] for c in comms] == [COMM_TARGET, COMM_TARGET]
+    hello, diagnosis = (c.opened["data"] for c in comms)
+    assert hello == {"type": "hello", "protocol": LAB_PROTOCOL_VERSION, "version": __version__}
+    assert diagnosis["type"] == "diagnosis" and diagnosis["state"]["id"] == STATE["id"]
+    assert [c.closed for c in comms] == [True, False]
+    json.dumps(diagnosis)  # plain JSON: no live objects on the wire
+
+
+def test_the_auto_diagnose_setting_turns_gradcheck_on_and_off_again(comms: list[FakeComm]) -> None:
+    auto = Auto()
+    channel = auto.channel()
+    channel.open()
+    comms[-1].receive({"type": "configure", "protocol": LAB_PROTOCOL_VERSION, "autoDiagnose": True})
+    assert auto.on and auto.calls == [True]
+    comms[-1].receive({"type": "configure", "protocol": LAB_PROTOCOL_VERSION, "autoDiagnose": False})
+    assert not auto.on and auto.calls == [True, False]
+
+
+def test_the_setting_never_turns_off_what_the_user_turned_on(comms: list[FakeComm]) -> None:
+    auto = Auto(on=True)  # the user ran %gradcheck on
+    auto.channel().open()
+    comms[-1].receive({"type": "configure", "protocol": LAB_PROTOCOL_VERSION, "autoDiagnose": False})
+    comms[-1].receive({"type": "configure", "protocol": LAB_PROTOCOL_VERSION, "autoDiagnose": True})
+    assert auto.on and auto.calls == []
+
+
+def test_anything_else_is_refused_and_nothing_runs(
+    comms: list[FakeComm], capsys: pytest.CaptureFixture[str]
+) -> None:
+    auto = Auto()
+    channel = auto.channel()
+    channel.open()
+    comms[-1].receive({"type": "execute", "protocol": LAB_PROTOCOL_VERSION, "code": "import os"})
+    comms[-1].receive({"type": "configure", "protocol": 99, "autoDiagnose": True, "version": "9.0"})
+    assert auto.calls == []
+    assert channel.problem is not None and "protocol 99" in channel.problem
+    assert (
+        "inplace_magic: The JupyterLab extension (inplace_magic 9.0) speaks protocol 99"
+        in capsys.readouterr().err
+    )
+
+
+def test_the_mismatch_message_says_what_to_do() -> None:
+    message = mismatch(2, "0.2.0")
+    assert f"speaks {LAB_PROTOCOL_VERSION}" in message and "0.2.0" in message
+    assert "install the same inplace_magic version" in message and "restart the kernel" in message
+    assert parse_configure("autoDiagnose") == "The JupyterLab extension sent a message that is not an object."
+    assert parse_configure({"type": "configure", "protocol": LAB_PROTOCOL_VERSION}) == (
+        "The JupyterLab extension's settings carry no autoDiagnose flag."
+    )
+
+
+def test_the_python_and_typescript_protocols_agree() -> None:
+    source = (ROOT / "src/extension/protocol.ts").read_text()
+    assert f"export const LAB_PROTOCOL_VERSION = {LAB_PROTOCOL_VERSION};" in source
+    assert f"export const COMM_TARGET = '{COMM_TARGET}';" in source
