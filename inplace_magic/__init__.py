@@ -15,6 +15,11 @@ from ._version import __version__
 __all__ = ["__version__", "last_diagnosis", "load_ipython_extension", "unload_ipython_extension"]
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab extension lies (`jupyter labextension develop` reads this)."""
+    return [{"src": "labextension", "dest": "inplace-magic"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext inplace_magic``: register ``%%gradcheck`` and ``%gradcheck on|off``."""
     from .magic import load

@@ -28,6 +28,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from .cellmap import CellMap
 from .cellreplay import CellCode, FailedCell, FixMode, Outcome, diagnose_failure, report_internal_error
 from .family import classify
+from .lab_comm import LabChannel
 from .present import display_diagnosis
 from .run import RandomState
 
@@ -187,6 +188,10 @@ class Extension:
         self._quiet_handler: Any = None
         # the random state each recent cell started with: a replay starts from the same numbers
         self.starts: dict[int, RandomState] = {}
+        # the JupyterLab sidebar; its autoDiagnose setting may switch `%gradcheck on|off` here
+        self.lab = LabChannel(
+            lambda: self.auto is not None, lambda on: self.switch("on" if on else "off", _Options())
+        )
 
     # -- lifecycle
 
@@ -194,9 +199,12 @@ class Extension:
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         self.shell.events.register("post_run_cell", self.post_run_cell)
         self.shell.register_magics(GradcheckMagics(self.shell, self))
+        if getattr(self.shell, "kernel", None) is not None:
+            self.lab.open()
 
     def unload(self) -> None:
         self.switch("off", _Options())
+        self.lab.close()
         for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
             with contextlib.suppress(ValueError):
                 self.shell.events.unregister(event, callback)
@@ -365,7 +373,7 @@ class Extension:
         self.shell.showtraceback((type(error), error, error.__traceback__), running_compiled_code=True)
         if outcome.diagnosis is not None:
             try:
-                display_diagnosis(outcome.diagnosis)
+                display_diagnosis(outcome.diagnosis, self.cellmap.sources, self.lab)
             except Exception as failure:  # ours; the user's traceback is already shown
                 print(f"inplace_magic: could not display the diagnosis ({failure!r})", file=sys.stderr)
 

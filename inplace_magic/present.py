@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from .diagnosis import Diagnosis, Location, OpSite
 from .report import render_text
+
+if TYPE_CHECKING:
+    from .lab_comm import LabChannel
+    from .widget import DiagnosisPanel
 
 MIME_TYPE = "application/vnd.inplace-magic.diagnosis+json"
 
@@ -112,15 +117,35 @@ def _fix_html(fix: dict[str, Any]) -> str:
     return f'<div class="jp-InplaceMagic-fix"><b>Suggested fix</b> ({_e(label)}): {title}{pre}</div>'
 
 
-def display_diagnosis(diagnosis: Diagnosis) -> None:
-    """Publish ``diagnosis`` to the front end (the seam where a widget panel plugs in)."""
+def display_diagnosis(
+    diagnosis: Diagnosis, sources: Mapping[int, str] | None = None, channel: LabChannel | None = None
+) -> None:
+    """Publish ``diagnosis`` to the front end. In a kernel, the widget panel shows it (this report is
+    its text and HTML fallback) and ``channel`` tells the JupyterLab sidebar; ``sources`` (In[] number
+    -> cell text as it ran) lets both check that a fix still matches the cell."""
     from IPython.display import publish_display_data
 
-    publish_display_data(
-        {
-            "text/plain": render_text(diagnosis),
-            "text/html": render_html(diagnosis),
-            MIME_TYPE: json.loads(json.dumps(diagnosis.to_json(), default=str)),
-        },
-        metadata={MIME_TYPE: {"version": 1}},
-    )
+    report = json.loads(json.dumps(diagnosis.to_json(), default=str))
+    data: dict[str, Any] = {"text/plain": render_text(diagnosis), "text/html": render_html(diagnosis)}
+    panel = _kernel_panel(report, sources)
+    if channel is not None:
+        from .panel_state import build_state
+
+        channel.publish(panel.panel_state if panel is not None else build_state(report, sources))
+    if panel is not None:
+        view = panel._repr_mimebundle_()
+        data = {**(view[0] if view else {}), **data}
+    publish_display_data({**data, MIME_TYPE: report}, metadata={MIME_TYPE: {"version": 1}})
+
+
+def _kernel_panel(report: dict[str, Any], sources: Mapping[int, str] | None) -> DiagnosisPanel | None:
+    """The widget panel, in a kernel with the widget installed (a terminal shows the text report)."""
+    from IPython import get_ipython
+
+    if getattr(get_ipython(), "kernel", None) is None:
+        return None
+    try:
+        from .widget import DiagnosisPanel
+    except ImportError:
+        return None
+    return DiagnosisPanel.from_diagnosis(report, sources)
