@@ -16,6 +16,7 @@ from typing import Any
 from . import __version__
 from .api import check_cells
 from .fix import apply_to_file, unified_diff
+from .report import fix_label, render_text
 from .source import Cell, UnusableInput, read_cells
 
 
@@ -49,24 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fix_label(fix: dict[str, Any]) -> str:
-    labels = ["verified" if fix.get("verified") else "NOT verified"]
-    if fix.get("preserves_gradients"):
-        labels.append("gradient-preserving")
-    if fix.get("changes_semantics"):
-        labels.append("changes the training semantics")
-    return ", ".join(labels)
-
-
 def _print_fix(cells: list[Cell], fixes: list[dict[str, Any]]) -> None:
     if not fixes:
         print("\nNo fix could be proposed for this error.")
         return
     best = fixes[0]
-    print(f"\nThe suggested fix as a diff ({_fix_label(best)}):")
+    print(f"\nThe suggested fix as a diff ({fix_label(best)}):")
     print(unified_diff(cells, best), end="")
     for other in fixes[1:4]:
-        print(f"  alternative ({_fix_label(other)}): {other.get('title', '')}")
+        print(f"  alternative ({fix_label(other)}): {other.get('title', '')}")
 
 
 def _write(path: str, cells: list[Cell], fixes: list[dict[str, Any]]) -> None:
@@ -79,7 +71,7 @@ def _write(path: str, cells: list[Cell], fixes: list[dict[str, Any]]) -> None:
     except (OSError, ValueError) as exc:
         print(f"inplace-magic: could not write the fix ({exc}); {path} is unchanged", file=sys.stderr)
         return
-    print(f"\nWrote the fix to {path} ({_fix_label(best)}); the original is in {path}.bak")
+    print(f"\nWrote the fix to {path} ({fix_label(best)}); the original is in {path}.bak")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
         assert result.exception is not None
         traceback.print_exception(result.exception)
     else:
-        from .report import render_text
-
         assert result.diagnosis is not None
         print(render_text(result.diagnosis))
         if args.fix or args.write:

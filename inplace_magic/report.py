@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 from .diagnosis import Diagnosis, Location, OpSite
 
@@ -29,6 +30,16 @@ def _site(title: str, site: OpSite | None) -> list[str]:
     if site.names:
         lines.append(f"    names    {', '.join(site.names)}")
     return lines
+
+
+def fix_label(fix: dict[str, Any]) -> str:
+    """How far a fix can be trusted, in words: verified? gradients compared? semantics changed?"""
+    labels = ["verified" if fix.get("verified") else "NOT verified"]
+    if fix.get("preserves_gradients"):
+        labels.append("gradient-preserving")
+    if fix.get("changes_semantics"):
+        labels.append("changes the training semantics")
+    return ", ".join(labels)
 
 
 def render_text(diagnosis: Diagnosis) -> str:
@@ -59,10 +70,7 @@ def render_text(diagnosis: Diagnosis) -> str:
         out += textwrap.wrap("Note: " + note, 100)
     if diagnosis.fixes:
         best = diagnosis.fixes[0]
-        label = "verified" if best.get("verified") else "not verified"
-        if best.get("changes_semantics"):
-            label += ", changes the training semantics"
-        out += ["", f"SUGGESTED FIX ({label}): {best.get('title', '')}"]
+        out += ["", f"SUGGESTED FIX ({fix_label(best)}): {best.get('title', '')}"]
         for edit in best.get("edits", []):
             where = f"cell {edit['cell']}" if "cell" in edit else edit.get("file", "?")
             out.append(f"    {where}, line {edit.get('line')}:")
