@@ -1,8 +1,9 @@
 """The kernel side of the JupyterLab extension's comm: publish diagnoses, apply the user's settings.
 
-Each message opens a fresh comm on :data:`~.lab_protocol.COMM_TARGET` (the latest one stays open to
-hear the extension's answer): a page reloaded since ``%load_ext`` still hears the next diagnosis, and
-a front end without the extension simply closes the comm. Sending never raises into the user's cell.
+Each message opens a fresh comm on :data:`~.lab_protocol.COMM_TARGET` (the extension closes the
+previous one; the latest stays open to hear its answer): a page reloaded since ``%load_ext`` still
+hears the next diagnosis, and a front end without the extension simply closes the comm. Sending never
+raises into the user's cell.
 """
 
 from __future__ import annotations
@@ -54,8 +55,7 @@ class LabChannel:
         except Exception as error:  # no comm support here (a terminal): nothing to tell
             print(f"inplace_magic: the JupyterLab sidebar was not told ({error!r})", file=sys.stderr)
             return
-        self.close()
-        self._comm = opened
+        self._comm = opened  # the extension closes the older ones (a page reloaded since never knew them)
 
     def _on_msg(self, msg: Any) -> None:
         data = msg.get("content", {}).get("data") if isinstance(msg, dict) else None

@@ -63,7 +63,7 @@ class Auto:
         return LabChannel(lambda: self.on, self.switch)
 
 
-def test_hello_and_diagnosis_each_open_a_comm_on_the_target_and_close_the_previous(
+def test_hello_and_diagnosis_each_open_a_comm_on_the_target(
     comms: list[FakeComm],
 ) -> None:
     channel = Auto().channel()
@@ -73,7 +73,8 @@ def test_hello_and_diagnosis_each_open_a_comm_on_the_target_and_close_the_previo
     hello, diagnosis = (c.opened["data"] for c in comms)
     assert hello == {"type": "hello", "protocol": LAB_PROTOCOL_VERSION, "version": __version__}
     assert diagnosis["type"] == "diagnosis" and diagnosis["state"]["id"] == STATE["id"]
-    assert [c.closed for c in comms] == [True, False]
+    channel.close()
+    assert [c.closed for c in comms] == [False, True]  # the extension closes the older ones
     json.dumps(diagnosis)  # plain JSON: no live objects on the wire
 
 

@@ -156,7 +156,13 @@ function activate(
   };
   tracker.forEach(track);
   tracker.widgetAdded.connect((_, panel) => track(panel));
-  tracker.currentChanged.connect((_, panel) => sidebar.setSource(sessionOf(panel)));
+  tracker.currentChanged.connect((_, panel) => {
+    // a new notebook may become current before the tracker announces it as added
+    if (panel) {
+      track(panel);
+    }
+    sidebar.setSource(sessionOf(panel));
+  });
   sidebar.setSource(sessionOf(tracker.currentWidget));
 
   try {

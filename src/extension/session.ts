@@ -172,6 +172,10 @@ export class NotebookSession implements ISidebarSource, IDisposable {
       return;
     }
     this.list.problem = null;
+    // the kernel opens a comm per message: keep the latest (for settings), close the one before
+    if (this.comm && this.comm !== comm && !this.comm.isDisposed) {
+      this.comm.close();
+    }
     this.comm = comm;
     if (parsed.message.type === 'hello') {
       comm.send({ ...configure(this.options.settings().autoDiagnose) });

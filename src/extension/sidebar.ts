@@ -127,14 +127,14 @@ export class DiagnosisSidebar extends Widget {
     item.setAttribute('aria-label', state.headline);
     item.addEventListener('click', () => source.list.select(state.id));
 
-    const top = el('div', 'jp-InplaceMagic-entryTop');
-    top.append(el('span', 'jp-InplaceMagic-kind', state.kind.replace(/_/g, ' ')));
-    const status = el('span', 'jp-InplaceMagic-status', this.statusLabel(entry.status));
+    const top = el('div', 'jp-InplaceMagic-sidebarEntryTop');
+    top.append(el('span', 'jp-InplaceMagic-sidebarKind', state.kind.replace(/_/g, ' ')));
+    const status = el('span', 'jp-InplaceMagic-sidebarStatus', this.statusLabel(entry.status));
     status.title = entry.reason;
     top.append(status);
-    item.append(top, el('p', 'jp-InplaceMagic-headline', state.headline));
+    item.append(top, el('p', 'jp-InplaceMagic-sidebarHeadline', state.headline));
 
-    const sites = el('dl', 'jp-InplaceMagic-sites');
+    const sites = el('dl', 'jp-InplaceMagic-sidebarSites');
     this.site(sites, source, this.trans.__('Writer'), state.writer);
     if (state.kind !== 'leaf_inplace') {
       this.site(sites, source, this.trans.__('Saver'), state.saver);
@@ -144,7 +144,7 @@ export class DiagnosisSidebar extends Widget {
       item.append(el('p', 'jp-InplaceMagic-reason', entry.reason));
     }
     item.append(this.actions(source, entry));
-    if (entry.message) {
+    if (entry.message && entry.message !== entry.reason) {
       const message = el('p', 'jp-InplaceMagic-message', entry.message);
       message.setAttribute('role', 'status');
       item.append(message);
@@ -160,10 +160,10 @@ export class DiagnosisSidebar extends Widget {
       list.append(value);
       return;
     }
-    value.append(el('code', 'jp-InplaceMagic-op', site.op));
+    value.append(el('code', 'jp-InplaceMagic-sidebarOp', site.op));
     const where = site.where;
     if (where) {
-      const go = el('button', 'jp-InplaceMagic-location jp-mod-styled', whereLabel(where, this.trans));
+      const go = el('button', 'jp-InplaceMagic-sidebarLocation jp-mod-styled', whereLabel(where, this.trans));
       go.type = 'button';
       go.title = this.trans.__('Show %1 in the notebook', where.code ?? whereLabel(where, this.trans));
       go.addEventListener('click', event => {
@@ -177,7 +177,7 @@ export class DiagnosisSidebar extends Widget {
 
   private actions(source: ISidebarSource, entry: IDiagnosisEntry): HTMLElement {
     const { state } = entry;
-    const box = el('div', 'jp-InplaceMagic-actions');
+    const box = el('div', 'jp-InplaceMagic-sidebarActions');
     if (!state.fixes.length) {
       box.append(el('span', 'jp-InplaceMagic-noFix', this.trans.__('No fix suggested.')));
       return box;
@@ -208,7 +208,7 @@ export class DiagnosisSidebar extends Widget {
       select.addEventListener('change', () => source.list.choose(state.id, Number(select.value)));
       box.append(select);
     } else {
-      box.append(el('span', 'jp-InplaceMagic-fixTitle', chosen.title));
+      box.append(el('span', 'jp-InplaceMagic-sidebarFixTitle', chosen.title));
     }
     if (chosen.changes_semantics) {
       box.append(el('span', 'jp-InplaceMagic-semantics', this.trans.__('changes the training semantics')));

@@ -37,7 +37,7 @@ describe('the sidebar', () => {
     expect(entry.dataset.status).toBe('new');
     expect(entry.textContent).toContain(s.headline);
     expect(buttons(sidebar)).toEqual(['cell 0, line 22', 'cell 0, line 21', 'Apply fix']);
-    (sidebar.node.querySelector('.jp-InplaceMagic-location') as HTMLButtonElement).click();
+    (sidebar.node.querySelector('.jp-InplaceMagic-sidebarLocation') as HTMLButtonElement).click();
     expect(notebook.reveal).toHaveBeenCalledWith(s.writer!.where);
     (sidebar.node.querySelector('.jp-InplaceMagic-apply') as HTMLButtonElement).click();
     await vi.waitFor(() => expect(notebook.apply).toHaveBeenCalledWith(s.id, 0));
