@@ -182,7 +182,8 @@ def tensor_info(t: torch.Tensor) -> TensorInfo:
     )
 
 
-def _tensors(value: Any) -> Iterator[torch.Tensor]:
+def tensors_in(value: Any) -> Iterator[torch.Tensor]:
+    """The tensors of an op argument: a tensor, or the tensors of a list (``Tensor[]``)."""
     if isinstance(value, torch.Tensor):
         yield value
     elif isinstance(value, (list, tuple)):
@@ -216,18 +217,22 @@ def foreach_bumps_versions(device: str = "cpu") -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class _OpInfo:
+class OpInfo:
     name: str
     written: tuple[tuple[int, str], ...]  # (position, name) of each ``Tensor(a!)`` argument
+    # batch norm updates running_mean/running_var in place, but its schema has no ``(a!)`` and it
+    # bumps no version: invisible to the diagnosis, yet a write the replay's undo log must restore
+    unannotated_written: tuple[tuple[int, str], ...]
     is_view: bool
     foreach: bool
 
 
-_OP_INFO: dict[Any, _OpInfo] = {}
+_OP_INFO: dict[Any, OpInfo] = {}
+_UNANNOTATED_WRITES = frozenset({"running_mean", "running_var"})
 _DETACH_ = torch.Tensor.detach_
 
 
-def _op_info(func: Any) -> _OpInfo:
+def op_info(func: Any) -> OpInfo:
     """What the schema says about an op, computed once per op overload (a hot path)."""
     info = _OP_INFO.get(func)
     if info is None:
@@ -237,12 +242,16 @@ def _op_info(func: Any) -> _OpInfo:
             for position, argument in enumerate(schema.arguments)
             if argument.alias_info is not None and argument.alias_info.is_write
         )
+        unannotated = tuple(
+            (position, argument.name)
+            for position, argument in enumerate(schema.arguments)
+            if "batch_norm" in schema.name and argument.name in _UNANNOTATED_WRITES
+        )
         is_view = bool(func.is_view) or any(
             r.alias_info is not None and not r.alias_info.is_write for r in schema.returns
         )
-        info = _OP_INFO[func] = _OpInfo(
-            str(func), written, is_view, schema.name.startswith("aten::_foreach_")
-        )
+        foreach = schema.name.startswith("aten::_foreach_")
+        info = _OP_INFO[func] = OpInfo(str(func), written, unannotated, is_view, foreach)
     return info
 
 
@@ -421,7 +430,7 @@ class Recorder:
         if self._packing:  # our own detach() in _pack is not the user's op
             return func(*args, **kwargs)
         seq = next(self._seq)
-        info = _op_info(func)
+        info = op_info(func)
         # the task id is a plain int; _current_autograd_node() would make a Python wrapper for every
         # node backward runs, and wrappers on a deep graph crash its teardown (stack overflow)
         backward = torch._C._current_graph_task_id() != -1
@@ -454,8 +463,8 @@ class Recorder:
             grad_enabled=torch.is_grad_enabled(),
         )
         if not backward:
-            inputs = [t for a in args for t in _tensors(a)]
-            inputs += [t for a in kwargs.values() for t in _tensors(a)]
+            inputs = [t for a in args for t in tensors_in(a)]
+            inputs += [t for a in kwargs.values() for t in tensors_in(a)]
             keys = tuple((storage_key(t), version_of(t)) for t in inputs)
             # parameters and other leaves that require grad are roots of the forward dataflow:
             # their initialisation ops are not a path between two activations
@@ -477,7 +486,7 @@ class Recorder:
                 if tensors and not foreach_bumps_versions(tensors[0].device.type):
                     torch.autograd.graph.increment_version(tensors)
         if not backward:
-            outputs = list(_tensors(out))
+            outputs = list(tensors_in(out))
             record.is_view = info.is_view and not writes
             bumped = {w.storage: w.version_before + 1 for w in writes}
             keys_out = []

@@ -25,34 +25,16 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .record import storage_key, version_of
-
-# native_batch_norm updates running_mean/running_var in place, but its schema has no ``(a!)`` and
-# it bumps no version: without this rule a BatchNorm forward in the replay would leave its trace
-_UNANNOTATED_WRITES = {"running_mean", "running_var"}
-
-
-def _tensors_in(value: Any) -> Iterator[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            if isinstance(item, torch.Tensor):
-                yield item
+from .record import op_info, storage_key, tensors_in, version_of
 
 
 def written_tensors(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[torch.Tensor]:
     """The tensors ``func`` writes, decided from its schema (plus batch norm's running stats)."""
-    schema = func._schema
-    batch_norm = "batch_norm" in schema.name
+    info = op_info(func)
     written: list[torch.Tensor] = []
-    for position, argument in enumerate(schema.arguments):
-        alias = argument.alias_info
-        unannotated = batch_norm and argument.name in _UNANNOTATED_WRITES
-        if not unannotated and (alias is None or not alias.is_write):
-            continue
-        value = args[position] if position < len(args) else kwargs.get(argument.name)
-        written.extend(_tensors_in(value))
+    for position, name in info.written + info.unannotated_written:
+        value = args[position] if position < len(args) else kwargs.get(name)
+        written.extend(tensors_in(value))
     return written
 
 
@@ -104,8 +86,8 @@ class WriteLog(TorchDispatchMode):
 
     def _note_allocations(self, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         # an output whose memory is not one of the inputs' was allocated by this op
-        inputs = {storage_key(t) for a in (*args, *kwargs.values()) for t in _tensors_in(a)}
-        for t in _tensors_in(out):
+        inputs = {storage_key(t) for a in (*args, *kwargs.values()) for t in tensors_in(a)}
+        for t in tensors_in(out):
             key = storage_key(t)
             if key > 0 and key not in inputs and key not in self._copies:
                 self._born.add(key)
