@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest cases clean
+.PHONY: setup demo check-example test lint typecheck pytest cases bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,12 +18,16 @@ $(STAMP): $(BIN)/python pyproject.toml requirements-dev.txt
 
 setup: $(STAMP)
 
-demo: setup
-	-$(BIN)/inplace-magic check examples/resnet_skip_connection.py
+# The main job: JupyterLab on the bundled demo notebook (demo-lab, in frontend.mk).
+demo: demo-lab
+
+# The same diagnosis headless, on the bundled script (exit code 1: an in-place error was found).
+check-example: setup
+	-$(BIN)/inplace-magic check examples/resnet_skip_connection.py --fix
 
 lint: setup
-	$(BIN)/ruff check inplace_magic tests
-	$(BIN)/ruff format --check inplace_magic tests
+	$(BIN)/ruff check inplace_magic tests benchmarks
+	$(BIN)/ruff format --check inplace_magic tests benchmarks
 
 typecheck: setup
 	$(BIN)/mypy
@@ -45,6 +49,10 @@ test: lint typecheck pytest $(FRONTEND_TESTS) $(UI_TESTS)
 cases: setup
 	$(BIN)/python ../shared/tools/score_cases.py $(BIN)/python ../shared/cases
 	$(BIN)/python ../shared/tools/score_cases.py $(BIN)/python ../shared/cases/negatives --negatives
+
+# Speed and memory (issue 8): prints the table and writes benchmarks/results/latest.{md,json}.
+bench: setup
+	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
