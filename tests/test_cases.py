@@ -36,6 +36,7 @@ def test_case_is_diagnosed(case: Path, run_cli) -> None:  # type: ignore[no-unty
     got = json.loads(out)
     assert (code, got["status"]) == (1, "inplace_error")
     assert got["kind"] == expected["category"]
+    assert got["reproduced"], got["notes"]  # the replay failed where the plain run failed
     assert _got_locations(got["inplace"]) & _expected_locations(expected["inplace"]), got["inplace"]
     if expected.get("saved_by"):
         assert _got_locations(got["saved_by"]) & _expected_locations(expected["saved_by"]), got["saved_by"]
