@@ -69,3 +69,77 @@ export async function screenshot(target: Locator | Page, name: string): Promise<
   await target.screenshot({ path: file });
   return file;
 }
+
+export const SIDEBAR_NAME = 'In-place autograd diagnoses';
+
+/** Open the sidebar from its tab in the left area; returns the sidebar region. */
+export async function openSidebar(page: Page): Promise<Locator> {
+  const sidebar = page.getByRole('region', { name: SIDEBAR_NAME });
+  if (!(await sidebar.isVisible())) {
+    const tab = page.getByRole('tab', { name: SIDEBAR_NAME });
+    await expect(tab, 'the sidebar tab of the inplace_magic JupyterLab extension').toBeVisible({
+      timeout: 15000
+    });
+    await tab.click();
+  }
+  await expect(sidebar).toBeVisible();
+  return sidebar;
+}
+
+/** The sidebar entry whose headline matches `headline`. */
+export function entry(sidebar: Locator, headline: RegExp | string): Locator {
+  return sidebar.getByRole('list', { name: 'Diagnoses' }).getByRole('listitem', { name: headline });
+}
+
+/** Index of the active cell of the current notebook. */
+export async function activeCellIndex(page: Page): Promise<number> {
+  return page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.content.activeCellIndex as number);
+}
+
+/**
+ * WCAG contrast ratio of an element's text against what is painted behind it (the nearest
+ * ancestor's opaque-enough background; for SVG text, the fill of the shape it sits on).
+ */
+export async function contrastOf(target: Locator): Promise<number> {
+  return target.evaluate(node => {
+    const parse = (c: string): number[] => {
+      const m = c.match(/rgba?\(([^)]+)\)/);
+      if (!m) {
+        return [0, 0, 0, 0];
+      }
+      const parts = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+      return [parts[0], parts[1], parts[2], parts.length > 3 ? parts[3] : 1];
+    };
+    const luminance = ([r, g, b]: number[]): number => {
+      const lin = (v: number): number => {
+        const s = v / 255;
+        return s <= 0.03928 ? s / 12.92 : Math.pow((s + 0.055) / 1.055, 2.4);
+      };
+      return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+    };
+    const isSvgText = node instanceof SVGElement;
+    const style = getComputedStyle(node as Element);
+    const fg = parse(isSvgText ? style.fill : style.color);
+    let bg: number[] | null = null;
+    if (isSvgText) {
+      const shape = (node as Element).closest('g')?.querySelector('rect, ellipse, path');
+      if (shape) {
+        const fill = parse(getComputedStyle(shape).fill);
+        if (fill[3] > 0.5) {
+          bg = fill;
+        }
+      }
+    }
+    let el: Element | null = node as Element;
+    while (!bg && el) {
+      const c = parse(getComputedStyle(el).backgroundColor);
+      if (c[3] > 0.5) {
+        bg = c;
+      }
+      el = el.parentElement;
+    }
+    bg = bg ?? [255, 255, 255, 1];
+    const [l1, l2] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+    return (l1 + 0.05) / (l2 + 0.05);
+  });
+}
