@@ -7,7 +7,10 @@ to decide the kind, never to name an operation.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -134,6 +137,32 @@ def diagnose(
     kind = classify(original)
     if kind is None:
         return None
+    # the analysis allocates an index per recorded op and frees no cycles: without collections
+    # triggered by those allocations (each one scanning the whole trace) it stays linear in its size
+    with _gc_paused():
+        return _diagnose(trace, kind, original, source_map, namespace, replay_error, error_location)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _diagnose(
+    trace: Trace,
+    kind: Kind,
+    original: BaseException,
+    source_map: SourceMap,
+    namespace: dict[str, Any] | None,
+    replay_error: BaseException | None,
+    error_location: Location | None,
+) -> Diagnosis:
     builder = _Builder(trace, source_map, namespace)
     error = ErrorInfo(type(original).__name__, str(original), error_location)
     if trace.stale is not None:
