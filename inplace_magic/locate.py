@@ -28,7 +28,13 @@ class Locator:
         return Location(frame.lineno, code, frame.function, file=_display_path(frame.filename))
 
     def stack(self, frames: tuple[Frame, ...]) -> tuple[Location, ...]:
-        return tuple(loc for loc in (self.location(f) for f in frames[1:]) if loc is not None)
+        """The callers of the innermost frame, up to the cell that ran them (not IPython's magic call)."""
+        out = []
+        for location in (self.location(f) for f in frames[1:]):
+            if location is None or location.code.startswith("get_ipython()."):
+                break
+            out.append(location)
+        return tuple(out)
 
 
 @functools.lru_cache(maxsize=256)

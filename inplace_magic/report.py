@@ -11,7 +11,8 @@ from .diagnosis import Diagnosis, Location, OpSite
 def _loc(location: Location | None) -> str:
     if location is None:
         return "location unknown"
-    return f"{location.label()}: {location.code}" if location.code else location.label()
+    code = location.code if len(location.code) <= 90 else location.code[:87] + "..."
+    return f"{location.label()}: {code}" if code else location.label()
 
 
 def _site(title: str, site: OpSite | None) -> list[str]:
@@ -74,7 +75,7 @@ def render_text(diagnosis: Diagnosis) -> str:
         for edit in best.get("edits", []):
             where = f"cell {edit['cell']}" if "cell" in edit else edit.get("file", "?")
             out.append(f"    {where}, line {edit.get('line')}:")
-            out.append(f"      - {edit.get('old', '').strip()}")
-            out.append(f"      + {edit.get('new', '').strip()}")
+            for sign, text in (("-", edit.get("old") or ""), ("+", edit.get("new") or "")):
+                out += [f"      {sign} {line}" for line in text.rstrip("\n").split("\n") if line.strip()]
     out += ["", f"Original error: {diagnosis.error.type}: {diagnosis.error.message.splitlines()[0][:300]}"]
     return "\n".join(out)
