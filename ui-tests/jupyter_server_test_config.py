@@ -1,6 +1,12 @@
 """The JupyterLab server the Galata tests drive: Galata's test settings (no token, a fresh
 temporary root, its helper extension), bound to the loopback address and allowed to run as root
-(CI runs everything as root). The kernel is the Python that starts this server: the repo's .venv."""
+(CI runs everything as root). The kernel is the Python that starts this server: the repo's .venv.
+
+UI_TESTS_EXTRA_LABEXTENSIONS: a folder of lab extensions searched first, e.g. a deliberately broken
+build of this project's extension, to check that the tests fail when the feature is broken.
+"""
+
+import os
 
 from jupyterlab.galata import configure_jupyter_server
 
@@ -12,3 +18,7 @@ c.ServerApp.allow_root = True
 c.LabApp.extension_manager = "readonly"
 # quiet logs: the test reporter is the output that matters
 c.ServerApp.log_level = "ERROR"
+
+_extra = os.environ.get("UI_TESTS_EXTRA_LABEXTENSIONS")
+if _extra:
+    c.LabServerApp.extra_labextensions_path = [_extra, str(c.LabServerApp.extra_labextensions_path)]

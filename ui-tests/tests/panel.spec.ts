@@ -1,9 +1,10 @@
 /**
- * The diagnosis panel (issue 5) and the magic in a real JupyterLab: scenarios 1 (panel part), 2, 3, 6.
+ * The diagnosis panel (issue 5) and the magic in a real JupyterLab: scenarios 1 (panel part), 2, 3, 6,
+ * each also checking what the sidebar (issue 6) shows for it.
  */
 import { expect, test } from '@jupyterlab/galata';
 
-import { cell, openFixture, panelIn, runCells, screenshot } from './helpers';
+import { cell, entry, openFixture, openSidebar, panelIn, runCells, screenshot } from './helpers';
 
 test.describe('diagnosis panel', () => {
   test('cross-cell skip connection: the panel shows writer, saver and merge', async ({ page, tmpPath }) => {
@@ -64,6 +65,11 @@ test.describe('diagnosis panel', () => {
     ).toBeVisible();
     const best = panel.locator('details.jp-InplaceMagic-fixCard').first();
     await expect(best.locator('summary')).toContainText('changes training semantics');
+
+    // the sidebar says so too, beside its Apply button
+    const item = entry(await openSidebar(page), /opt_d\.step\(\)/);
+    await expect(item).toContainText('changes the training semantics');
+    await expect(item.getByRole('button', { name: 'Apply fix' })).toBeEnabled();
   });
 
   test('a shape mismatch in a residual add: no panel, the original traceback only', async ({
@@ -78,7 +84,10 @@ test.describe('diagnosis panel', () => {
     );
     await expect(cell(page, 2).locator('.jp-OutputArea-output')).toHaveCount(1);
     await expect(page.getByRole('region', { name: 'In-place autograd error diagnosis' })).toHaveCount(0);
+    await expect(cell(page, 2)).toContainText('Traceback');
     await expect(cell(page, 2)).not.toContainText('inplace_magic');
+    const sidebar = await openSidebar(page);
+    await expect(sidebar).toContainText('No diagnoses for this notebook yet');
   });
 
   test('%gradcheck on: a failing cell without the magic is diagnosed', async ({ page, tmpPath }) => {
@@ -90,5 +99,6 @@ test.describe('diagnosis panel', () => {
     await expect(panel).toBeVisible();
     await expect(panel.getByRole('heading')).toContainText('y.add_(1)');
     await expect(panel.getByRole('heading')).toContainText('w.sigmoid()');
+    await expect(entry(await openSidebar(page), /y\.add_\(1\)/)).toHaveAttribute('data-status', 'new');
   });
 });
