@@ -36,6 +36,10 @@ test.describe('sidebar', () => {
     await expect(item).toBeVisible();
     await expect(item).toHaveAttribute('data-status', 'new');
     await expect(item).toContainText('new');
+    await panelIn(page, 2)
+      .getByRole('group', { name: /Dataflow around the overwritten tensor/ })
+      .scrollIntoViewIfNeeded();
+    await screenshot(page, 'scenario1-skip-connection-panel-and-sidebar.png');
 
     // the writer and saver lines of cell 1 carry the diagnosis' decorations
     await expect(cell(page, 1).locator('.jp-InplaceMagic-writerLine').first()).toBeVisible();
@@ -51,7 +55,7 @@ test.describe('sidebar', () => {
     await expect.poll(() => activeCellIndex(page)).toBe(1);
     await expect(cell(page, 1)).toHaveClass(/jp-mod-active/);
     await expect(cell(page, 1).locator('.jp-InplaceMagic-revealLine')).toContainText('self.act(h)');
-    await screenshot(page, 'scenario1-skip-connection-sidebar.png');
+    await screenshot(page, 'scenario1-skip-connection-revealed.png');
 
     // Apply from the sidebar edits cell 1 through the notebook model
     const before = await cellSource(page, 1);
