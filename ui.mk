@@ -9,7 +9,7 @@ UI_NODE_STAMP := $(UI_DIR)/node_modules/.package-lock.json
 # CI runs as root; elsewhere apt needs sudo
 UI_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: ui-test ui-chromium ui-npm-install ui-jupyterlab
+.PHONY: ui-test ui-lint ui-chromium ui-npm-install ui-jupyterlab
 
 ui-chromium:
 	@test -x $(CHROMIUM) || { \
@@ -28,8 +28,12 @@ ui-npm-install: $(UI_NODE_STAMP)
 ui-jupyterlab: setup
 	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/pip install -q "jupyterlab==4.6.*"
 
+# prettier (the root's style) and tsc over the tests: seconds, before any browser starts
+ui-lint: ui-npm-install
+	cd $(UI_DIR) && $(NPM) run lint
+
 # One shared JupyterLab server, one worker; screenshots land in ui-tests/test-results/screenshots.
 ui-test: ui-jupyterlab ui-chromium ui-npm-install
 	cd $(UI_DIR) && CI=1 CHROMIUM_PATH=$(CHROMIUM) UI_TESTS_PYTHON=$(abspath $(BIN)/python) $(NPM) test
 
-UI_TESTS += ui-test
+UI_TESTS += ui-lint ui-test

@@ -93,7 +93,9 @@ export function entry(sidebar: Locator, headline: RegExp | string): Locator {
 
 /** Index of the active cell of the current notebook. */
 export async function activeCellIndex(page: Page): Promise<number> {
-  return page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.content.activeCellIndex as number);
+  return page.evaluate(
+    () => (window as any).jupyterapp.shell.currentWidget.content.activeCellIndex as number
+  );
 }
 
 /**
@@ -107,7 +109,10 @@ export async function contrastOf(target: Locator): Promise<number> {
       if (!m) {
         return [0, 0, 0, 0];
       }
-      const parts = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+      const parts = m[1]
+        .split(/[ ,/]+/)
+        .filter(Boolean)
+        .map(Number);
       return [parts[0], parts[1], parts[2], parts.length > 3 ? parts[3] : 1];
     };
     const luminance = ([r, g, b]: number[]): number => {

@@ -79,9 +79,7 @@ test.describe('diagnosis panel', () => {
     await openFixture(page, tmpPath, 'shape_mismatch.ipynb');
     await runCells(page, 0, 2);
 
-    await expect(cell(page, 2)).toContainText(
-      'The size of tensor a (6) must match the size of tensor b (8)'
-    );
+    await expect(cell(page, 2)).toContainText('The size of tensor a (6) must match the size of tensor b (8)');
     await expect(cell(page, 2).locator('.jp-OutputArea-output')).toHaveCount(1);
     await expect(page.getByRole('region', { name: 'In-place autograd error diagnosis' })).toHaveCount(0);
     await expect(cell(page, 2)).toContainText('Traceback');

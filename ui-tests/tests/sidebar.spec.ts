@@ -43,7 +43,9 @@ test.describe('sidebar', () => {
 
     // the writer and saver lines of cell 1 carry the diagnosis' decorations
     await expect(cell(page, 1).locator('.jp-InplaceMagic-writerLine').first()).toBeVisible();
-    await expect(cell(page, 1).locator('.jp-InplaceMagic-writerLine', { hasText: 'self.act(h)' })).toHaveCount(1);
+    await expect(
+      cell(page, 1).locator('.jp-InplaceMagic-writerLine', { hasText: 'self.act(h)' })
+    ).toHaveCount(1);
     await expect(
       cell(page, 1).locator('.jp-InplaceMagic-saverLine', { hasText: 'self.shortcut(h)' })
     ).toHaveCount(1);
