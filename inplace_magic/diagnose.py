@@ -77,7 +77,8 @@ class _Builder:
         # saver is the op before the pack or the one after it; the autograd node's name decides
         candidates = [self.trace.op(save.prev_seq), self.trace.op(save.prev_seq + 1)]
         key = (save.tensor.storage, save.tensor.version)
-        op = next((c for c in candidates if _op_matches(c, stale.node_name)), None)
+        named = [c for c in candidates if c is not None and _op_matches(c, stale.node_name)]
+        op = named[0] if len(named) == 1 else _closest(named, save, key)
         if op is None and not stale.custom_function:
             # names that do not normalise alike (NllLossBackward0 <- aten.nll_loss_forward):
             # the neighbour that holds the saved value
@@ -177,6 +178,26 @@ def _diagnose(
     )
     explain(diagnosis)
     return diagnosis
+
+
+# ops whose backward needs their own result: a pack right after one of them is its output
+_SAVES_OUTPUT = frozenset(
+    {"relu", "sigmoid", "tanh", "exp", "softmax", "logsoftmax", "elu", "leakyrelu", "sqrt", "rsqrt", "celu"}
+)
+
+
+def _closest(named: list[OpRecord], save: SaveRecord, key: tuple[int, int]) -> OpRecord | None:
+    """Two neighbours of the pack run the node's op (``conv(conv(x))``): pick the one that saved."""
+    if not named:
+        return None
+    previous, following = named[0], named[-1]
+    # the pack ran inside the saver's module call (a stem conv and a shortcut conv differ here)
+    same_module = [op for op in named if op.modules[-1:] == save.modules[-1:] and op.modules == save.modules]
+    if len(same_module) == 1:
+        return same_module[0]
+    if key in following.inputs and _normalise(previous.op) not in _SAVES_OUTPUT:
+        return following
+    return previous
 
 
 def _from_stale(builder: _Builder, kind: Kind, error: ErrorInfo, stale: StaleUse) -> Diagnosis:

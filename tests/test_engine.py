@@ -272,3 +272,21 @@ def test_a_deep_failing_graph_does_not_crash_the_process() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "survived" in done.stdout, done.stderr[-2000:]
+
+
+def test_two_neighbouring_convolutions_pick_the_one_that_saved() -> None:
+    # the shortcut conv's input save comes right after the stem conv produced that input: both
+    # neighbours of the pack are convolutions, the module call around the pack decides
+    result = check(
+        """
+        import torch, torch.nn as nn
+        stem, shortcut, act = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 1), nn.ReLU(inplace=True)
+        h = stem(torch.randn(2, 3, 8, 8))
+        s = shortcut(h)
+        (act(h) + s).sum().backward()
+        """
+    )
+    diagnosis = result.diagnosis
+    assert diagnosis is not None and diagnosis.saved_by is not None
+    assert diagnosis.saved_by.role == "saved its input"
+    assert diagnosis.saved_by.location is not None and diagnosis.saved_by.location.line == 4
