@@ -1,0 +1,76 @@
+/**
+ * B5 of the benchmarks (issue 8): how long the browser takes to show a diagnosis. Measured, not
+ * asserted (timed assertions are flaky on shared machines): the figures go to
+ * benchmarks/results/ui_timing.json and the test log.
+ *
+ * "output" is when the failing cell's first output node appears (the kernel publishes the
+ * traceback and the panel together, after the replay); "panel" when the panel's region exists;
+ * "graph" when its laid-out SVG nodes exist. Then "Show more" is clicked until the largest
+ * neighbourhood the panel shows, timing each re-layout.
+ */
+import { expect, test } from '@jupyterlab/galata';
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { cell, openFixture, panelIn, PANEL_NAME } from './helpers';
+
+const RESULTS = path.resolve(__dirname, '..', '..', 'benchmarks', 'results', 'ui_timing.json');
+
+test('B5: time from the failing cell output to the panel and its laid-out graph', async ({
+  page,
+  tmpPath
+}) => {
+  await openFixture(page, tmpPath, 'skip_connection.ipynb');
+  await page.notebook.runCell(0, { inplace: true });
+  await page.notebook.runCell(1, { inplace: true });
+
+  await page.evaluate(panelName => {
+    const marks: Record<string, number> = {};
+    (window as unknown as { imMarks: Record<string, number> }).imMarks = marks;
+    const observer = new MutationObserver(() => {
+      const now = performance.now();
+      const cells = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell');
+      const target = cells[2];
+      if (!target) return;
+      if (!marks.output && target.querySelector('.jp-OutputArea-output')) marks.output = now;
+      if (!marks.panel && target.querySelector(`[role="region"][aria-label="${panelName}"]`)) {
+        marks.panel = now;
+      }
+      if (!marks.graph && target.querySelector('.jp-InplaceMagic-node')) {
+        marks.graph = now;
+        observer.disconnect();
+      }
+    });
+    observer.observe(document.body, { childList: true, subtree: true, attributes: false });
+    marks.start = performance.now();
+  }, PANEL_NAME);
+
+  await page.notebook.runCell(2, { inplace: true });
+  const panel = panelIn(page, 2);
+  await expect(panel.locator('.jp-InplaceMagic-node').first()).toBeVisible();
+  const marks = await page.evaluate(() => (window as unknown as { imMarks: Record<string, number> }).imMarks);
+
+  // expand to the largest neighbourhood, timing each layout from the click to the new node count
+  const expansions: { nodes: number; ms: number }[] = [];
+  const showMore = panel.getByRole('button', { name: 'Show more' });
+  for (let level = 0; level < 5 && (await showMore.isEnabled()); level++) {
+    const before = await panel.locator('.jp-InplaceMagic-node').count();
+    const started = await page.evaluate(() => performance.now());
+    await showMore.click();
+    await expect.poll(() => panel.locator('.jp-InplaceMagic-node').count()).not.toBe(before);
+    const ended = await page.evaluate(() => performance.now());
+    expansions.push({ nodes: await panel.locator('.jp-InplaceMagic-node').count(), ms: ended - started });
+  }
+
+  const figures = {
+    output_to_panel_ms: Math.round(marks.panel - marks.output),
+    output_to_graph_ms: Math.round(marks.graph - marks.output),
+    run_to_graph_ms: Math.round(marks.graph - marks.start),
+    expansions: expansions.map(e => ({ nodes: e.nodes, ms: Math.round(e.ms) }))
+  };
+  console.log(`B5 ui timing: ${JSON.stringify(figures)}`);
+  fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
+  fs.writeFileSync(RESULTS, JSON.stringify({ browser: 'chromium (Debian), headless', ...figures }, null, 2));
+  expect(marks.panel).toBeGreaterThan(0);
+  await expect(cell(page, 2)).toContainText('modified by an inplace operation');
+});
