@@ -67,7 +67,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_contains_the_labextension_and_the_widget_bundle(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"inplace_magic/static/widget.js", "inplace_magic/static/widget.css"} <= names
+    assert {
+        "inplace_magic/static/widget.js",
+        "inplace_magic/static/widget.css",
+        "inplace_magic/widget.py",
+    } <= names
     assert {f"{LABEXT}/package.json", f"{LABEXT}/install.json", f"{LABEXT}/static/style.js"} <= names
     assert f"{LABEXT}/schemas/{NAME}/plugin.json" in names
     assert any(re.fullmatch(rf"{re.escape(LABEXT)}/static/remoteEntry\.[0-9a-f]+\.js", n) for n in names)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -237,27 +236,3 @@ def test_the_npm_and_python_versions_agree() -> None:
 def test_the_lockfile_names_no_registry_host() -> None:
     lock = (ROOT / "package-lock.json").read_text()
     assert '"resolved"' not in lock
-
-
-def test_the_wheel_contains_the_bundle(tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            str(ROOT),
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    [wheel] = tmp_path.glob("inplace_magic-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "inplace_magic/static/widget.js" in names
-    assert "inplace_magic/static/widget.css" in names
-    assert "inplace_magic/widget.py" in names
