@@ -44,23 +44,20 @@ export function renderGraph(graph: IGraphView, options: IGraphViewOptions): HTML
   let depth = Math.min(1, graph.max_level);
   let view: IView = { scale: 1, x: 0, y: 0 };
   const info = h('span', { className: cls('graphInfo'), attrs: { 'aria-live': 'polite' } });
-  const expand = h('button', { className: cls('button'), attrs: { type: 'button' } }, 'Show more');
-  const collapse = h('button', { className: cls('button'), attrs: { type: 'button' } }, 'Show less');
-  const zoomIn = h(
-    'button',
-    { className: cls('button'), attrs: { type: 'button', 'aria-label': 'Zoom in' } },
-    '+'
-  );
-  const zoomOut = h(
-    'button',
-    { className: cls('button'), attrs: { type: 'button', 'aria-label': 'Zoom out' } },
-    '−'
-  );
-  const fit = h(
-    'button',
-    { className: cls('button'), attrs: { type: 'button', 'aria-label': 'Fit the graph' } },
-    'Fit'
-  );
+  const button = (text: string, label?: string): HTMLButtonElement =>
+    h(
+      'button',
+      {
+        className: cls('button'),
+        attrs: label ? { type: 'button', 'aria-label': label } : { type: 'button' }
+      },
+      text
+    );
+  const expand = button('Show more');
+  const collapse = button('Show less');
+  const zoomIn = button('+', 'Zoom in');
+  const zoomOut = button('−', 'Zoom out');
+  const fit = button('Fit', 'Fit the graph');
   const toolbar = h(
     'div',
     { className: cls('graphToolbar'), attrs: { role: 'toolbar', 'aria-label': 'Graph controls' } },
