@@ -8,9 +8,12 @@ The traps this module works around are measured in ../shared/notes/engine.md:
   stops the replay at the first stale saved tensor with the full record in hand.
 * ``_pack`` returns ``t.detach()`` (same storage and version counter), never ``t``: the identity
   leaks saved outputs through an uncollectable reference cycle.
-* Under any dispatch mode in-place ``_foreach_*`` ops stop bumping version counters; a start-up
-  self-test decides whether we must bump them ourselves, so optimizer steps still break the replay
-  exactly as they break the plain run.
+* Under a dispatch mode in-place ``_foreach_*`` ops stop bumping version counters on CPU (not on
+  CUDA, measured on an H200); a self-test per device type decides whether we must bump them
+  ourselves, so optimizer steps still break the replay exactly as they break the plain run.
+* No Python wrapper of an autograd node is made per op (no ``grad_fn`` access, no
+  ``_current_autograd_node()``): on a deep graph whose backward failed, tearing such wrappers down
+  overflowed the C stack.
 * Leaf and view errors are raised by autograd before the op reaches the dispatcher: a function
   mode catches them at the call, with the tensor in hand.
 * ``detach_()`` never reaches the dispatcher either, and with our hooks installed autograd no longer
