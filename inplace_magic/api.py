@@ -104,11 +104,7 @@ def check_cells(cells: list[Cell], script_path: str | None = None, *, with_fixes
 def find_fixes(
     cells: list[Cell], diagnosis: Diagnosis, script_path: str | None, *, verify: bool = True
 ) -> list[dict[str, Any]]:
-    """Candidate fixes of ``diagnosis`` (verified in a separate process with ``verify``), best first;
-    empty when the fix stage is not installed."""
-    try:
-        from .fix import find_fixes as fix_stage  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    fixes: list[dict[str, Any]] = fix_stage(cells, diagnosis.to_json(), script_path, verify=verify)
-    return fixes
+    """Candidate fixes of ``diagnosis`` (verified in a separate process with ``verify``), best first."""
+    from .fix import find_fixes as fix_stage  # the fix stage imports libcst: only when fixes are asked for
+
+    return fix_stage(cells, diagnosis.to_json(), script_path, verify=verify)

@@ -64,12 +64,8 @@ class TensorInfo:
 class Write:
     """One tensor argument an op writes (``Tensor(a!)`` in its schema)."""
 
-    arg: str
-    index: int | None  # element of a written tensor list (``_foreach_*``, ``_fused_adam_``)
     storage: int
     version_before: int  # inside __torch_dispatch__ the bump has not happened yet
-    shape: tuple[int, ...]
-    is_view: bool
 
 
 @dataclass(slots=True)
@@ -442,10 +438,10 @@ class Recorder:
         for position, name in info.written:
             value = args[position] if position < len(args) else kwargs.get(name)
             if isinstance(value, torch.Tensor):
-                writes.append(self._write(name, None, value))
+                writes.append(Write(storage_key(value), version_of(value)))
             elif isinstance(value, (list, tuple)):
                 tensors = [v for v in value if isinstance(v, torch.Tensor)]
-                writes.extend(self._write(name, i, v) for i, v in enumerate(tensors))
+                writes.extend(Write(storage_key(v), version_of(v)) for v in tensors)
                 written_lists.append(tensors)
 
         # inside a torch built-in module every op has the module's call site as its user frame;
@@ -509,16 +505,6 @@ class Recorder:
             if outputs:
                 record.output_shape = tuple(int(s) for s in outputs[0].shape)
         return out
-
-    def _write(self, arg: str, index: int | None, t: torch.Tensor) -> Write:
-        return Write(
-            arg=arg,
-            index=index,
-            storage=storage_key(t),
-            version_before=version_of(t),
-            shape=tuple(int(s) for s in t.shape),
-            is_view=bool(t._is_view()),
-        )
 
     # -- forward-time errors and detach_
 
