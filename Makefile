@@ -28,6 +28,7 @@ check-example: setup
 lint: setup
 	$(BIN)/ruff check inplace_magic tests benchmarks
 	$(BIN)/ruff format --check inplace_magic tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy

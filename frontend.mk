@@ -1,5 +1,5 @@
-# The front end, included by the Makefile: the diagnosis panel's bundle (src/widget -> inplace_magic/static)
-# and the prebuilt JupyterLab extension (src/extension -> inplace_magic/labextension).
+# The front end, included by the Makefile: the diagnosis panel's bundle (src/panel -> inplace_magic/static)
+# and the prebuilt JupyterLab extension (src/lab -> inplace_magic/labextension).
 # npm only (never jlpm); the lockfile pins everything and `npm ci` installs exactly it. The extension's
 # build step is the `jupyter-builder` CLI (pinned in requirements-dev.txt), so the venv comes first.
 

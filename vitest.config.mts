@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     environment: 'jsdom',
     include: ['src/**/__tests__/**/*.test.ts'],
-    setupFiles: ['src/widget/__tests__/setup.ts', 'src/extension/__tests__/setup.ts'],
+    setupFiles: ['src/panel/__tests__/setup.ts', 'src/lab/__tests__/setup.ts'],
     // JupyterLab's packages ship ESM that imports CSS and browser globals: let vite transform them
     server: {
       deps: { inline: [/@jupyter\//, /@jupyterlab\//, /@microsoft\/fast/, /yjs/, /y-protocols/, /lib0/] }

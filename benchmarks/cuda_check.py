@@ -19,9 +19,10 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from inplace_magic.api import check_cells
-from inplace_magic.record import Recorder, foreach_bumps_versions
-from inplace_magic.source import split_percent
+from inplace_magic.pipeline.core import check_cells
+from inplace_magic.record.recorder import Recorder
+from inplace_magic.record.torch_facts import foreach_bumps_versions
+from inplace_magic.replay.cells import split_percent
 
 
 class _PassThrough(TorchDispatchMode):

@@ -26,10 +26,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models import make_step, synthetic
 
-from inplace_magic.api import replay
-from inplace_magic.diagnose import diagnose
-from inplace_magic.record import Recorder
-from inplace_magic.run import SourceMap
+from inplace_magic.diagnose.analysis import diagnose
+from inplace_magic.pipeline.core import replay
+from inplace_magic.record.recorder import Recorder
+from inplace_magic.replay.run import SourceMap
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -188,7 +188,7 @@ def scale(ops: int) -> dict[str, Any]:
     assert diagnosis is not None and diagnosis.skip is not None
     payload = None
     try:
-        from inplace_magic.panel_state import build_panel_state  # type: ignore[attr-defined]
+        from inplace_magic.panel.state import build_panel_state  # type: ignore[attr-defined]
 
         payload = len(json.dumps(build_panel_state(diagnosis.to_json())))
     except (ImportError, AttributeError, TypeError):

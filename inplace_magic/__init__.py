@@ -22,14 +22,14 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext inplace_magic``: register ``%%gradcheck`` and ``%gradcheck on|off``."""
-    from .magic import load
+    from .ipython.magic import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext inplace_magic``: switch ``%gradcheck`` off and remove the magics and hooks."""
-    from .magic import unload
+    from .ipython.magic import unload
 
     unload(ipython)
 
@@ -37,7 +37,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 def last_diagnosis() -> dict[str, Any] | None:
     """The latest diagnosis of this session, as the JSON-able dict ``inplace-magic check --json``
     prints (locations also carry the cell id where known), or None."""
-    replayer = sys.modules.get(f"{__name__}.cellreplay")
+    replayer = sys.modules.get(f"{__name__}.pipeline.kernel")
     if replayer is None:  # nothing was ever diagnosed in this process
         return None
     latest: dict[str, Any] | None = replayer.latest()

@@ -13,11 +13,11 @@ import sys
 import traceback
 from typing import Any
 
-from . import __version__
-from .api import check_cells
+from ._version import __version__
 from .fix import apply_to_file, unified_diff
-from .report import fix_label, render_text
-from .source import Cell, UnusableInput, read_cells
+from .pipeline.core import check_cells
+from .present.text import fix_label, render_text
+from .replay.cells import Cell, UnusableInput, read_cells
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "fix"
 sys.path.insert(0, str(FIXTURES.parents[2]))
 
 from inplace_magic.fix import find_fixes  # noqa: E402
-from inplace_magic.source import read_cells  # noqa: E402
+from inplace_magic.replay.cells import read_cells  # noqa: E402
 
 
 def inputs() -> list[Path]:

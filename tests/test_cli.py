@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 from conftest import ROOT, SHARED_CASES
 
-from inplace_magic.source import split_percent
+from inplace_magic.replay.cells import split_percent
 
 EXAMPLE = ROOT / "examples" / "resnet_skip_connection.py"
 

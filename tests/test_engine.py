@@ -10,10 +10,11 @@ import weakref
 
 import torch
 
-from inplace_magic.api import CheckResult, check_cells
-from inplace_magic.family import classify
-from inplace_magic.record import Recorder, foreach_bumps_versions
-from inplace_magic.source import split_percent
+from inplace_magic.pipeline.core import CheckResult, check_cells
+from inplace_magic.record.family import classify
+from inplace_magic.record.recorder import Recorder
+from inplace_magic.record.torch_facts import foreach_bumps_versions
+from inplace_magic.replay.cells import split_percent
 
 
 def check(source: str) -> CheckResult:
@@ -250,7 +251,7 @@ def test_a_deep_failing_graph_does_not_crash_the_process() -> None:
     script = textwrap.dedent(
         """
         import torch
-        from inplace_magic.record import Recorder
+        from inplace_magic.record.recorder import Recorder
         x = torch.randn(4, requires_grad=True)
         w = torch.randn(4, requires_grad=True)
         def step():

@@ -19,7 +19,7 @@ import pytest
 from conftest import positive_cases
 
 from inplace_magic.fix import find_fixes
-from inplace_magic.source import Cell, read_cells
+from inplace_magic.replay.cells import Cell, read_cells
 
 _SITE_KEYS = ("cell", "file", "line", "code", "module", "role")
 

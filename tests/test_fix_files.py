@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from inplace_magic.fix import apply_to_file, unified_diff
-from inplace_magic.source import read_cells
+from inplace_magic.replay.cells import read_cells
 
 SCRIPT = """# %%
 import torch

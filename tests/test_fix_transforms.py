@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from inplace_magic.fix import find_fixes
-from inplace_magic.source import Cell
+from inplace_magic.replay.cells import Cell
 
 
 def diagnosis(

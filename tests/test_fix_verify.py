@@ -6,9 +6,9 @@ import textwrap
 
 import torch
 
-from inplace_magic.api import check_cells
 from inplace_magic.fix import find_fixes
-from inplace_magic.source import split_percent
+from inplace_magic.pipeline.core import check_cells
+from inplace_magic.replay.cells import split_percent
 
 TWO_WRITES = """# %%
 import torch

@@ -23,7 +23,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from notebooks.casebook import cell_id, cells_of, plain_traceback, score, sources_with_magic
 
-from inplace_magic.present import MIME_TYPE
+from inplace_magic.present.html import MIME_TYPE
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

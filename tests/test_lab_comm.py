@@ -12,9 +12,9 @@ import comm
 import pytest
 
 from inplace_magic import __version__
-from inplace_magic.lab_comm import LabChannel
-from inplace_magic.lab_protocol import COMM_TARGET, LAB_PROTOCOL_VERSION, mismatch, parse_configure
-from inplace_magic.panel_protocol import PanelState
+from inplace_magic.lab.comm import LabChannel
+from inplace_magic.lab.protocol import COMM_TARGET, LAB_PROTOCOL_VERSION, mismatch, parse_configure
+from inplace_magic.panel.protocol import PanelState
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE: PanelState = json.loads((ROOT / "tests/fixtures/widget/states/skip_connection.json").read_text())
@@ -123,6 +123,6 @@ def test_the_mismatch_message_says_what_to_do() -> None:
 
 
 def test_the_python_and_typescript_protocols_agree() -> None:
-    source = (ROOT / "src/extension/protocol.ts").read_text()
+    source = (ROOT / "src/lab/protocol.ts").read_text()
     assert f"export const LAB_PROTOCOL_VERSION = {LAB_PROTOCOL_VERSION};" in source
     assert f"export const COMM_TARGET = '{COMM_TARGET}';" in source

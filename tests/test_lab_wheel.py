@@ -70,7 +70,7 @@ def test_the_wheel_contains_the_labextension_and_the_widget_bundle(wheel: Path) 
     assert {
         "inplace_magic/static/widget.js",
         "inplace_magic/static/widget.css",
-        "inplace_magic/widget.py",
+        "inplace_magic/panel/widget.py",
     } <= names
     assert {f"{LABEXT}/package.json", f"{LABEXT}/install.json", f"{LABEXT}/static/style.js"} <= names
     assert f"{LABEXT}/schemas/{NAME}/plugin.json" in names

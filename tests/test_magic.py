@@ -34,9 +34,9 @@ from notebooks.casebook import (
 )
 
 import inplace_magic
-from inplace_magic import cellreplay
-from inplace_magic.api import check_cells
-from inplace_magic.present import MIME_TYPE
+from inplace_magic.pipeline import kernel as cellreplay
+from inplace_magic.pipeline.core import check_cells
+from inplace_magic.present.html import MIME_TYPE
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from inplace_magic.undo import ObjectSnapshot, WriteLog
+from inplace_magic.replay.undo import ObjectSnapshot, WriteLog
 
 
 def test_only_tensors_that_existed_before_are_copied_once_and_restored_bit_for_bit() -> None:

@@ -14,10 +14,10 @@ import comm
 import pytest
 
 import inplace_magic
-from inplace_magic.panel_apply import BACKUP_SUFFIX
-from inplace_magic.panel_protocol import PROTOCOL_VERSION
-from inplace_magic.panel_state import build_state
-from inplace_magic.widget import STATIC, DiagnosisPanel, bundle_built
+from inplace_magic.panel.apply import BACKUP_SUFFIX
+from inplace_magic.panel.protocol import PROTOCOL_VERSION
+from inplace_magic.panel.state import build_state
+from inplace_magic.panel.widget import STATIC, DiagnosisPanel, bundle_built
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "widget"
@@ -212,7 +212,7 @@ def test_the_fallback_bundle_has_the_same_content_as_escaped_html(comms: list[Re
 
 
 def test_the_built_front_end_ships_in_the_package() -> None:
-    assert bundle_built(), "run `make setup` (npm run build) to bundle src/widget"
+    assert bundle_built(), "run `make setup` (npm run build) to bundle src/panel"
     bundle = (STATIC / "widget.js").read_text()
     assert "inplace-magic:apply" in bundle
     assert "http://" not in bundle.replace("http://www.w3.org/2000/svg", "")
@@ -223,7 +223,8 @@ def test_the_built_front_end_ships_in_the_package() -> None:
 
 def test_importing_the_package_needs_neither_node_nor_the_widget() -> None:
     code = (
-        "import sys, inplace_magic; print('anywidget' in sys.modules, 'inplace_magic.widget' in sys.modules)"
+        "import sys, inplace_magic; "
+        "print('anywidget' in sys.modules, 'inplace_magic.panel.widget' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={})
     assert out.stdout.split() == ["False", "False"]

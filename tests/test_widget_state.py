@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from inplace_magic.graph import MAX_NODES, build_graph
-from inplace_magic.panel_protocol import PROTOCOL_VERSION
-from inplace_magic.panel_state import build_state, diagnosis_id
+from inplace_magic.panel.graph import MAX_NODES, build_graph
+from inplace_magic.panel.protocol import PROTOCOL_VERSION
+from inplace_magic.panel.state import build_state, diagnosis_id
 
 FIXTURES = Path(__file__).parent / "fixtures" / "widget"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.json"))

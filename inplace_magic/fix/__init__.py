@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..source import Cell
+from ..replay.cells import Cell
 from .files import apply_to_file, unified_diff
 from .find import fixes
 

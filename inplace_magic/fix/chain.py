@@ -12,12 +12,12 @@ import copy
 import difflib
 from typing import Any
 
-from ..source import Cell
+from ..replay.cells import Cell
 from . import generate
 from .context import Context
 from .judge import where
 from .model import Candidate, Site
-from .verify import apply
+from .sandbox.verify import apply
 
 MAX_CHAINED = 4
 

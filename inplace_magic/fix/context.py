@@ -9,7 +9,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 
-from ..source import Cell
+from ..replay.cells import Cell
 from .model import Role, Site
 from .parse import Changes, ParsedCell, parse_cell, protect, render, restore
 from .sites import roles, sites_of

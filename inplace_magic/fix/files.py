@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from ..source import Cell
+from ..replay.cells import Cell
 
 
 def _changes(cells: list[Cell], fix: Mapping[str, Any]) -> dict[int, str]:
@@ -49,7 +49,7 @@ def unified_diff(cells: list[Cell], fix: Mapping[str, Any]) -> str:
 def _percent_text(original: str, cells: list[Cell], changes: dict[int, str]) -> str:
     """``original`` with the bodies of the changed cells replaced; markers and the rest kept byte for byte.
 
-    Cells are counted exactly as :func:`inplace_magic.source.split_percent` counts them.
+    Cells are counted exactly as :func:`inplace_magic.replay.cells.split_percent` counts them.
     """
     pieces: list[tuple[str | None, list[str], bool]] = []  # (marker, body lines, is a cell)
     marker: str | None = None

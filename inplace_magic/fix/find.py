@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..source import Cell
+from ..replay.cells import Cell
 from . import chain, generate, rank
 from .context import Context
 from .judge import verdict
 from .model import Candidate, Fix, RunOutcome, Verdict
-from .verify import TOTAL_LIMIT_S, Session, apply
+from .sandbox.verify import TOTAL_LIMIT_S, Session, apply
 
 MAX_CANDIDATES = 12
 MAX_BASES = 2  # candidates whose uncovered error we try to fix in turn

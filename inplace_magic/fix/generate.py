@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import (
+from .context import Context
+from .kinds import (
     allow_mutation,
     augmented_assign,
     carried_state,
@@ -14,7 +15,6 @@ from . import (
     no_grad,
     reorder_step,
 )
-from .context import Context
 from .model import Candidate
 
 Generator = Callable[[Context], list[Candidate]]

@@ -13,7 +13,7 @@ from typing import TypeVar
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, ParentNodeProvider, PositionProvider
 
-from ..source import Cell
+from ..replay.cells import Cell
 
 # IPython lines (magics, shell escapes) are not Python: they become this comment while we parse
 # and are put back, with their original text, when a rewrite is rendered.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from ..source import Cell
+from ..replay.cells import Cell
 from .model import Candidate, Edit, Fix, Verdict
 
 

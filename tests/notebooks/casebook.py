@@ -2,7 +2,7 @@
 diagnosis the way ../shared/tools/score_cases.py scores the CLI, a hash of every tensor reachable
 from a namespace, and tracebacks with their volatile parts (colours, In[] numbers) removed.
 
-The state hash is written independently of ``inplace_magic.undo`` on purpose: it is the oracle.
+The state hash is written independently of ``inplace_magic.replay.undo`` on purpose: it is the oracle.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import nbformat
 import numpy
 import torch
 
-from inplace_magic.source import Cell, split_percent
+from inplace_magic.replay.cells import Cell, split_percent
 
 MAGIC = "%%gradcheck"
 

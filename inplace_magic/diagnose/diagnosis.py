@@ -1,0 +1,173 @@
+"""The diagnosis as plain data. Every face (text report, CLI JSON, widget, sidebar) renders this."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..record.family import Kind
+
+
+@dataclass(frozen=True)
+class Location:
+    """A line of the user's code: a notebook cell (``cell``, ``cell_id``) or a file (``file``)."""
+
+    line: int
+    code: str
+    function: str
+    cell: int | None = None
+    cell_id: str | None = None
+    file: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.cell is not None:
+            out["cell"] = self.cell
+            if self.cell_id:
+                out["cell_id"] = self.cell_id
+        else:
+            out["file"] = self.file
+        out["line"] = self.line
+        out["code"] = self.code
+        out["function"] = self.function
+        return out
+
+    def label(self) -> str:
+        where = f"cell {self.cell}" if self.cell is not None else (self.file or "?")
+        return f"{where}, line {self.line}"
+
+
+@dataclass(frozen=True)
+class OpSite:
+    """An operation: the writer or the saver (or the op that created a written view)."""
+
+    op: str  # aten op ("aten.relu_.default"), torch function ("Tensor.add_") or Function.apply
+    location: Location | None
+    module: str | None = None  # qualified module path, e.g. "encoder.block2.act"
+    module_type: str | None = None  # e.g. "ReLU(inplace=True)"
+    defined_at: Location | None = None  # the line that constructed the module (where a fix edits)
+    stack: tuple[Location, ...] = ()  # enclosing user frames, innermost first, after ``location``
+    names: tuple[str, ...] = ()  # Python names bound to the written tensor
+    optimizer: str | None = None  # "Adam.step() call #1"
+    role: str | None = None  # how the tensor was involved: "saved its output", "created the view"...
+    node: str | None = None  # autograd node, for savers
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.location.to_json()) if self.location else {}
+        out["op"] = self.op
+        out["module"] = self.module
+        for key in ("module_type", "optimizer", "role", "node"):
+            value = getattr(self, key)
+            if value:
+                out[key] = value
+        if self.names:
+            out["names"] = list(self.names)
+        if self.defined_at:
+            out["defined_at"] = self.defined_at.to_json()
+        if self.stack:
+            out["stack"] = [loc.to_json() for loc in self.stack]
+        return out
+
+
+@dataclass(frozen=True)
+class TensorSummary:
+    shape: tuple[int, ...]
+    dtype: str
+    saved_version: int | None
+    version: int | None
+    parameter: str | None = None
+    is_leaf: bool = False
+    requires_grad: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["shape"] = list(self.shape)
+        return out
+
+
+@dataclass(frozen=True)
+class BranchStep:
+    op: str
+    module: str | None
+    location: Location | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": self.op, "module": self.module, **(self.location.to_json() if self.location else {})}
+
+
+@dataclass(frozen=True)
+class Skip:
+    """The overwritten value fans out and the branches meet again: a skip connection or a branch."""
+
+    source: Location | None  # where the branched value was produced or captured
+    source_op: str | None
+    merge: Location | None
+    merge_op: str
+    merge_kind: str  # add, cat, mul, ...
+    merge_module: str | None
+    saver_branch: tuple[BranchStep, ...]  # from the split to the merge through the saver
+    writer_branch: tuple[BranchStep, ...]  # from the split to the merge through the writer
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "from": {**(self.source.to_json() if self.source else {}), "op": self.source_op},
+            "merge": {
+                **(self.merge.to_json() if self.merge else {}),
+                "op": self.merge_op,
+                "kind": self.merge_kind,
+                "module": self.merge_module,
+            },
+            "saver_branch": [s.to_json() for s in self.saver_branch],
+            "writer_branch": [s.to_json() for s in self.writer_branch],
+        }
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    type: str
+    message: str
+    location: Location | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "message": self.message,
+            "cell": self.location.cell if self.location else None,
+            "line": self.location.line if self.location else None,
+            **({"file": self.location.file} if self.location and self.location.file else {}),
+        }
+
+
+@dataclass
+class Diagnosis:
+    kind: Kind
+    error: ErrorInfo
+    inplace: OpSite | None
+    saved_by: OpSite | None
+    tensor: TensorSummary | None
+    skip: Skip | None = None
+    optimizer_step: bool = False  # the writer is an optimizer step between forward and backward
+    also_written_by: list[OpSite] = field(default_factory=list)
+    headline: str = ""
+    explanation: str = ""
+    notes: list[str] = field(default_factory=list)
+    reproduced: bool = True  # the replay raised the same kind of error
+    fixes: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": "inplace_error",
+            "error": self.error.to_json(),
+            "kind": self.kind,
+            "inplace": self.inplace.to_json() if self.inplace else None,
+            "saved_by": self.saved_by.to_json() if self.saved_by else None,
+            "skip": self.skip.to_json() if self.skip else None,
+            "tensor": self.tensor.to_json() if self.tensor else None,
+            "optimizer_step": self.optimizer_step,
+            "also_written_by": [site.to_json() for site in self.also_written_by],
+            "headline": self.headline,
+            "explanation": self.explanation,
+            "notes": list(self.notes),
+            "reproduced": self.reproduced,
+            "fixes": list(self.fixes),
+        }

@@ -1,0 +1,92 @@
+"""Names people use for modules and parameters: ``encoder.block2.act``, ``D.2.weight``.
+
+Paths are relative to the model object; when the namespace holds several models (a GAN's G and D,
+an actor and a critic) they are prefixed with the variable name, so ``D.2`` never reads as ``G.2``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..record.records import Trace
+from ..record.torch_facts import storage_key
+
+
+class ModuleNamer:
+    def __init__(self, trace: Trace, namespace: dict[str, Any]) -> None:
+        self.trace = trace
+        named: list[tuple[str, torch.nn.Module]] = [
+            (name, value)
+            for name, value in namespace.items()
+            if isinstance(value, torch.nn.Module) and not name.startswith("_")
+        ]
+        contained: set[int] = set()
+        for _, module in named:
+            contained.update(id(sub) for sub in module.modules() if sub is not module)
+        self.models: list[tuple[str, torch.nn.Module]] = [(n, m) for n, m in named if id(m) not in contained]
+        self.prefix = len({id(m) for _, m in self.models}) > 1
+        self._name_of_root = {id(m): n for n, m in reversed(self.models)}
+        self._paths: dict[int, dict[int, str]] = {}
+        self._parameters: dict[int, str] | None = None
+
+    def _index(self, root: torch.nn.Module) -> dict[int, str]:
+        index = self._paths.get(id(root))
+        if index is None:
+            index = {}
+            for path, sub in root.named_modules(remove_duplicate=False):
+                index.setdefault(id(sub), path)
+            self._paths[id(root)] = index
+        return index
+
+    def _qualify(self, root: torch.nn.Module, path: str) -> str:
+        name = self._name_of_root.get(id(root))
+        if not path:
+            return name or type(root).__name__
+        return f"{name}.{path}" if self.prefix and name else path
+
+    def path(self, modules: tuple[torch.nn.Module, ...]) -> str | None:
+        """Qualified path of the innermost module of a module call stack."""
+        if not modules:
+            return None
+        leaf = modules[-1]
+        roots = [modules[0]] + [m for _, m in self.models if m is not modules[0]]
+        for root in roots:
+            path = self._index(root).get(id(leaf))
+            if path is not None:
+                return self._qualify(root, path)
+        # created inline (``nn.ReLU(inplace=True)(h)``): name it under the nearest registered caller
+        for depth in range(len(modules) - 2, -1, -1):
+            for root in roots:
+                path = self._index(root).get(id(modules[depth]))
+                if path is not None:
+                    parent = self._qualify(root, path)
+                    return f"{parent}.<unregistered {type(leaf).__name__}>"
+        return f"<unregistered {type(leaf).__name__}>"
+
+    @staticmethod
+    def describe(module: torch.nn.Module) -> str:
+        try:
+            extra = module.extra_repr()
+        except Exception:  # a user module whose extra_repr fails must not break the report
+            extra = ""
+        text = f"{type(module).__name__}({extra})"
+        return text if len(text) <= 80 else text[:77] + "...)"
+
+    def parameter(self, storage: int) -> str | None:
+        """The parameter or buffer living in ``storage`` (also for views such as ``weight.t()``)."""
+        if self._parameters is None:
+            found: dict[int, str] = {}
+            roots = [(self._name_of_root.get(id(m)), m) for m in self.trace.roots]
+            roots += [(n, m) for n, m in self.models]
+            for name, root in roots:
+                for pname, tensor in [*root.named_parameters(), *root.named_buffers()]:
+                    label = f"{name}.{pname}" if (self.prefix and name) else pname
+                    found.setdefault(storage_key(tensor), label)
+            for optimizer in self.trace.optimizers:
+                for g, group in enumerate(optimizer.param_groups):
+                    for i, p in enumerate(group["params"]):
+                        found.setdefault(storage_key(p), f"{type(optimizer).__name__} param_groups[{g}][{i}]")
+            self._parameters = found
+        return self._parameters.get(storage)

@@ -1,0 +1,133 @@
+"""Run candidates in the sandbox (:mod:`._sandbox`) and read back what happened.
+
+One sandbox process serves a whole ``find_fixes`` call: it pays the interpreter and torch start-up
+once, runs the original (to confirm it fails, and where), the gradient reference (the original under
+``allow_mutation_on_saved_tensors``) and then each candidate on request. Each run has a time limit
+inside the sandbox; the parent also stops waiting at an overall deadline and kills the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from typing import IO, Any
+
+from ...replay.cells import Cell
+from ..model import RunOutcome
+
+RUN_LIMIT_S = 20.0  # one run of the cells
+TOTAL_LIMIT_S = 150.0  # everything, start-up included
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def _cells_json(cells: list[Cell]) -> list[list[Any]]:
+    return [[c.index, c.source, c.kind, c.cell_id] for c in cells]
+
+
+def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+class Session:
+    """A running sandbox. ``original`` and ``reference`` describe the unfixed code."""
+
+    def __init__(self, cells: list[Cell], script_path: str | None, deadline: float) -> None:
+        self.deadline = deadline
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "inplace_magic.fix.sandbox.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+            env=env,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        assert self.process.stdout is not None
+        threading.Thread(target=_pump, args=(self.process.stdout, self.lines), daemon=True).start()
+        self._send({"cells": _cells_json(cells), "script_path": script_path, "time_limit": RUN_LIMIT_S})
+        self.original = self._receive()
+        self.reference = self._receive() if self.original else None
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None and time.monotonic() < self.deadline
+
+    def _send(self, payload: dict[str, Any]) -> bool:
+        try:
+            assert self.process.stdin is not None
+            self.process.stdin.write(json.dumps(payload) + "\n")
+            self.process.stdin.flush()
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def _receive(self) -> dict[str, Any] | None:
+        remaining = self.deadline - time.monotonic()
+        try:
+            line = self.lines.get(timeout=max(remaining, 0.01))
+        except queue.Empty:
+            self.close()
+            return None
+        if line is None:
+            return None
+        try:
+            answer = json.loads(line)
+        except json.JSONDecodeError:
+            return None
+        return answer if isinstance(answer, dict) else None
+
+    def run(self, job: str, cells: list[Cell], compare: bool) -> RunOutcome:
+        if not self.alive or not self._send({"id": job, "cells": _cells_json(cells), "compare": compare}):
+            return RunOutcome(ran=False)
+        answer = self._receive()
+        if answer is None or answer.get("id") != job:
+            self.close()
+            return RunOutcome(ran=False)
+        return outcome(answer)
+
+    def diagnose(self, job: str, cells: list[Cell]) -> dict[str, Any] | None:
+        if not self.alive or not self._send({"id": job, "cells": _cells_json(cells), "diagnose": True}):
+            return None
+        answer = self._receive()
+        diagnosis = answer.get("diagnosis") if answer and answer.get("id") == job else None
+        return diagnosis if isinstance(diagnosis, dict) else None
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+
+def outcome(answer: dict[str, Any]) -> RunOutcome:
+    compared = int(answer.get("compared", 0))
+    mismatched = [str(m) for m in answer.get("mismatched", [])]
+    return RunOutcome(
+        ran=True,
+        error=answer.get("error"),
+        gradients=int(answer.get("gradients", 0)),
+        backward_calls=int(answer.get("backward_calls", 0)),
+        finite=bool(answer.get("finite", True)),
+        matches_reference=(not mismatched) if compared else None,
+        compared=compared,
+        mismatched=mismatched,
+        timed_out=bool(answer.get("timed_out", False)),
+    )
+
+
+def apply(cells: list[Cell], changes: dict[int, str]) -> list[Cell]:
+    return [Cell(c.index, changes[c.index], c.kind, c.cell_id) if c.index in changes else c for c in cells]

@@ -1,0 +1,252 @@
+"""The verifier's sandbox: a separate Python process that runs the original cells and candidate fixes.
+
+Usage (by :mod:`.verify` only): ``python -m inplace_magic.fix.sandbox.worker``, then JSON lines on stdin:
+first ``{"cells", "script_path", "time_limit"}``, then one ``{"id", "cells", "compare"}`` per candidate
+(or ``{"id", "cells", "diagnose": true}`` for the engine's diagnosis of the error they raise).
+Each run starts from the same RNG state and a fresh namespace; one JSON line answers each.
+
+This re-executes the user's code. It runs in its own process so the user's kernel or interpreter is
+untouched; the user's own prints go to stderr, and stdin reads as empty. Runs in this process share
+imported modules (the user's sibling modules included) and are separated by resetting torch's
+global modes, the namespace and the random state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import torch
+
+from ...record.family import classify
+from ...replay.cells import Cell
+from ...replay.run import (
+    RandomState,
+    SourceMap,
+    compile_cells,
+    fresh_namespace,
+    raising_frame,
+    run_compiled,
+    script_path_on_sys_path,
+)
+from . import grads
+
+MAX_SNAPSHOTS = 4
+
+
+class TimeLimit(BaseException):
+    """Raised inside the user's code when a run exceeds its time limit (a BaseException, as
+    KeyboardInterrupt is, so that the user's ``except Exception`` does not swallow it)."""
+
+
+@dataclass
+class Run:
+    error: BaseException | None = None
+    error_cell: int | None = None
+    source_map: SourceMap = field(default_factory=SourceMap)
+    snapshots: list[grads.Snapshot] = field(default_factory=list)
+    final: grads.Snapshot = field(default_factory=dict)
+    backward_calls: int = 0
+    grad_calls: int = 0
+
+
+class _Recorder:
+    """Counts backward/grad calls and snapshots ``.grad`` after the first few backward calls."""
+
+    def __init__(self) -> None:
+        self.run: Run | None = None
+        self.namespace: dict[str, Any] = {}
+        backward, grad = torch.autograd.backward, torch.autograd.grad
+
+        def recording_backward(*args: Any, **kwargs: Any) -> Any:
+            result = backward(*args, **kwargs)
+            if self.run is not None:
+                self.run.backward_calls += 1
+                if len(self.run.snapshots) < MAX_SNAPSHOTS:
+                    self.run.snapshots.append(grads.snapshot(self.namespace))
+            return result
+
+        def recording_grad(*args: Any, **kwargs: Any) -> Any:
+            result = grad(*args, **kwargs)
+            if self.run is not None:
+                self.run.grad_calls += 1
+            return result
+
+        # Tensor.backward looks ``torch.autograd.backward`` up at call time, so both paths are seen.
+        torch.autograd.backward = recording_backward
+        torch.autograd.grad = recording_grad
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    if not hasattr(signal, "setitimer") or seconds <= 0:
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeLimit(f"time limit of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def _torch_modes() -> Iterator[None]:
+    """Undo global torch modes a program may switch (grad mode, default dtype, anomaly mode)."""
+    grad_enabled, dtype = torch.is_grad_enabled(), torch.get_default_dtype()
+    anomaly = torch.is_anomaly_enabled()
+    try:
+        yield
+    finally:
+        torch.set_grad_enabled(grad_enabled)
+        torch.set_default_dtype(dtype)
+        torch.autograd.set_detect_anomaly(anomaly)
+
+
+class Sandbox:
+    def __init__(self, script_path: str | None, time_limit: float) -> None:
+        self.script_path = script_path
+        self.time_limit = time_limit
+        self.random = RandomState.capture()
+        self.recorder = _Recorder()
+        self.runs = 0
+
+    def run(self, cells: list[Cell], allow_mutation: bool = False) -> Run:
+        self.runs += 1
+        result = Run()
+        namespace = fresh_namespace(self.script_path)
+        self.recorder.run, self.recorder.namespace = result, namespace
+        mutation = (
+            torch.autograd.graph.allow_mutation_on_saved_tensors()
+            if allow_mutation
+            else contextlib.nullcontext()
+        )
+        self.random.restore()
+        try:
+            compiled = compile_cells(cells, result.source_map, prefix=f"cell#{self.runs}")
+            with (
+                _torch_modes(),
+                script_path_on_sys_path(self.script_path),
+                _time_limit(self.time_limit),
+                mutation,
+            ):
+                outcome = run_compiled(compiled, namespace)
+            result.error, result.error_cell = outcome.exception, outcome.cell
+            if isinstance(result.error, SystemExit) and result.error.code in (0, None):
+                result.error = None  # a script that ends with sys.exit(0) succeeded
+        except (Exception, TimeLimit) as exc:  # a cell that does not compile, or a context failing on exit
+            result.error = exc
+        finally:
+            self.recorder.run = None
+        result.final = grads.snapshot(namespace)
+        return result
+
+    def diagnose(self, cells: list[Cell]) -> dict[str, Any] | None:
+        """The engine's diagnosis of the error these cells raise (to fix the next error in a chain)."""
+        self.random.restore()
+        try:
+            from ...pipeline.core import check_cells
+
+            with _torch_modes(), _time_limit(self.time_limit):
+                result = check_cells(cells, self.script_path, with_fixes=False)
+        except (Exception, TimeLimit):
+            return None
+        return result.to_json() if result.status == "inplace_error" else None
+
+    def describe(self, run: Run) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "backward_calls": run.backward_calls,
+            "gradients": max(grads.count(run.final), max(map(grads.count, run.snapshots), default=0))
+            + run.grad_calls,
+            "finite": grads.all_finite(run.final),
+            "error": None,
+            "timed_out": isinstance(run.error, TimeLimit),
+        }
+        if run.error is not None and not isinstance(run.error, TimeLimit):
+            message = str(run.error).strip().split("\n")[0][:500]
+            error: dict[str, Any] = {
+                "type": type(run.error).__name__,
+                "message": message,
+                "kind": classify(run.error),
+            }
+            frame = raising_frame(run.error, run.source_map)
+            if frame is not None:
+                where = run.source_map.cell_of(frame.filename)
+                error.update({"cell": where[0]} if where else {"file": frame.filename})
+                error["line"] = frame.lineno
+            out["error"] = error
+        return out
+
+
+def _pairs(reference: Run, candidate: Run) -> list[tuple[str, grads.Snapshot, grads.Snapshot]]:
+    pairs = [
+        (f"after backward #{i + 1}", r, c)
+        for i, (r, c) in enumerate(zip(reference.snapshots, candidate.snapshots, strict=False))
+    ]
+    if reference.error is None and candidate.error is None:
+        pairs.append(("at the end", reference.final, candidate.final))
+    return pairs
+
+
+def _cells(raw: list[list[Any]]) -> list[Cell]:
+    return [
+        Cell(int(i), str(source), "code" if kind == "code" else "markdown", cell_id)
+        for i, source, kind, cell_id in raw
+    ]
+
+
+def serve(jobs: TextIO, answers: TextIO) -> None:
+    setup = json.loads(jobs.readline())
+    sandbox = Sandbox(setup.get("script_path"), float(setup.get("time_limit", 20)))
+    original_cells = _cells(setup["cells"])
+
+    def answer(payload: dict[str, Any]) -> None:
+        answers.write(json.dumps(payload) + "\n")
+        answers.flush()
+
+    answer({"id": "original", **sandbox.describe(sandbox.run(original_cells))})
+    reference = sandbox.run(original_cells, allow_mutation=True)
+    answer({"id": "reference", **sandbox.describe(reference)})
+    for line in jobs:
+        if not line.strip():
+            continue
+        job = json.loads(line)
+        if job.get("diagnose"):
+            answer({"id": job["id"], "diagnosis": sandbox.diagnose(_cells(job["cells"]))})
+            continue
+        run = sandbox.run(_cells(job["cells"]))
+        payload = {"id": job["id"], **sandbox.describe(run)}
+        if job.get("compare"):
+            compared, mismatched = grads.compare(_pairs(reference, run))
+            payload.update(compared=compared, mismatched=mismatched[:10])
+        answer(payload)
+
+
+def main() -> None:
+    # Answers go to the real stdout; the user's prints (and anything written to fd 1) to stderr,
+    # and the user's input() reads an empty stdin rather than our jobs.
+    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    jobs = sys.stdin
+    sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    try:
+        serve(jobs, answers)
+    except Exception:
+        traceback.print_exc()
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""Everything ``%load_ext inplace_magic`` sets up on one shell: cell bookkeeping, the borrowed
+exception hook, ``%gradcheck on|off`` and the run of a ``%%gradcheck`` cell.
+
+The cell magic runs its body through ``shell.run_cell`` (with the outer cell's id and In[] number),
+so display of the last expression, outputs, namespace effects and tracebacks are IPython's own.
+Only an in-place autograd error is held back while the cell is replayed and diagnosed; then the
+traceback, with a short note, and the report are shown, and the very same exception is raised
+again so that "run all" stops as before. IPython shows it once: a one-shot handler of IPython's
+public custom-exception hook swallows the second display of that one object.
+"""
+
+from __future__ import annotations
+
+import bdb
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..lab.comm import LabChannel
+from ..pipeline.kernel import FixMode, Outcome, diagnose_failure, report_internal_error
+from ..record.family import classify
+from ..replay.kernel import CellCode, FailedCell
+from ..replay.run import RandomState
+from .cellmap import CellMap
+from .display import display_diagnosis
+from .exceptions import ExceptionHook, add_note
+from .progress import Progress
+
+KEEP_STARTS = 32  # random states of this many recent cells are kept (about 5 kB each)
+
+
+@dataclass
+class Options:
+    replay: bool = True
+    fixes: FixMode = "suggest"
+
+
+@dataclass
+class _Running:
+    """A cell the kernel is running, as ``pre_run_cell`` saw it."""
+
+    transformed: str
+    filename: str
+    number: int  # In[number]
+    cell_id: str | None
+    raw_cell: str
+
+
+def _with_header(raw_cell: str | None, line: str, body: str) -> str:
+    """``body`` behind commented copies of the lines above it, so line numbers are the cell's own.
+
+    (Blank lines would not do: IPython strips leading blank lines before compiling.)
+    """
+    if raw_cell is not None:
+        lines = raw_cell.split("\n")
+        for index, text in enumerate(lines):
+            if text.strip():
+                if text.lstrip().startswith("%%gradcheck"):
+                    return "".join(f"# {above}".rstrip() + "\n" for above in lines[: index + 1]) + body
+                break
+    return f"# %%gradcheck {line}".rstrip() + "\n" + body
+
+
+class Extension:
+    """Everything ``%load_ext inplace_magic`` sets up on one shell."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.cellmap = CellMap(shell=shell)
+        self.running: list[_Running] = []
+        self.auto: Options | None = None
+        self._auto_previous: ExceptionHook | None = None
+        self._auto_handler: Any = None
+        self._inner: tuple[int, str | None] | None = None  # set around the cell magic's own run
+        self._inner_run: _Running | None = None
+        self._quiet_previous: ExceptionHook | None = None
+        self._quiet_handler: Any = None
+        # the random state each recent cell started with: a replay starts from the same numbers
+        self.starts: dict[int, RandomState] = {}
+        # the JupyterLab sidebar; its autoDiagnose setting may switch `%gradcheck on|off` here
+        self.lab = LabChannel(
+            lambda: self.auto is not None, lambda on: self.switch("on" if on else "off", Options())
+        )
+
+    # -- lifecycle
+
+    def load(self) -> None:
+        self.shell.events.register("pre_run_cell", self.pre_run_cell)
+        self.shell.events.register("post_run_cell", self.post_run_cell)
+        if getattr(self.shell, "kernel", None) is not None:
+            self.lab.open()
+
+    def unload(self) -> None:
+        self.switch("off", Options())
+        self.lab.close()
+        for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
+            with contextlib.suppress(ValueError):
+                self.shell.events.unregister(event, callback)
+        magics = self.shell.magics_manager.magics
+        for kind in ("line", "cell"):
+            magics[kind].pop("gradcheck", None)
+
+    # -- cell bookkeeping
+
+    def pre_run_cell(self, info: Any) -> None:
+        try:
+            if self._inner is not None:
+                number, cell_id = self._inner
+            else:
+                count = self.shell.execution_count
+                number, cell_id = (count - 1 if info.store_history else count), info.cell_id
+            transformed = getattr(info, "transformed_cell", None)
+            if transformed is None:
+                transformed = self.shell.transform_cell(info.raw_cell)
+            filename = self.cellmap.code_name(info.raw_cell, transformed, number)
+            raw = info.raw_cell if self._inner is None else None
+            self.cellmap.record(filename, number, cell_id, raw, transformed)
+            if self._inner is None:  # the body of a cell magic starts from the cell's own state
+                self.starts[number] = RandomState.capture()
+                for old in [n for n in self.starts if n <= number - KEEP_STARTS]:
+                    del self.starts[old]
+            run = _Running(transformed, filename, number, cell_id, info.raw_cell)
+            if self._inner is not None:
+                self._inner_run = run
+            self.running.append(run)
+        except Exception as error:  # bookkeeping must never stop the user's cell
+            print(f"inplace_magic: pre_run_cell failed ({type(error).__name__}: {error})", file=sys.stderr)
+
+    def post_run_cell(self, result: Any) -> None:
+        if self.running:
+            self.running.pop()
+        if self._quiet_handler is not None and self._inner is None and not self.running:
+            self._end_quiet()  # the one-shot handler was not used (the raise was caught in user code)
+
+    # -- %gradcheck on|off
+
+    def switch(self, mode: str | None, options: Options) -> None:
+        if mode is None:
+            print(f"%gradcheck is {'on' if self.auto is not None else 'off'}")
+        elif mode == "on":
+            if self.auto is None:
+                self._auto_previous = ExceptionHook.current(self.shell)
+                self.shell.set_custom_exc((RuntimeError, *self._auto_previous.types), self._on_error)
+                self._auto_handler = self.shell.CustomTB
+            self.auto = options
+        elif self.auto is not None:
+            if self.shell.CustomTB is self._auto_handler and self._auto_previous is not None:
+                self._auto_previous.put_back(self.shell)
+            self.auto = None
+            self._auto_previous = self._auto_handler = None
+
+    def _on_error(self, shell: Any, etype: Any, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
+        previous = self._auto_previous or ExceptionHook((), None)
+        try:
+            if self.auto is None or not self.running or classify(value) is None:
+                previous.show(shell, etype, value, tb, tb_offset)
+                return
+            run = self.running[-1]
+            cell = CellCode(run.number, run.transformed, run.filename)
+            self._diagnose_and_show(value, FailedCell([cell], self.starts.get(run.number)), self.auto)
+        except Exception:  # IPython drops a handler that raises; the user's error must still show
+            shell.showtraceback((etype, value, tb), running_compiled_code=True)
+
+    # -- %%gradcheck
+
+    def run_cell_checked(self, line: str, body: str, options: Options) -> None:
+        shell = self.shell
+        outer = self.running[-1] if self.running else None
+        number = outer.number if outer is not None else shell.execution_count - 1
+        cell_id = outer.cell_id if outer is not None else None
+        source = _with_header(outer.raw_cell if outer is not None else None, line, body)
+        held: list[BaseException] = []
+        saved = ExceptionHook.current(shell)
+
+        def hold(shell: Any, etype: Any, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
+            if classify(value) is not None:
+                held.append(value)  # shown after the replay, with its note
+                return None
+            return saved.show(shell, etype, value, tb, tb_offset)
+
+        shell.set_custom_exc((RuntimeError, *saved.types), hold)
+        self._inner_run = None
+        outer_result = shell.displayhook.exec_result
+        try:
+            with self._running_inner(number, cell_id):
+                result = shell.run_cell(source, store_history=False, silent=False, cell_id=cell_id)
+        finally:
+            saved.put_back(shell)
+            shell.displayhook.exec_result = outer_result  # the inner run cleared it
+        if outer_result is not None:
+            outer_result.result = result.result  # the cell's value, as without the magic
+        error = result.error_before_exec if result.error_before_exec is not None else result.error_in_exec
+        if error is None or isinstance(error, (SystemExit, bdb.BdbQuit)):
+            return  # IPython itself lets these end a cell without failing it
+        if held and held[0] is error:
+            run = self._inner_run
+            window = None
+            if run is not None:
+                window = FailedCell(
+                    [CellCode(number, run.transformed, run.filename)], self.starts.get(number)
+                )
+            self._diagnose_and_show(error, window, options)
+        self._raise_quietly(error)
+
+    @contextlib.contextmanager
+    def _running_inner(self, number: int, cell_id: str | None) -> Iterator[None]:
+        """Compile the body as part of In[number]: its traceback says ``Cell In[number]``, as it
+        would without the magic (run_cell would number it as the next cell)."""
+        compiler = self.shell.compile
+        own = vars(compiler).get("cache")
+        cache = compiler.cache
+
+        def cache_as_outer(transformed_code: str, _number: int = 0, raw_code: str | None = None) -> str:
+            name: str = cache(transformed_code, number, raw_code)
+            return name
+
+        compiler.cache = cache_as_outer
+        self._inner = (number, cell_id)
+        try:
+            yield
+        finally:
+            self._inner = None
+            if own is None:
+                del compiler.cache
+            else:
+                compiler.cache = own
+
+    def _raise_quietly(self, error: BaseException) -> None:
+        """Raise ``error`` out of the magic so the cell fails, without IPython showing it again."""
+        saved = ExceptionHook.current(self.shell)
+
+        def quiet(shell: Any, etype: Any, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
+            self._end_quiet()
+            if value is error:
+                return None  # its traceback is already on screen
+            return saved.show(shell, etype, value, tb, tb_offset)
+
+        self.shell.set_custom_exc((type(error), *saved.types), quiet)
+        self._quiet_previous, self._quiet_handler = saved, self.shell.CustomTB
+        raise error
+
+    def _end_quiet(self) -> None:
+        if self._quiet_previous is not None and self.shell.CustomTB is self._quiet_handler:
+            self._quiet_previous.put_back(self.shell)
+        self._quiet_previous = self._quiet_handler = None
+
+    # -- both
+
+    def _diagnose_and_show(self, error: BaseException, cell: FailedCell | None, options: Options) -> None:
+        outcome: Outcome = diagnose_failure(
+            self.shell,
+            self.cellmap,
+            cell,
+            error,
+            starts=self.starts,
+            replay=options.replay,
+            fixes=options.fixes,
+            progress=Progress,
+        )
+        report_internal_error(outcome)
+        add_note(error, outcome.note())
+        self.shell.showtraceback((type(error), error, error.__traceback__), running_compiled_code=True)
+        if outcome.diagnosis is not None:
+            try:
+                display_diagnosis(outcome.diagnosis, self.cellmap.sources, self.lab)
+            except Exception as failure:  # ours; the user's traceback is already shown
+                print(f"inplace_magic: could not display the diagnosis ({failure!r})", file=sys.stderr)

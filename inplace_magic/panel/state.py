@@ -1,0 +1,285 @@
+"""The panel's state from a diagnosis dict: sites, tensor, graph, version timeline and fixes.
+
+A pure function of ``Diagnosis.to_json()`` (and, optionally, the current cell sources for diffs with
+context). It never raises on odd input: a missing part becomes ``None`` or an empty list.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .graph import build_graph, short_op, tensor_label, where
+from .protocol import (
+    PROTOCOL_VERSION,
+    DiffLine,
+    EditView,
+    ErrorView,
+    FixView,
+    Label,
+    PanelState,
+    SiteView,
+    SkipView,
+    TargetDiff,
+    TensorView,
+    TimelineStep,
+)
+
+MAX_MESSAGE = 2000
+MAX_FIXES = 6
+CONTEXT = 2
+
+Sources = Mapping[int, str]
+
+
+def diagnosis_id(diag: Mapping[str, Any]) -> str:
+    """A stable id: the same diagnosis always gets the same id (the sidebar and Apply key on it)."""
+    if isinstance(diag.get("id"), str) and diag["id"]:
+        return str(diag["id"])
+    canonical = json.dumps(diag, sort_keys=True, default=str, separators=(",", ":"))
+    return "d" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def build_state(diag: Mapping[str, Any], sources: Sources | None = None) -> PanelState:
+    """The synced state of the panel for ``diag`` (``Diagnosis.to_json()``)."""
+    error = diag.get("error") or {}
+    tensor = diag.get("tensor")
+    writer = diag.get("inplace")
+    saver = diag.get("saved_by")
+    skip = diag.get("skip")
+    error_view: ErrorView = {
+        "type": str(error.get("type") or "RuntimeError"),
+        "message": _clip(str(error.get("message") or ""), MAX_MESSAGE),
+        "where": where(error),
+    }
+    return {
+        "version": PROTOCOL_VERSION,
+        "id": diagnosis_id(diag),
+        "kind": str(diag.get("kind") or "other"),
+        "headline": str(diag.get("headline") or "In-place autograd error"),
+        "explanation": str(diag.get("explanation") or ""),
+        "notes": [str(n) for n in diag.get("notes") or []],
+        "error": error_view,
+        "writer": _site(writer, "writer", diag) if writer else None,
+        "saver": _site(saver, "saver", diag) if saver else None,
+        "also_written_by": [_site(s, "writer", diag) for s in (diag.get("also_written_by") or [])[:4]],
+        "tensor": _tensor(tensor) if tensor else None,
+        "skip": _skip(skip) if skip else None,
+        "optimizer_step": bool(diag.get("optimizer_step")),
+        "reproduced": bool(diag.get("reproduced", True)),
+        "cell_ids": cell_ids(diag),
+        "graph": build_graph(diag),
+        "timeline": build_timeline(diag),
+        "fixes": [_fix(i, f, sources) for i, f in enumerate((diag.get("fixes") or [])[:MAX_FIXES])],
+    }
+
+
+def cell_ids(diag: Any) -> dict[str, str]:
+    """Cell index -> notebook cell id, from every location of the diagnosis that has both."""
+    found: dict[str, str] = {}
+    if isinstance(diag, Mapping):
+        if isinstance(diag.get("cell"), int) and isinstance(diag.get("cell_id"), str):
+            found.setdefault(str(diag["cell"]), diag["cell_id"])
+        for value in diag.values():
+            if isinstance(value, (Mapping, list)):
+                for key, cell_id in cell_ids(value).items():
+                    found.setdefault(key, cell_id)
+    elif isinstance(diag, list):
+        for item in diag:
+            for key, cell_id in cell_ids(item).items():
+                found.setdefault(key, cell_id)
+    return dict(sorted(found.items(), key=lambda kv: int(kv[0])))
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _site(site: Mapping[str, Any], which: str, diag: Mapping[str, Any]) -> SiteView:
+    if which == "writer":
+        role = (
+            "updated it in place (optimizer step)" if diag.get("optimizer_step") else "wrote into it in place"
+        )
+    else:
+        role = str(site.get("role") or "saved it for backward")
+    op = str(site.get("optimizer") or short_op(site.get("op")))
+    return {
+        "op": op,
+        "op_full": str(site.get("op") or ""),
+        "module": site.get("module"),
+        "module_type": site.get("module_type"),
+        "role": role,
+        "where": where(site),
+        "defined_at": where(site.get("defined_at")),
+        "callers": [w for w in (where(c) for c in (site.get("stack") or [])[:3]) if w],
+        "node": site.get("node"),
+        "names": [str(n) for n in site.get("names") or []],
+    }
+
+
+def _tensor(tensor: Mapping[str, Any]) -> TensorView:
+    return {
+        "label": tensor_label(tensor),
+        "shape": [int(n) for n in tensor.get("shape") or []],
+        "dtype": str(tensor.get("dtype") or "?"),
+        "parameter": tensor.get("parameter"),
+        "is_leaf": bool(tensor.get("is_leaf")),
+        "requires_grad": bool(tensor.get("requires_grad")),
+        "saved_version": tensor.get("saved_version"),
+        "version": tensor.get("version"),
+    }
+
+
+def _skip(skip: Mapping[str, Any]) -> SkipView:
+    merge = skip.get("merge") or {}
+    return {
+        "source": where(skip.get("from")),
+        "merge": where(merge),
+        "merge_kind": str(merge.get("kind") or ""),
+    }
+
+
+def _actor(site: Mapping[str, Any] | None) -> str:
+    if not site:
+        return "?"
+    op = site.get("optimizer") or short_op(site.get("op"))
+    return f"`{site['module']}` ({op})" if site.get("module") else f"`{op}`"
+
+
+def build_timeline(diag: Mapping[str, Any]) -> list[TimelineStep]:
+    """The tensor's story: who saved it at which version, who wrote it, who needed the old one."""
+    kind = diag.get("kind")
+    tensor = diag.get("tensor") or {}
+    writer, saver = diag.get("inplace"), diag.get("saved_by")
+    saved_v, now_v = tensor.get("saved_version"), tensor.get("version")
+    steps: list[TimelineStep] = []
+    if kind == "leaf_inplace":
+        steps.append(_step("created", tensor.get("version"), "a leaf tensor that requires grad", None, False))
+    elif kind == "view_inplace" and saver:
+        steps.append(_step("view", None, _actor(saver), saver, False))
+    elif saver:
+        steps.append(_step("saved", saved_v, _actor(saver), saver, False))
+    if writer:
+        written_v = saved_v + 1 if isinstance(saved_v, int) else now_v
+        steps.append(
+            _step("written", written_v if kind == "version_counter" else None, _actor(writer), writer, True)
+        )
+    for other in (diag.get("also_written_by") or [])[:4]:
+        steps.append(_step("written", None, _actor(other), other, True))
+    if kind == "version_counter" and saver:
+        backward = str(saver.get("node") or "its backward")
+        steps.append(_step("needed", saved_v, backward, diag.get("error"), True, now_v))
+    return steps
+
+
+def _step(
+    event: str,
+    version: int | None,
+    actor: str,
+    loc: Mapping[str, Any] | None,
+    conflict: bool,
+    found: int | None = None,
+) -> TimelineStep:
+    v = f" v{version}" if version is not None else ""
+    text = {
+        "created": f"created as {actor}{v}",
+        "saved": f"saved at{v} by {actor}",
+        "view": f"view created by {actor}",
+        "written": f"written in place by {actor}" + (f" (→{v.strip()})" if v else ""),
+        "needed": f"needed at{v} by {actor}" + (f", but it is at v{found}" if found is not None else ""),
+    }[event]
+    return {
+        "event": event,  # type: ignore[typeddict-item]
+        "version": version,
+        "actor": actor,
+        "where": where(loc),
+        "conflict": conflict,
+        "text": text,
+    }
+
+
+def _labels(fix: Mapping[str, Any]) -> list[Label]:
+    labels: list[Label] = ["verified" if fix.get("verified") else "unverified"]
+    if fix.get("changes_semantics"):
+        labels.append("changes-semantics")
+    elif fix.get("preserves_gradients") is True:  # only when the gradients were compared and matched
+        labels.append("gradient-preserving")
+    return labels
+
+
+def _fix(index: int, fix: Mapping[str, Any], sources: Sources | None) -> FixView:
+    edits: list[EditView] = []
+    for raw in fix.get("edits") or []:
+        edit: EditView = {
+            "line": int(raw.get("line", 0)),
+            "old": str(raw.get("old", "")),
+            "new": str(raw.get("new", "")),
+        }
+        if isinstance(raw.get("cell"), int):
+            edit["cell"] = raw["cell"]
+        else:
+            edit["file"] = str(raw.get("file") or "?")
+        edits.append(edit)
+    cells = {str(k): str(v) for k, v in (fix.get("cells") or {}).items()}
+    return {
+        "index": index,
+        "kind": str(fix.get("kind") or "other"),
+        "title": str(fix.get("title") or fix.get("kind") or "Fix"),
+        "description": str(fix.get("description") or ""),
+        "verified": bool(fix.get("verified")),
+        "preserves_gradients": fix.get("preserves_gradients"),
+        "changes_semantics": bool(fix.get("changes_semantics")),
+        "labels": _labels(fix),
+        "diffs": build_diffs(edits, cells, sources),
+        "edits": edits,
+        "cells": cells,
+        "before": {k: sources[int(k)] for k in cells if sources and k.isdigit() and int(k) in sources},
+        "notes": [str(n) for n in fix.get("notes") or []],
+    }
+
+
+def build_diffs(edits: list[EditView], cells: Mapping[str, str], sources: Sources | None) -> list[TargetDiff]:
+    """One diff per changed cell or file: a unified diff when the old cell text is known, else the edits."""
+    diffs: list[TargetDiff] = []
+    done: set[int] = set()
+    for key in sorted(cells, key=lambda k: int(k) if k.isdigit() else 0):
+        index = int(key) if key.isdigit() else -1
+        if sources is not None and index in sources:
+            diffs.append(_cell_diff(index, sources[index], cells[key]))
+            done.add(index)
+    targets: dict[tuple[int | None, str | None], list[EditView]] = {}
+    for edit in edits:
+        cell = edit.get("cell")
+        if cell is not None and cell in done:
+            continue
+        targets.setdefault((cell, edit.get("file")), []).append(edit)
+    for (cell, file), group in targets.items():
+        lines: list[DiffLine] = []
+        for edit in sorted(group, key=lambda e: e.get("line", 0)):
+            lines.append({"op": "@", "text": f"line {edit.get('line', '?')}"})
+            lines += [{"op": "-", "text": t} for t in edit.get("old", "").splitlines()]
+            lines += [{"op": "+", "text": t} for t in edit.get("new", "").splitlines()]
+        label = f"cell {cell}" if cell is not None else str(file)
+        diffs.append(
+            {"cell": cell, "file": None if cell is not None else file, "label": label, "lines": lines}
+        )
+    return diffs
+
+
+def _cell_diff(index: int, old: str, new: str) -> TargetDiff:
+    lines: list[DiffLine] = []
+    for group in difflib.SequenceMatcher(None, old.splitlines(), new.splitlines()).get_grouped_opcodes(
+        CONTEXT
+    ):
+        a_lines, b_lines = old.splitlines(), new.splitlines()
+        lines.append({"op": "@", "text": f"line {group[0][1] + 1}"})
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                lines += [{"op": " ", "text": t} for t in a_lines[i1:i2]]
+                continue
+            lines += [{"op": "-", "text": t} for t in a_lines[i1:i2]]
+            lines += [{"op": "+", "text": t} for t in b_lines[j1:j2]]
+    return {"cell": index, "file": None, "label": f"cell {index}", "lines": lines}

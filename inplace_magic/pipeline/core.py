@@ -1,0 +1,111 @@
+"""The one entry point every face calls: run code, and when it fails with an in-place autograd
+error, replay it under the recorder and return the diagnosis (with its verified fixes)."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..diagnose.analysis import diagnose
+from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location
+from ..diagnose.locations import Locator
+from ..record.family import classify
+from ..record.recorder import Recorder, ReplayStopped
+from ..replay.cells import Cell
+from ..replay.run import (
+    CellLookup,
+    RandomState,
+    SourceMap,
+    compile_cells,
+    fresh_namespace,
+    raising_frame,
+    run_compiled,
+    script_path_on_sys_path,
+)
+
+Status = Literal["ok", "inplace_error", "other_error"]
+
+
+@dataclass
+class CheckResult:
+    status: Status
+    error: ErrorInfo | None
+    exception: BaseException | None
+    diagnosis: Diagnosis | None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.diagnosis is not None:
+            return self.diagnosis.to_json()
+        return {
+            "status": self.status,
+            "error": self.error.to_json() if self.error else None,
+            "kind": None,
+            "inplace": None,
+            "saved_by": None,
+            "skip": None,
+            "tensor": None,
+            "fixes": [],
+        }
+
+
+def replay(
+    rerun: Callable[[], BaseException | None],
+    original: BaseException,
+    source_map: CellLookup,
+    namespace: Callable[[], dict[str, Any]],
+    error_location: Location | None,
+) -> Diagnosis | None:
+    """Re-run failing code under the recorder and diagnose ``original`` from what it recorded.
+
+    ``rerun`` executes the code and returns the exception it raised (or None); ``namespace`` gives
+    the names to resolve models and parameters against once it has run.
+    """
+    with Recorder() as recorder:
+        replay_error = rerun()
+    if isinstance(replay_error, ReplayStopped):
+        replay_error = None
+    return diagnose(recorder.trace, original, source_map, namespace(), replay_error, error_location)
+
+
+def check_cells(cells: list[Cell], script_path: str | None = None, *, with_fixes: bool = True) -> CheckResult:
+    """Run ``cells`` in one fresh namespace, as a kernel would; diagnose an in-place error."""
+    source_map = SourceMap()
+    compiled = compile_cells(cells, source_map)
+    random_state = RandomState.capture()
+    with script_path_on_sys_path(script_path):
+        first = run_compiled(compiled, fresh_namespace(script_path))
+        if first.exception is None:
+            return CheckResult("ok", None, None, None)
+        exc = first.exception
+        location = Locator(source_map).location(raising_frame(exc, source_map))
+        error = ErrorInfo(type(exc).__name__, str(exc), location)
+        if classify(exc) is None:
+            return CheckResult("other_error", error, exc, None)
+        # release the first run (its namespace and the graph its traceback's frames hold) so the
+        # replay's peak memory stays close to a plain run's; the traceback itself stays printable
+        first.namespace.clear()
+        traceback.clear_frames(exc.__traceback__)
+
+        replay_namespace = fresh_namespace(script_path)
+        replay_compiled = compile_cells(cells, source_map, prefix="replay cell")
+
+        def rerun() -> BaseException | None:
+            random_state.restore()
+            return run_compiled(replay_compiled, replay_namespace, stop_after=first.cell).exception
+
+        diagnosis = replay(rerun, exc, source_map, lambda: replay_namespace, location)
+    assert diagnosis is not None  # classify() said the error is ours
+    if with_fixes:
+        diagnosis.fixes = find_fixes(cells, diagnosis, script_path)
+    return CheckResult("inplace_error", error, exc, diagnosis)
+
+
+def find_fixes(
+    cells: list[Cell], diagnosis: Diagnosis, script_path: str | None, *, verify: bool = True
+) -> list[dict[str, Any]]:
+    """Candidate fixes of ``diagnosis`` (verified in a separate process with ``verify``), best first."""
+    from ..fix import find_fixes as fix_stage  # the fix stage imports libcst: only when fixes are asked for
+
+    return fix_stage(cells, diagnosis.to_json(), script_path, verify=verify)

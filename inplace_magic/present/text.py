@@ -1,0 +1,81 @@
+"""The readable text report of a diagnosis (terminal, CLI, nbconvert)."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from ..diagnose.diagnosis import Diagnosis, Location, OpSite
+
+
+def _loc(location: Location | None) -> str:
+    if location is None:
+        return "location unknown"
+    code = location.code if len(location.code) <= 90 else location.code[:87] + "..."
+    return f"{location.label()}: {code}" if code else location.label()
+
+
+def _site(title: str, site: OpSite | None) -> list[str]:
+    if site is None:
+        return [f"{title}: not recorded"]
+    lines = [f"{title}: {site.op}" + (f"  ({site.optimizer})" if site.optimizer else "")]
+    if site.module:
+        lines.append(f"    module   {site.module}" + (f"  {site.module_type}" if site.module_type else ""))
+    lines.append(f"    at       {_loc(site.location)}")
+    for outer in site.stack[:2]:
+        lines.append(f"    called   {_loc(outer)}")
+    if site.defined_at:
+        lines.append(f"    built at {_loc(site.defined_at)}")
+    if site.role:
+        lines.append(f"    role     {site.role}")
+    if site.names:
+        lines.append(f"    names    {', '.join(site.names)}")
+    return lines
+
+
+def fix_label(fix: dict[str, Any]) -> str:
+    """How far a fix can be trusted, in words: verified? gradients compared? semantics changed?"""
+    labels = ["verified" if fix.get("verified") else "NOT verified"]
+    if fix.get("preserves_gradients"):
+        labels.append("gradient-preserving")
+    if fix.get("changes_semantics"):
+        labels.append("changes the training semantics")
+    return ", ".join(labels)
+
+
+def render_text(diagnosis: Diagnosis) -> str:
+    out = [f"In-place autograd error ({diagnosis.kind})", ""]
+    out += textwrap.wrap(diagnosis.headline, 100)
+    out.append("")
+    out += _site("WRITTEN IN PLACE BY", diagnosis.inplace)
+    saver_title = "VIEW CREATED BY" if diagnosis.kind == "view_inplace" else "SAVED FOR BACKWARD BY"
+    if diagnosis.kind != "leaf_inplace":
+        out += _site(saver_title, diagnosis.saved_by)
+    t = diagnosis.tensor
+    if t is not None:
+        versions = (
+            f", saved at version {t.saved_version}, now {t.version}" if t.saved_version is not None else ""
+        )
+        param = f"  parameter {t.parameter}" if t.parameter else ""
+        out.append(f"TENSOR: {t.dtype}{list(t.shape)}{versions}{param}")
+    skip = diagnosis.skip
+    if skip is not None:
+        out.append(f"SKIP CONNECTION / BRANCH (merge: {skip.merge_kind})")
+        out.append(f"    from     {_loc(skip.source)}")
+        out.append(f"    merge    {_loc(skip.merge)}")
+    for other in diagnosis.also_written_by:
+        out.append(f"ALSO WRITTEN BY: {other.op} at {_loc(other.location)}")
+    out.append("")
+    out += textwrap.wrap(diagnosis.explanation, 100)
+    for note in diagnosis.notes:
+        out += textwrap.wrap("Note: " + note, 100)
+    if diagnosis.fixes:
+        best = diagnosis.fixes[0]
+        out += ["", f"SUGGESTED FIX ({fix_label(best)}): {best.get('title', '')}"]
+        for edit in best.get("edits", []):
+            where = f"cell {edit['cell']}" if "cell" in edit else edit.get("file", "?")
+            out.append(f"    {where}, line {edit.get('line')}:")
+            for sign, text in (("-", edit.get("old") or ""), ("+", edit.get("new") or "")):
+                out += [f"      {sign} {line}" for line in text.rstrip("\n").split("\n") if line.strip()]
+    out += ["", f"Original error: {diagnosis.error.type}: {diagnosis.error.message.splitlines()[0][:300]}"]
+    return "\n".join(out)

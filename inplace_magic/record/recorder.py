@@ -1,0 +1,377 @@
+"""Record what a replay does: every aten op (with the tensors it writes, decided from the op
+schema), every tensor autograd saves (with its version at save time), the module and optimizer
+context of each, and the forward-time in-place errors that never reach the dispatcher.
+
+The traps this module works around are measured in ../shared/notes/engine.md:
+
+* ``saved_tensors_hooks`` switch off autograd's own version check, so ``_unpack`` redoes it, and
+  stops the replay at the first stale saved tensor with the full record in hand.
+* ``_pack`` returns ``t.detach()`` (same storage and version counter), never ``t``: the identity
+  leaks saved outputs through an uncollectable reference cycle.
+* Under a dispatch mode in-place ``_foreach_*`` ops stop bumping version counters on CPU (not on
+  CUDA, measured on an H200); a self-test per device type decides whether we must bump them
+  ourselves, so optimizer steps still break the replay exactly as they break the plain run.
+* No Python wrapper of an autograd node is made per op (no ``grad_fn`` access, no
+  ``_current_autograd_node()``): on a deep graph whose backward failed, tearing such wrappers down
+  overflowed the C stack.
+* Leaf and view errors are raised by autograd before the op reaches the dispatcher: a function
+  mode catches them at the call, with the tensor in hand.
+* ``detach_()`` never reaches the dispatcher either, and with our hooks installed autograd no longer
+  notices a saved tensor detached in place: the function mode records it and ``_unpack`` checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.hooks import RemovableHandle
+
+from .family import classify
+from .frames import Frame, is_user_file, user_frames
+from .records import DetachEvent, ForwardFailure, OpRecord, SaveRecord, StaleUse, Trace, Write
+from .torch_facts import foreach_bumps_versions, op_info, storage_key, tensor_info, tensors_in, version_of
+
+TENSOR_SEQ_ATTR = "_inplace_magic_view_seq"
+_DETACH_ = torch.Tensor.detach_
+
+
+class ReplayStopped(RuntimeError):
+    """Raised inside backward when the replay found the stale saved tensor; the diagnosis is in the trace."""
+
+
+def _names_bound_to(storage: int, skip: int) -> tuple[str, ...]:
+    """Names in the innermost user frame whose tensor lives in ``storage`` (aliases such as ``r = y``)."""
+    frame = sys._getframe(skip)
+    while frame is not None and not is_user_file(frame.f_code.co_filename):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return ()
+    names = []
+    for name, value in list(frame.f_locals.items()):
+        if isinstance(value, torch.Tensor) and not name.startswith("_"):
+            try:
+                if storage_key(value) == storage:
+                    names.append(name)
+            except Exception:  # a user object that misbehaves is not our business
+                continue
+    return tuple(names)
+
+
+class Recorder:
+    """Installs every hook for the duration of a ``with`` block and fills a :class:`Trace`."""
+
+    def __init__(self) -> None:
+        self.trace = Trace()
+        self._seq = itertools.count()
+        self._producer: dict[tuple[int, int], int] = {}
+        self._modules: tuple[torch.nn.Module, ...] = ()
+        self._call_sites: tuple[tuple[Frame, ...] | None, ...] = ()
+        self._packing = False
+        self._function_site: tuple[Frame, ...] | None = None
+        self._optimizer: str | None = None
+        self._optimizer_calls: dict[int, int] = {}
+        self._root_ids: set[int] = set()
+        self._stack = ExitStack()
+
+    # -- lifecycle
+
+    def __enter__(self) -> Recorder:
+        stack = self._stack
+        stack.enter_context(self._construction_sites())
+        stack.enter_context(
+            _handle(torch.nn.modules.module.register_module_forward_pre_hook(self._pre_forward))
+        )
+        stack.enter_context(
+            _handle(
+                torch.nn.modules.module.register_module_forward_hook(self._post_forward, always_call=True)
+            )
+        )
+        stack.enter_context(_handle(register_optimizer_step_pre_hook(self._pre_step)))
+        stack.enter_context(_handle(register_optimizer_step_post_hook(self._post_step)))
+        stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack))
+        stack.enter_context(_DispatchRecorder(self))
+        stack.enter_context(_FunctionRecorder(self))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+        self._modules, self._call_sites = (), ()
+
+    # -- module, optimizer and construction context
+
+    @contextmanager
+    def _construction_sites(self) -> Iterator[None]:
+        """Remember the user's line that constructed each module (where a fix edits ``inplace=True``)."""
+        original = torch.nn.Module.__init__
+        sites = self.trace.construction_sites
+
+        def recording_init(module: torch.nn.Module, *args: Any, **kwargs: Any) -> None:
+            original(module, *args, **kwargs)
+            if module in sites:
+                return
+            frame = sys._getframe(1)
+            while frame is not None:
+                code = frame.f_code
+                # skip the module's own __init__ chain (super().__init__()) and library frames
+                own = code.co_varnames[:1] == ("self",) and frame.f_locals.get("self") is module
+                if not own and is_user_file(code.co_filename):
+                    sites[module] = Frame(code.co_filename, frame.f_lineno, code.co_name)
+                    return
+                frame = frame.f_back  # type: ignore[assignment]
+
+        torch.nn.Module.__init__ = recording_init  # type: ignore[method-assign,assignment]
+        try:
+            yield
+        finally:
+            torch.nn.Module.__init__ = original  # type: ignore[method-assign]
+
+    def _pre_forward(self, module: torch.nn.Module, args: Any) -> None:
+        if not self._modules and id(module) not in self._root_ids:
+            self._root_ids.add(id(module))
+            self.trace.roots.append(module)
+        self._modules = (*self._modules, module)
+        # a built-in module runs no user code: one frame walk here serves all of its ops
+        builtin = type(module).__module__.startswith("torch.")
+        self._call_sites = (*self._call_sites, user_frames(3, skip=2) if builtin else None)
+
+    def _post_forward(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        stack = self._modules
+        for depth in range(len(stack) - 1, -1, -1):
+            if stack[depth] is module:
+                self._modules = stack[:depth]
+                self._call_sites = self._call_sites[:depth]
+                return
+
+    def _pre_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        calls = self._optimizer_calls.get(id(optimizer), 0) + 1
+        self._optimizer_calls[id(optimizer)] = calls
+        if calls == 1:
+            self.trace.optimizers.append(optimizer)
+        self._optimizer = f"{type(optimizer).__name__}.step() call #{calls}"
+
+    def _post_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        self._optimizer = None
+
+    # -- saved tensors
+
+    def _pack(self, t: torch.Tensor) -> tuple[torch.Tensor, int]:
+        if t.is_inference():
+            return t, -1
+        info = tensor_info(t)
+        rid = len(self.trace.saves)
+        self.trace.saves.append(
+            SaveRecord(
+                rid=rid,
+                tensor=info,
+                prev_seq=len(self.trace.ops) - 1,
+                frames=(self._call_sites[-1] if self._call_sites else None)
+                or self._function_site
+                or user_frames(3, skip=2),
+                modules=self._modules,
+                producer=self._producer.get((info.storage, info.version)),
+            )
+        )
+        # detach(): same storage and version counter, and no reference cycle through grad_fn
+        self._packing = True
+        try:
+            return t.detach(), rid
+        finally:
+            self._packing = False
+
+    def _unpack(self, packed: tuple[torch.Tensor, int]) -> torch.Tensor:
+        t, rid = packed
+        if rid < 0 or self.trace.stale is not None:
+            return t
+        save = self.trace.saves[rid]
+        current = version_of(t)
+        detached = None
+        if current == save.tensor.version and save.tensor.requires_grad:
+            detached = next(
+                (
+                    d
+                    for d in self.trace.detaches
+                    if d.storage == save.tensor.storage and d.seq > save.prev_seq
+                ),
+                None,
+            )
+        if current != save.tensor.version or detached is not None:
+            node = torch._C._current_autograd_node()
+            node_name = node.name() if node is not None else "?"
+            custom = isinstance(node, torch.autograd.function.BackwardCFunction)
+            self.trace.stale = StaleUse(save, current, node_name, custom, detached)
+            raise ReplayStopped(
+                f"inplace_magic: saved tensor {list(save.tensor.shape)} is at version {current}; "
+                f"expected version {save.tensor.version}"
+            )
+        return t
+
+    # -- ops
+
+    def on_op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._packing:  # our own detach() in _pack is not the user's op
+            return func(*args, **kwargs)
+        seq = next(self._seq)
+        info = op_info(func)
+        # the task id is a plain int; _current_autograd_node() would make a Python wrapper for every
+        # node backward runs, and wrappers on a deep graph crash its teardown (stack overflow)
+        backward = torch._C._current_graph_task_id() != -1
+        writes: list[Write] = []
+        written_lists: list[list[torch.Tensor]] = []
+        for position, name in info.written:
+            value = args[position] if position < len(args) else kwargs.get(name)
+            if isinstance(value, torch.Tensor):
+                writes.append(Write(storage_key(value), version_of(value)))
+            elif isinstance(value, (list, tuple)):
+                tensors = [v for v in value if isinstance(v, torch.Tensor)]
+                writes.extend(Write(storage_key(v), version_of(v)) for v in tensors)
+                written_lists.append(tensors)
+
+        # inside a torch built-in module every op has the module's call site as its user frame;
+        # backward ops are located only when they write (their frame is the .backward() line)
+        call_site = self._call_sites[-1] if self._call_sites else None
+        if call_site is None and not backward:
+            call_site = user_frames(3, skip=3) if writes else self._function_site or user_frames(1, skip=3)
+        elif call_site is None and writes:
+            call_site = user_frames(3, skip=3)
+        record = OpRecord(
+            seq=seq,
+            op=info.name,
+            backward=backward,
+            frames=call_site or (),
+            modules=self._modules,
+            optimizer=self._optimizer,
+            writes=tuple(writes),
+            grad_enabled=torch.is_grad_enabled(),
+        )
+        if not backward:
+            inputs = [t for a in args for t in tensors_in(a)]
+            inputs += [t for a in kwargs.values() for t in tensors_in(a)]
+            keys = tuple((storage_key(t), version_of(t)) for t in inputs)
+            # parameters and other leaves that require grad are roots of the forward dataflow:
+            # their initialisation ops are not a path between two activations
+            producers = tuple(
+                None if t.requires_grad and t.is_leaf else self._producer.get(k)
+                for t, k in zip(inputs, keys, strict=True)
+            )
+            record.inputs, record.producers = keys, producers
+            if writes and self._optimizer is None:
+                record.names = _names_bound_to(writes[0].storage, skip=3)
+        self.trace.ops.append(record)
+        for w in writes:
+            self.trace.writes_by_storage.setdefault(w.storage, []).append(seq)
+
+        out = func(*args, **kwargs)
+
+        if written_lists and info.foreach:
+            for tensors in written_lists:
+                if tensors and not foreach_bumps_versions(tensors[0].device.type):
+                    torch.autograd.graph.increment_version(tensors)
+        if not backward:
+            outputs = list(tensors_in(out))
+            record.is_view = info.is_view and not writes
+            bumped = {w.storage: w.version_before + 1 for w in writes}
+            keys_out = []
+            for t in outputs:
+                storage = storage_key(t)
+                # an in-place op returns its argument before autograd bumps the version
+                key = (storage, bumped.get(storage, version_of(t)))
+                keys_out.append(key)
+                if not record.is_view:
+                    self._producer[key] = seq
+                else:
+                    with contextlib.suppress(AttributeError, RuntimeError):  # tensors with __slots__
+                        setattr(t, TENSOR_SEQ_ATTR, seq)
+            for storage, version in bumped.items():  # the written value's next version is this op's output
+                self._producer[(storage, version)] = seq
+            record.outputs = tuple(keys_out)
+            if outputs:
+                record.output_shape = tuple(int(s) for s in outputs[0].shape)
+        return out
+
+    # -- forward-time errors and detach_
+
+    def on_function(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if func is _DETACH_ and args and isinstance(args[0], torch.Tensor):
+            self.trace.detaches.append(
+                DetachEvent(len(self.trace.ops), storage_key(args[0]), user_frames(3, skip=3), self._modules)
+            )
+        # a torch call made straight from the user's code: its aten ops share this one frame
+        caller = sys._getframe(2)
+        code = caller.f_code
+        outer = self._function_site
+        if is_user_file(code.co_filename):
+            self._function_site = (Frame(code.co_filename, caller.f_lineno, code.co_name),)
+        try:
+            return func(*args, **kwargs)
+        except RuntimeError as exc:
+            if self.trace.forward_failure is None and classify(exc) is not None:
+                self.trace.forward_failure = self._forward_failure(_function_name(func), exc, args)
+            raise
+        finally:
+            self._function_site = outer
+
+    def _forward_failure(self, name: str, exc: RuntimeError, args: tuple[Any, ...]) -> ForwardFailure:
+        target = next((a for a in args if isinstance(a, torch.Tensor)), None)
+        grad_fn = target.grad_fn if target is not None else None
+        return ForwardFailure(
+            function=name,
+            message=str(exc),
+            frames=user_frames(3, skip=4),
+            modules=self._modules,
+            tensor=tensor_info(target) if target is not None else None,
+            view_seq=getattr(target, TENSOR_SEQ_ATTR, None) if target is not None else None,
+            optimizer=self._optimizer,
+            custom_function_view=isinstance(grad_fn, torch.autograd.function.BackwardCFunction),
+        )
+
+
+def _function_name(func: Callable[..., Any]) -> str:
+    """``Tensor.mul_``, ``F.relu``, ``torch.relu_``: the name as the user wrote the call."""
+    name = getattr(func, "__name__", str(func))
+    module = getattr(func, "__module__", None)
+    if module is None or getattr(func, "__qualname__", "").startswith(("TensorBase.", "Tensor.")):
+        return f"Tensor.{name}"
+    if module == "torch.nn.functional":
+        return f"F.{name}"
+    return f"torch.{name}" if module.startswith("torch") else f"{module}.{name}"
+
+
+@contextmanager
+def _handle(handle: RemovableHandle) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+class _DispatchRecorder(TorchDispatchMode):
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        return self.recorder.on_op(func, args, kwargs or {})
+
+
+# TorchDispatchMode wraps every subclass's __torch_dispatch__ in torch._disable_dynamo, a large
+# share of the per-op cost (engine notes, section 9). Under the recorder compiled code runs eagerly,
+# so dynamo never traces this method: install the plain function.
+_DispatchRecorder.__torch_dispatch__ = _DispatchRecorder.__dict__["__torch_dispatch__"].__wrapped__  # type: ignore[method-assign]
+
+
+class _FunctionRecorder(TorchFunctionMode):
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        return self.recorder.on_function(func, args, kwargs or {})

@@ -1,0 +1,115 @@
+"""What one replay recorded, as plain data: ops, saved tensors, detaches, and the failure.
+
+The recorder (:mod:`.recorder`) fills a :class:`Trace`; the diagnosis stage reads it and nothing
+else. Records hold no tensors: storage keys and versions stand for them.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+
+import torch
+
+from .frames import Frame
+
+
+@dataclass(frozen=True, slots=True)
+class TensorInfo:
+    shape: tuple[int, ...]
+    dtype: str
+    storage: int
+    version: int
+    requires_grad: bool
+    is_leaf: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One tensor argument an op writes (``Tensor(a!)`` in its schema)."""
+
+    storage: int
+    version_before: int  # inside __torch_dispatch__ the bump has not happened yet
+
+
+@dataclass(slots=True)
+class OpRecord:
+    seq: int
+    op: str
+    backward: bool
+    frames: tuple[Frame, ...]
+    modules: tuple[torch.nn.Module, ...]  # module call stack, outermost first
+    optimizer: str | None  # "Adam.step() call #1" while an optimizer step runs
+    inputs: tuple[tuple[int, int], ...] = ()  # (storage, version) of each tensor input
+    producers: tuple[int | None, ...] = ()  # seq of the op that produced each input's value
+    outputs: tuple[tuple[int, int], ...] = ()
+    output_shape: tuple[int, ...] | None = None
+    writes: tuple[Write, ...] = ()
+    names: tuple[str, ...] = ()  # Python names bound to the written tensor at the user's line
+    is_view: bool = False
+    grad_enabled: bool = True  # False under no_grad: a view made there cannot be written with grad on
+
+
+@dataclass(slots=True)
+class SaveRecord:
+    rid: int
+    tensor: TensorInfo
+    prev_seq: int  # last op dispatched before the pack: the saver is this op or the next one
+    frames: tuple[Frame, ...]
+    modules: tuple[torch.nn.Module, ...]
+    producer: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DetachEvent:
+    seq: int
+    storage: int
+    frames: tuple[Frame, ...]
+    modules: tuple[torch.nn.Module, ...]
+
+
+@dataclass(slots=True)
+class StaleUse:
+    """Backward reached a saved tensor that changed since it was saved."""
+
+    save: SaveRecord
+    current_version: int
+    node_name: str
+    custom_function: bool  # the node belongs to a user's autograd.Function
+    detached: DetachEvent | None = None
+
+
+@dataclass(slots=True)
+class ForwardFailure:
+    """An in-place error autograd raised at the call itself (leaf, view, detach_ of a view)."""
+
+    function: str
+    message: str
+    frames: tuple[Frame, ...]
+    modules: tuple[torch.nn.Module, ...]
+    tensor: TensorInfo | None
+    view_seq: int | None  # the op that created the written view
+    optimizer: str | None
+    custom_function_view: bool  # the view came out of an autograd.Function (e.g. a full backward hook)
+
+
+@dataclass
+class Trace:
+    """Everything one replay recorded; plain data for the diagnosis stage."""
+
+    ops: list[OpRecord] = field(default_factory=list)
+    saves: list[SaveRecord] = field(default_factory=list)
+    detaches: list[DetachEvent] = field(default_factory=list)
+    stale: StaleUse | None = None
+    forward_failure: ForwardFailure | None = None
+    construction_sites: weakref.WeakKeyDictionary[torch.nn.Module, Frame] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    roots: list[torch.nn.Module] = field(default_factory=list)
+    optimizers: list[torch.optim.Optimizer] = field(default_factory=list)
+    writes_by_storage: dict[int, list[int]] = field(default_factory=dict)  # storage -> op seqs
+
+    def op(self, seq: int | None) -> OpRecord | None:
+        if seq is None or not 0 <= seq < len(self.ops):
+            return None
+        return self.ops[seq]

@@ -1,0 +1,131 @@
+"""Re-execute cells of a live kernel in the kernel's own namespace, then put the kernel back.
+
+This is the replay stage of the notebook face: the cells' code as the kernel compiled it, the
+random state the first of them started from, and an undo log plus snapshots that leave the kernel
+exactly as the failed run left it. What runs *during* the re-execution (the recorder, the
+diagnosis) is the caller's: :func:`replay_in_kernel` only hands it a ``rerun`` callable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from types import CodeType
+from typing import Any, Protocol, TypeVar
+
+from .celldeps import names_defined, names_read
+from .cells import Cell
+from .run import RandomState
+from .undo import ObjectSnapshot, WriteLog, deferred_interrupts
+
+MAX_WINDOW = 8  # a widened replay never runs more than this many cells
+
+T = TypeVar("T")
+Rerun = Callable[[], BaseException | None]
+
+
+class KernelCells(Protocol):
+    """What the replay needs to know about the cells a kernel ran (the notebook face's cell map)."""
+
+    ids: dict[int, str]
+
+    def cell_of(self, filename: str) -> tuple[int, str | None] | None: ...
+
+    def cell_code(self, number: int) -> tuple[str, str] | None: ...
+
+    def earlier_numbers(self, before: int, limit: int) -> list[int]: ...
+
+    def session_cells(self) -> list[Cell]: ...
+
+
+@dataclass(frozen=True)
+class CellCode:
+    number: int  # In[number]
+    transformed: str  # the code the kernel ran, after IPython's input transformers
+    filename: str  # the kernel's code name for it: frames of the replay map to the same cell
+
+
+@dataclass
+class FailedCell:
+    """What to replay: cells in execution order (the failing one last) and the random state the
+    first of them started with (None: not captured)."""
+
+    cells: list[CellCode]
+    start: RandomState | None
+
+    @property
+    def label(self) -> str:
+        first, last = self.cells[0].number, self.cells[-1].number
+        return f"In[{last}]" if first == last else f"In[{first}] to In[{last}]"
+
+
+def widened(window: FailedCell, cells: KernelCells, starts: Mapping[int, RandomState]) -> FailedCell | None:
+    """``window`` with the earlier cells it reads names from (all cells between, as they ran)."""
+    first = window.cells[0].number
+    reads = set().union(*(names_read(c.transformed) for c in window.cells))
+    earlier: list[CellCode] = []
+    for number in cells.earlier_numbers(first, MAX_WINDOW - len(window.cells)):
+        code = cells.cell_code(number)
+        if code is None or "get_ipython()" in code[0]:
+            return None  # a magic (%reset, %run, ...) is no code to replay behind the user's back
+        earlier.insert(0, CellCode(number, *code))
+        if names_defined(code[0]) & reads:
+            return FailedCell(earlier + window.cells, starts.get(number))
+    return None
+
+
+def compile_like_kernel(shell: Any, transformed: str, filename: str) -> CodeType:
+    """The cell as one code object, with the shell's AST transformers and ``__future__`` flags."""
+    tree = shell.compile.ast_parse(transformed, filename=filename)
+    tree = shell.transform_ast(tree)
+    code: CodeType = shell.compile(tree, filename, "exec")
+    return code
+
+
+def _hidden_names(shell: Any) -> frozenset[str]:
+    # IPython's own bookkeeping (In, Out, _oh, _i1, ...): never rebound by a replay, and often large
+    hidden = getattr(shell, "user_ns_hidden", {})
+    return frozenset(name for name in shell.user_ns if name in hidden or name.startswith("_"))
+
+
+def replay_in_kernel(
+    shell: Any,
+    window: FailedCell,
+    under: Callable[[Rerun], T],
+    progress: AbstractContextManager[Any] | None = None,
+) -> T:
+    """Call ``under(rerun)``, where ``rerun()`` re-executes ``window`` in the kernel's namespace and
+    returns the exception it raised (or None); afterwards every tensor, name, object and random
+    state the re-execution touched is put back as the failed run left it, even on Ctrl-C."""
+    from IPython.utils.capture import capture_output
+
+    codes = [compile_like_kernel(shell, c.transformed, c.filename) for c in window.cells]
+    namespace = shell.user_ns
+    after = RandomState.capture()  # what the failed run left: the kernel goes back to it
+    snapshot = ObjectSnapshot.take(namespace, skip=_hidden_names(shell))
+    writes = WriteLog()
+
+    def rerun() -> BaseException | None:
+        if window.start is not None:
+            window.start.restore()  # same dropout masks and random batches as the failed run
+        try:
+            # the replay's prints and displays repeat the failed run's: hidden
+            with capture_output(stdout=True, stderr=True, display=True):
+                for code in codes:
+                    exec(code, shell.user_global_ns, namespace)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # the user's code failing again is the expected result
+            return error
+        return None
+
+    try:
+        # the undo log is entered first so that its mode sits below whatever ``under`` installs
+        with progress or nullcontext(), writes:
+            return under(rerun)
+    finally:
+        with deferred_interrupts():
+            writes.restore()
+            snapshot.restore()
+            after.restore()

@@ -1,0 +1,238 @@
+"""Undo what a diagnostic replay did, so the kernel is left exactly as the failed run left it.
+
+Nothing is copied up front. Tensors are restored from an undo log kept at the dispatch level: the
+first time an op writes a storage that existed before the replay, that storage is copied once; at
+the end every copy is written back and each written tensor gets its shape and version counter back.
+Storages the replay allocated itself are never copied. Python-side state is restored from shallow
+snapshots: the names of the namespace, the ``__dict__`` of modules, optimizers and other objects
+reachable from it, the containers they hold, and the ``.grad`` of every reachable leaf tensor.
+
+What is *not* undone: prints, files, network, numpy arrays written in place, state held by objects
+not reachable from the namespace (their tensors' data is still restored), and ``detach_()`` on a
+tensor that existed before (autograd history cannot be re-attached).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from ..record.torch_facts import op_info, storage_key, tensors_in, version_of
+
+
+def written_tensors(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[torch.Tensor]:
+    """The tensors ``func`` writes, decided from its schema (plus batch norm's running stats)."""
+    info = op_info(func)
+    written: list[torch.Tensor] = []
+    for position, name in info.written + info.unannotated_written:
+        value = args[position] if position < len(args) else kwargs.get(name)
+        written.extend(tensors_in(value))
+    return written
+
+
+def _geometry(t: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+    return tuple(int(s) for s in t.shape), tuple(int(s) for s in t.stride()), int(t.storage_offset())
+
+
+@dataclass
+class _Written:
+    """A tensor written during the replay whose memory existed before it, as it was before."""
+
+    tensor: torch.Tensor
+    version: int
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+    offset: int
+
+
+class WriteLog(TorchDispatchMode):
+    """The undo log: copy a pre-existing storage once, the first time an op writes it.
+
+    Enter it *before* the recorder, so that it sits below the recorder's mode: the copies it makes
+    then never show up as ops in the replay's trace.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._born: set[int] = set()  # storages the replay allocated: nothing to restore
+        self._copies: dict[int, tuple[torch.UntypedStorage, torch.UntypedStorage]] = {}
+        self._written: dict[int, _Written] = {}  # id(tensor) -> state before its first write
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        for t in written_tensors(func, args, kwargs):
+            self._before_write(t)
+        out = func(*args, **kwargs)
+        self._note_allocations(args, kwargs, out)
+        return out
+
+    def _before_write(self, t: torch.Tensor) -> None:
+        key = storage_key(t)
+        if key <= 0 or key in self._born:
+            return
+        if key not in self._copies:
+            storage = t.untyped_storage()
+            self._copies[key] = (storage, storage.clone())
+        if id(t) not in self._written:
+            self._written[id(t)] = _Written(t, version_of(t), *_geometry(t))
+
+    def _note_allocations(self, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        # an output whose memory is not one of the inputs' was allocated by this op
+        inputs = {storage_key(t) for a in (*args, *kwargs.values()) for t in tensors_in(a)}
+        for t in tensors_in(out):
+            key = storage_key(t)
+            if key > 0 and key not in inputs and key not in self._copies:
+                self._born.add(key)
+
+    @property
+    def copied_bytes(self) -> int:
+        return sum(copy.nbytes() for _, copy in self._copies.values())
+
+    def restore(self) -> None:
+        """Write every copy back, then each tensor's shape and version counter (views share one,
+        so the oldest recorded version is set last)."""
+        with torch.no_grad():
+            for storage, copy in self._copies.values():
+                if storage.nbytes() != copy.nbytes():
+                    storage.resize_(copy.nbytes())
+                storage.copy_(copy)
+            for item in reversed(list(self._written.values())):
+                t = item.tensor
+                if _geometry(t) != (item.size, item.stride, item.offset):
+                    with contextlib.suppress(RuntimeError):
+                        t.set_(t.untyped_storage(), item.offset, item.size, item.stride)
+                if item.version >= 0:
+                    with contextlib.suppress(RuntimeError):  # inference tensors have no counter
+                        torch._C._autograd._unsafe_set_version_counter((t,), (item.version,))
+        self._copies.clear()
+        self._written.clear()
+        self._born.clear()
+
+
+# ---------------------------------------------------------------------------------------------- objects
+
+_ATOMS = (str, bytes, bytearray, int, float, complex, bool, type(None), range, slice)
+_OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)
+MAX_OBJECTS = 50_000
+MAX_DEPTH = 4
+MAX_CONTAINER = 10_000
+
+
+@dataclass
+class ObjectSnapshot:
+    """Shallow copies of the namespace and of the mutable Python state reachable from it."""
+
+    namespace: dict[str, Any]
+    names: dict[str, Any] = field(default_factory=dict)
+    dicts: list[tuple[dict[Any, Any], dict[Any, Any]]] = field(default_factory=list)
+    lists: list[tuple[list[Any], list[Any]]] = field(default_factory=list)
+    sets: list[tuple[set[Any], set[Any]]] = field(default_factory=list)
+    leaves: list[tuple[torch.Tensor, torch.Tensor | None, bool]] = field(default_factory=list)
+
+    @classmethod
+    def take(cls, namespace: dict[str, Any], skip: frozenset[str] = frozenset()) -> ObjectSnapshot:
+        snapshot = cls(namespace, names=dict(namespace))
+        seen: set[int] = set()
+        queue: list[tuple[Any, int]] = [(v, 0) for k, v in namespace.items() if k not in skip]
+        while queue and len(seen) < MAX_OBJECTS:
+            value, depth = queue.pop()
+            if isinstance(value, (*_ATOMS, *_OPAQUE)) or id(value) in seen:
+                continue
+            seen.add(id(value))
+            for child in snapshot._record(value):
+                if depth < MAX_DEPTH:
+                    queue.append((child, depth + 1))
+        return snapshot
+
+    def _record(self, value: Any) -> list[Any]:
+        """Snapshot ``value`` itself; return what it holds (to walk next)."""
+        if isinstance(value, torch.Tensor):
+            if value.is_leaf:
+                self.leaves.append((value, value.grad, value.requires_grad))
+            return []
+        if isinstance(value, torch.nn.Module):
+            children: list[Any] = []
+            for module in value.modules():  # every submodule, each with its own hooks and buffers
+                children.extend(self._record_object(module))
+            return children
+        if isinstance(value, dict):
+            if len(value) > MAX_CONTAINER:
+                return []
+            self.dicts.append((value, dict(value)))
+            return [*value.keys(), *value.values()]
+        if isinstance(value, list):
+            if len(value) > MAX_CONTAINER:
+                return []
+            self.lists.append((value, list(value)))
+            return list(value)
+        if isinstance(value, set):
+            if len(value) > MAX_CONTAINER:
+                return []
+            self.sets.append((value, set(value)))
+            return list(value)
+        if isinstance(value, (tuple, frozenset)):
+            return list(value) if len(value) <= MAX_CONTAINER else []
+        return self._record_object(value)
+
+    def _record_object(self, value: Any) -> list[Any]:
+        attributes = getattr(value, "__dict__", None)
+        if not isinstance(attributes, dict) or type(value).__module__.startswith(("IPython", "ipykernel")):
+            return []
+        self.dicts.append((attributes, dict(attributes)))
+        return list(attributes.values())
+
+    def restore(self) -> None:
+        for tensor, grad, requires_grad in self.leaves:
+            with contextlib.suppress(RuntimeError):
+                if tensor.requires_grad != requires_grad:
+                    tensor.requires_grad_(requires_grad)
+                if tensor.grad is not grad:
+                    tensor.grad = grad
+        for container, items in self.dicts:
+            _restore_dict(container, items)
+        for lst, list_items in self.lists:
+            if len(lst) != len(list_items) or any(a is not b for a, b in zip(lst, list_items, strict=True)):
+                lst[:] = list_items
+        for st, set_items in self.sets:
+            if {id(x) for x in st} != {id(x) for x in set_items}:  # identity: tensors compare elementwise
+                st.clear()
+                st.update(set_items)
+        _restore_dict(self.namespace, self.names)
+
+
+def _restore_dict(container: dict[Any, Any], items: dict[Any, Any]) -> None:
+    """Put back the keys and the very objects ``container`` held (no write when nothing changed)."""
+    if container.keys() == items.keys() and all(container[k] is v for k, v in items.items()):
+        return
+    for key in [k for k in container if k not in items]:
+        del container[key]
+    for key, value in items.items():
+        if key not in container or container[key] is not value:
+            container[key] = value
+
+
+# ---------------------------------------------------------------------------------------------- signals
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold Ctrl-C while state is being restored (a half-restored kernel is worse than a wait)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
