@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sys
 import traceback
 from collections.abc import Iterator
@@ -36,14 +35,10 @@ from ...replay.run import (
     run_compiled,
     script_path_on_sys_path,
 )
+from ...replay.time_limit import TimeLimitExceeded, time_limit
 from . import grads
 
 MAX_SNAPSHOTS = 4
-
-
-class TimeLimit(BaseException):
-    """Raised inside the user's code when a run exceeds its time limit (a BaseException, as
-    KeyboardInterrupt is, so that the user's ``except Exception`` does not swallow it)."""
 
 
 @dataclass
@@ -85,24 +80,6 @@ class _Recorder:
 
 
 @contextlib.contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    if not hasattr(signal, "setitimer") or seconds <= 0:
-        yield
-        return
-
-    def expire(signum: int, frame: object) -> None:
-        raise TimeLimit(f"time limit of {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-@contextlib.contextmanager
 def _torch_modes() -> Iterator[None]:
     """Undo global torch modes a program may switch (grad mode, default dtype, anomaly mode)."""
     grad_enabled, dtype = torch.is_grad_enabled(), torch.get_default_dtype()
@@ -139,14 +116,17 @@ class Sandbox:
             with (
                 _torch_modes(),
                 script_path_on_sys_path(self.script_path),
-                _time_limit(self.time_limit),
+                time_limit(self.time_limit),
                 mutation,
             ):
                 outcome = run_compiled(compiled, namespace)
             result.error, result.error_cell = outcome.exception, outcome.cell
             if isinstance(result.error, SystemExit) and result.error.code in (0, None):
                 result.error = None  # a script that ends with sys.exit(0) succeeded
-        except (Exception, TimeLimit) as exc:  # a cell that does not compile, or a context failing on exit
+        except (
+            Exception,
+            TimeLimitExceeded,
+        ) as exc:  # a cell that does not compile, or a context failing on exit
             result.error = exc
         finally:
             self.recorder.run = None
@@ -159,9 +139,9 @@ class Sandbox:
         try:
             from ...pipeline.core import check_cells
 
-            with _torch_modes(), _time_limit(self.time_limit):
+            with _torch_modes(), time_limit(self.time_limit):
                 result = check_cells(cells, self.script_path, with_fixes=False)
-        except (Exception, TimeLimit):
+        except (Exception, TimeLimitExceeded):
             return None
         return result.to_json() if result.status == "inplace_error" else None
 
@@ -172,9 +152,9 @@ class Sandbox:
             + run.grad_calls,
             "finite": grads.all_finite(run.final),
             "error": None,
-            "timed_out": isinstance(run.error, TimeLimit),
+            "timed_out": isinstance(run.error, TimeLimitExceeded),
         }
-        if run.error is not None and not isinstance(run.error, TimeLimit):
+        if run.error is not None and not isinstance(run.error, TimeLimitExceeded):
             message = str(run.error).strip().split("\n")[0][:500]
             error: dict[str, Any] = {
                 "type": type(run.error).__name__,
