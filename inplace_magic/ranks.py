@@ -22,7 +22,7 @@ import traceback
 from typing import Any
 
 from .fix import apply_to_file, unified_diff
-from .pipeline.distributed import DistributedCheck, check_distributed
+from .pipeline.distributed import MAX_LAUNCH_CHECKS, DistributedCheck, check_distributed
 from .present.ranks import rank_summary
 from .present.text import fix_label, render_text
 from .replay.cells import Cell
@@ -90,7 +90,7 @@ def run_rank(args: argparse.Namespace, cells: list[Cell], world: World) -> int:
         return _after_report(check)
     code = EXIT[check.status]
     _print(args, cells, check)
-    check.channel.set("printed", {"code": code, "rank": world.rank})
+    check.channel.put("printed", {"code": code, "rank": world.rank})
     _wait_for_the_others(check)
     return code
 
@@ -147,7 +147,7 @@ def _write(path: str, cells: list[Cell], fixes: list[dict[str, Any]]) -> None:
 def _after_report(check: DistributedCheck) -> int:
     """A rank that does not report: wait until the report is out, say so, and exit 0."""
     # the reporter may first verify fixes, each a re-run of every rank
-    deadline = time.monotonic() + 4 * check.timeout_s + 120.0
+    deadline = time.monotonic() + (MAX_LAUNCH_CHECKS + 1) * (check.wait_s + 30.0)
     printed = None
     while time.monotonic() < deadline:
         printed = check.channel.get("printed")

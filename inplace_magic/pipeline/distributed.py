@@ -4,13 +4,14 @@ Every rank runs its cells as the single-process check does. Then the ranks meet 
 store and compare how their runs ended. When one raised an in-place error, every rank replays in
 lockstep: a failing rank under the recorder (:func:`.core.check_cells`, through its replay scope),
 every other rank plainly, so that each collective of the replay (DDP's construction broadcast, its
-gradient all-reduce) has all its ranks. Each failing rank diagnoses its own error; the ranks meet
-again, and the lowest failing rank speaks for all: its report, which ranks failed and where they
-differ, and fixes verified by re-running every rank of the fixed code on this machine.
+gradient all-reduce) has all its ranks. A rank that does not come to the meeting (it exited, or it
+waits in a collective for a rank that failed before joining it) cannot replay: the failing ranks
+then replay alone, in a world of one, and the report says so. Each failing rank diagnoses its own
+error; the ranks meet again, and the lowest failing rank speaks for all: its report, which ranks
+failed and where they differ, and fixes verified by re-running every rank of the fixed code here.
 
-Before each meeting a rank destroys its process group: a peer blocked in a collective with it (it
-did not fail, or failed later) then fails at once instead of waiting out gloo's 30 minutes, and
-comes to the meeting too.
+Where the ranks' views could differ (one rank's wait timed out, another's did not) they act on one
+decision, the first one proposed on the store.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +50,7 @@ from ..replay.run import (
     run_compiled,
     script_path_on_sys_path,
 )
-from ..replay.time_limit import time_limit
+from ..replay.time_limit import limit_for, time_limit
 from .core import CheckResult, Status, check_cells, find_fixes
 
 REPLAY = "0"  # the replay's process-group prefix: every rank of one launch replays once
@@ -89,7 +91,8 @@ class DistributedCheck:
     own: CheckResult
     ranks: list[RankResult]
     reporter: int
-    timeout_s: float
+    timeout_s: float  # a rank's wait for the others, and the limit on each replay collective
+    wait_s: float  # the wait for the others' replays
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -140,16 +143,13 @@ def check_distributed(
     @contextlib.contextmanager
     def failing_rank_replay() -> Iterator[None]:
         took["first_s"] = time.monotonic() - started
-        answers = _meet(channel, "inplace_error", took["first_s"])
-        missing = [a.reason for a in answers.values() if isinstance(a, Missing)]
-        unavailable = None
-        if missing:
-            unavailable = "the replay re-runs every rank's cells in lockstep, and " + "; ".join(missing) + "."
-            took["replay"] = f"not replayed: {'; '.join(missing)}"
-        else:
-            took["replay"] = "replayed under the recorder"
+        took["decision"] = decision = _meet(channel, "inplace_error", took["first_s"])
+        alone = bool(decision["missing"])
+        took["replay"] = (
+            f"replayed alone under the recorder ({_ALONE})" if alone else "replayed under the recorder"
+        )
         timeout = rank_timeout(took["first_s"])
-        with watch_ddp() as constructions, replay_groups(world, channel, REPLAY, timeout, unavailable):
+        with watch_ddp() as constructions, replay_groups(world, channel, REPLAY, timeout, alone=alone):
             took["constructions"] = constructions
             yield
 
@@ -157,10 +157,14 @@ def check_distributed(
     first_s = took.get("first_s", time.monotonic() - started)
     timeout = rank_timeout(first_s)
     replay = took.get("replay")
-    if own.status != "inplace_error":
-        answers = _meet(channel, own.status, first_s)
-        failing = [r for r, a in answers.items() if isinstance(a, dict) and a["status"] == "inplace_error"]
-        if failing and not any(isinstance(a, Missing) for a in answers.values()):
+    if own.exception is not None:
+        _drop_namespace(own.exception)
+    if own.status == "inplace_error":
+        release_groups()  # the replay's group, held by the replay's namespace until now
+        decision = took["decision"]
+    else:
+        decision = _meet(channel, own.status, first_s)
+        if decision["replay"] and not decision["missing"]:
             replay = _serve_replay(cells, script_path, random_state, world, channel, timeout)
     if own.diagnosis is not None:
         name_ddp_writer(own.diagnosis, took.get("constructions", []))
@@ -172,13 +176,26 @@ def check_distributed(
         replay=replay,
     )
     channel.publish("final", mine.to_json())
-    # a failing rank may wait for the slowest replay; the serving ranks for it in turn
-    finals = channel.gather("final", 2 * timeout)
-    ranks = [RankResult.from_answer(r, finals[r]) for r in range(world.world_size)]
+    # the others may still replay: wait as long as a replay may take (its time limit), and more;
+    # not for a rank missing at the first meeting (blocked on a failed rank, it waits for us to exit)
+    wait_s = limit_for(first_s) + timeout
+    missing = {int(r): why for r, why in decision["missing"].items()}
+    finals = channel.gather("final", wait_s, skip=set(missing))
+    ranks = [
+        RankResult(r, "missing", reason=missing[r]) if r in missing else RankResult.from_answer(r, finals[r])
+        for r in range(world.world_size)
+    ]
     _mark_same(ranks)
-    reporter = min(ranks, key=lambda r: (_SEVERITY[r.status], r.rank)).rank
-    check = DistributedCheck(world, channel, own, ranks, reporter, timeout)
-    if own.diagnosis is not None and not own.diagnosis.reproduced and len(ranks) > 1:
+    proposal = min(ranks, key=lambda r: (_SEVERITY[r.status], r.rank)).rank
+    reporter = int(channel.decide("reporter", {"rank": proposal})["rank"])
+    check = DistributedCheck(world, channel, own, ranks, reporter, timeout, wait_s)
+    if own.diagnosis is not None and missing and replay and "alone" in replay:
+        check.notes.append(
+            f"Rank {world.rank} replayed alone: {'; '.join(missing.values())}. {_ALONE.capitalize()}: "
+            "values (averaged gradients, broadcast weights) differ from the launch, which op wrote and "
+            "which op saved do not."
+        )
+    elif own.diagnosis is not None and not own.diagnosis.reproduced and len(ranks) > 1:
         check.notes.append(
             "A distributed replay needs every rank to run the same collectives in the same order; one "
             f"that a rank does not join fails after {timeout:g} s (see each rank's replay below)."
@@ -188,11 +205,35 @@ def check_distributed(
     return check
 
 
-def _meet(channel: RankChannel, status: str, first_s: float) -> dict[int, dict[str, Any] | Missing]:
-    """Release the peers blocked on this rank, say how its run ended, and hear the others."""
+_ALONE = (
+    "a one-rank gloo group stood in for the launch and get_rank()/get_world_size() answered as in "
+    "the launch, so its collectives did not communicate"
+)
+
+
+def _drop_namespace(exception: BaseException) -> None:
+    """Free what the run left: its traceback's frames hold the cells' namespace (their globals),
+    and with it what holds the process group (and so the peers blocked on it).
+
+    The traceback stays printable (its lines come from linecache)."""
+    tb = exception.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith("<cell "):
+            tb.tb_frame.f_globals.clear()
+        tb = tb.tb_next
+    traceback.clear_frames(exception.__traceback__)
+
+
+def _meet(channel: RankChannel, status: str, first_s: float) -> dict[str, Any]:
+    """Release what this rank can of its group, say how its run ended, hear the others, and agree
+    with them on the replay: wanted when a rank failed in place; every rank in lockstep when every
+    rank answered, else the failing ranks alone."""
     release_groups()
     channel.publish("first", {"status": status})
-    return channel.gather("first", rank_timeout(first_s))
+    answers = channel.gather("first", rank_timeout(first_s))
+    missing = {str(r): a.reason for r, a in answers.items() if isinstance(a, Missing)}
+    failing = any(isinstance(a, dict) and a.get("status") == "inplace_error" for a in answers.values())
+    return channel.decide("replay", {"replay": failing, "missing": missing})
 
 
 def _serve_replay(
@@ -333,25 +374,32 @@ def _run_under_launch(
         with open(job, "w", encoding="utf-8") as handle:
             rows = [[c.index, c.source, c.kind, c.cell_id] for c in cells]
             json.dump({"cells": rows, "script_path": script_path}, handle)
-        logs = [open(os.path.join(folder, f"rank{r}.err"), "wb") for r in range(n)]  # noqa: SIM115
-        try:
-            launch = LocalLaunch(n, python_path=_PACKAGE_ROOT)
-            launch.start(
-                [sys.executable, "-m", "inplace_magic.replay.run_cells", job],
-                stdout=lambda r: subprocess.DEVNULL,
-                stderr=lambda r: logs[r],
-            )
-            codes = launch.wait(deadline_s=rank_timeout(first_s) + 30.0)
-        finally:
-            for log in logs:
-                log.close()
-        if all(code == 0 for code in codes):
-            return True, f"Verified under the same launch: {n} gloo ranks on this machine ran the fixed code."
-        rank = next(r for r, code in enumerate(codes) if code != 0)
-        with open(os.path.join(folder, f"rank{rank}.err"), encoding="utf-8", errors="replace") as handle:
-            lines = [line.strip() for line in handle if line.strip()]
-    if codes[rank] in (1, 2) and lines:
-        what = f"raised {lines[-1][:200]}"
+        launch = LocalLaunch(n, python_path=_PACKAGE_ROOT)
+        program = [sys.executable, "-m", "inplace_magic.replay.run_cells", job]
+        launch.start(
+            lambda r: [*program, os.path.join(folder, f"{r}.json")],
+            stdout=lambda r: subprocess.DEVNULL,
+            stderr=lambda r: subprocess.DEVNULL,
+        )
+        codes = launch.wait(deadline_s=limit_for(first_s) + 30.0)
+        results = [_read_json(os.path.join(folder, f"{r}.json")) for r in range(n)]
+    if all(code == 0 for code in codes):
+        return True, f"Verified under the same launch: {n} gloo ranks on this machine ran the fixed code."
+    # the first rank to fail is the cause; the others often fail because it left their collective
+    failed = [r for r in range(n) if codes[r] != 0]
+    rank = min(failed, key=lambda r: (results[r] or {}).get("at", float("inf")))
+    error = (results[rank] or {}).get("error")
+    if error:
+        what = f"raised {error['type']}: {error['message']} (cell {error['cell']})"
     else:
         what = f"exited with code {codes[rank]}"
     return False, f"Not verified: re-run as {n} ranks on this machine, the fixed code's rank {rank} {what}."
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = json.load(handle)
+    except (OSError, ValueError):  # the rank died before writing it: its exit code says how
+        return None
+    return value if isinstance(value, dict) else None

@@ -49,6 +49,7 @@ class LocalLaunch:
         prefix = RankChannel.prefix(f"{self.run_id}.0")
         self.channel = RankChannel(PrefixStore(prefix, self.server), nproc, None)
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.exit_order: list[int] = []  # ranks, in the order they were seen to exit
 
     def environment(self, rank: int) -> dict[str, str]:
         env = dict(os.environ)
@@ -75,17 +76,18 @@ class LocalLaunch:
 
     def start(
         self,
-        command: Sequence[str],
+        command: Sequence[str] | Callable[[int], Sequence[str]],
         *,
         cwd: str | None = None,
         stdout: Callable[[int], IO[bytes] | int | None] | None = None,
         stderr: Callable[[int], IO[bytes] | int | None] | None = None,
     ) -> None:
-        """Start ``command`` once per rank; ``stdout``/``stderr`` give each rank's streams (None: inherit)."""
+        """Start ``command`` once per rank (a callable gives each rank's own);
+        ``stdout``/``stderr`` give each rank's streams (None: inherit)."""
         for rank in range(self.nproc):
             self.processes.append(
                 subprocess.Popen(
-                    list(command),
+                    list(command(rank) if callable(command) else command),
                     cwd=cwd,
                     env=self.environment(rank),
                     stdout=stdout(rank) if stdout else None,
@@ -113,6 +115,7 @@ class LocalLaunch:
                 for rank, process in enumerate(self.processes):
                     if rank not in codes and process.poll() is not None:
                         codes[rank] = process.returncode
+                        self.exit_order.append(rank)
                         self._mark_gone(rank, process.returncode)
                 now = time.monotonic()
                 if finished_at is None and finished is not None and finished():
@@ -134,4 +137,4 @@ class LocalLaunch:
             process.wait()
 
     def _mark_gone(self, rank: int, code: int) -> None:
-        self.channel.set(f"gone/{rank}", {"code": code})
+        self.channel.put(f"gone/{rank}", {"code": code})
