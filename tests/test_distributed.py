@@ -130,6 +130,10 @@ def test_case_is_diagnosed_on_every_rank(case: Path) -> None:
         if per_rank:
             assert diagnosis["tensor"]["shape"] == per_rank["tensor_shape"]
             assert diagnosis["tensor"]["parameter"] == per_rank["parameter"]
+    shapes = {json.dumps(r["tensor_shape"]) for r in (expected.get("ranks") or {}).values()}
+    if len(shapes) > 1:  # the ranks fail on different tensors: the report says so
+        assert got["ranks"][1]["same_as"] is None
+        assert any(note.startswith("Rank 1 failed differently") for note in got["notes"]), got["notes"]
     if expected["inplace"]["writer"] == "ddp_construction_broadcast":
         assert "DistributedDataParallel" in got["inplace"]["role"]
         assert any("DDP's own machinery" in note for note in got["notes"])
@@ -314,15 +318,21 @@ def test_a_replay_collective_nobody_joins_fails_at_the_time_limit(tmp_path: Path
 # -- fixes, verified under the same launch
 
 
-def test_fix_is_verified_by_rerunning_every_rank() -> None:
-    case = CASES / "ddp_gan_opt_d_step_before_g_backward.py"
-    code, out, err, _ = check(case, "--json")
+def test_fix_is_verified_by_rerunning_every_rank_and_written(tmp_path: Path) -> None:
+    case = tmp_path / "gan.py"
+    original = (CASES / "ddp_gan_opt_d_step_before_g_backward.py").read_text()
+    case.write_text(original)
+    code, out, err, _ = check(case, "--json", "--write")
     got = json.loads(out)
     assert code == 1, err[-3000:]
     best = got["fixes"][0]
     assert best["verified"] and best["kind"] == "reorder_step"
     assert "Verified under the same launch: 2 gloo ranks on this machine ran the fixed code." in best["notes"]
     assert best["preserves_gradients"] is None  # no gradient reference under a launch
+    # only the reporting rank wrote, and only the fix verified under the launch
+    assert (tmp_path / "gan.py.bak").read_text() == original
+    fixed = [c.source for c in split_percent(case.read_text())]
+    assert fixed[1] == best["cells"]["1"] and fixed[1] != split_percent(original)[1].source
 
 
 def test_a_fix_that_fails_on_one_rank_is_not_verified(tmp_path: Path) -> None:

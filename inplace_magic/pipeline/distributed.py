@@ -200,6 +200,15 @@ def check_distributed(
             "A distributed replay needs every rank to run the same collectives in the same order; one "
             f"that a rank does not join fails after {timeout:g} s (see each rank's replay below)."
         )
+    failed = [r for r in ranks if r.status == "inplace_error" and r.rank != reporter]
+    differ = [str(r.rank) for r in failed if r.same_as is None]
+    if differ and check.is_reporter:
+        which = ("Ranks " if len(differ) > 1 else "Rank ") + ", ".join(differ)
+        check.notes.append(
+            f"{which} failed differently (its writer, saver or tensor is another; see above): ranks "
+            "diverge when each writes other parameters (ZeroRedundancyOptimizer steps only the ones a rank "
+            "owns, and receives the others by a broadcast that does not bump versions) or sees other data."
+        )
     if check.is_reporter and with_fixes and own.diagnosis is not None:
         own.diagnosis.fixes = fixes_under_launch(cells, own.diagnosis, script_path, world, first_s)
     return check
