@@ -70,6 +70,7 @@ def test_the_replay_takes_from_a_stream_what_the_first_run_took(
     assert len(magic["seen"]) == 2, "the cell ran twice: the first run and the replay"
     assert magic["seen"] == plain["seen"] * 2
     assert magic["writer"] == "y.mul_(2)"
+    assert not [n for n in magic["diagnosis_notes"] if "could not set" in n]
 
 
 def test_a_cell_reading_a_generator_is_not_replayed_and_the_note_says_why(

@@ -63,7 +63,8 @@ class GeneratorState:
         )
         return cls(generator, bit_generator.state)  # a fresh dict each time: never aliased
 
-    def put_back(self) -> None:
+    def put_back(self) -> bool:
+        """Set the generator back to this state (always possible: True, as for iterators)."""
         generator = self.generator
         if isinstance(generator, torch.Generator):
             generator.set_state(self.state)
@@ -74,3 +75,4 @@ class GeneratorState:
         else:
             bit_generator = getattr(generator, "bit_generator", generator)
             bit_generator.state = self.state
+        return True

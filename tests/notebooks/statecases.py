@@ -133,6 +133,7 @@ def run(case: str, magic: str | None, seen_path: str) -> dict[str, Any]:
         "error": f"{type(error).__name__}: {error}",
         "notes": list(getattr(error, "__notes__", [])),
         "writer": ((diagnosis or {}).get("inplace") or {}).get("code"),
+        "diagnosis_notes": (diagnosis or {}).get("notes", []),
         "seen": Path(seen_path).read_text().splitlines(),
         "state": digest(shell.user_ns),
     }
