@@ -38,7 +38,7 @@ import inplace_magic
 from inplace_magic.pipeline import kernel as cellreplay
 from inplace_magic.pipeline.core import check_cells
 from inplace_magic.present.html import MIME_TYPE
-from inplace_magic.replay import time_limit
+from inplace_magic.replay import time_limit, undo
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -354,11 +354,31 @@ def test_a_replay_past_its_time_limit_is_stopped_and_the_users_error_shown(ip: A
 def test_the_time_limit_is_derived_from_the_cells_first_run(
     ip: Any, hanging: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the floor is 30 s; a lower one keeps the test short. The first run takes milliseconds, so
-    # the limit is the floor: ten times the first run is less
-    monkeypatch.setattr(time_limit, "FLOOR_S", 1.0)
+    # ten times the first run, at least the floor: the floor (30 s) lowered, the first run made to
+    # take 0.2 s, so the limit is about 2 s
+    monkeypatch.setattr(time_limit, "FLOOR_S", 0.5)
+    result, _ = _cell(
+        ip, "%%gradcheck --no-fix\nimport time\ntime.sleep(0.2)\n" + HANGS_IN_REPLAY + FAILING_CELL
+    )
+    note = result.error_in_exec.__notes__[0]
+    seconds = float(re.search(r"time limit of ([0-9.]+) s", note).group(1))  # type: ignore[union-attr]
+    assert 2.0 <= seconds < 3.0
+    monkeypatch.setattr(time_limit, "FLOOR_S", 1.0)  # a fast first run gets the floor
+    ip.user_ns["t"].zero_()
+    ip.user_ns["calls"].clear()
+    Path(ip.user_ns["MARK"]).unlink()
     result, _ = _cell(ip, "%%gradcheck --no-fix\n" + HANGS_IN_REPLAY + FAILING_CELL)
     _stopped_by_the_limit(ip, result, "1")
+
+
+def test_a_snapshot_past_its_object_limit_is_said_in_the_note(
+    ip: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ip.run_line_magic("reset", "-f")
+    _cell(ip, "import torch\ncalls = []\nt = torch.zeros(3)\nmany = [[i] for i in range(50)]")
+    monkeypatch.setattr(undo, "MAX_OBJECTS", 20)
+    result, _ = _cell(ip, "%%gradcheck --no-fix\n" + FAILING_CELL)
+    assert "changes the replay made past them were not undone" in result.error_in_exec.__notes__[0]
 
 
 def test_gradcheck_on_takes_a_time_limit_too(ip: Any, hanging: None) -> None:
@@ -468,3 +488,15 @@ def test_gradcheck_hands_other_cell_magics_their_body_untouched(ip: Any, tmp_pat
     target = tmp_path / "written.py"
     result, _ = _cell(ip, f"%%gradcheck\n%%writefile {target}\nx = 1\n")
     assert result.success and target.read_text() == "x = 1\n"
+
+
+def test_a_wider_replay_that_would_move_a_generator_on_is_not_run(ip: Any) -> None:
+    ip.run_line_magic("reset", "-f")
+    _cell(ip, "import torch\ndef numbers():\n    yield from range(1, 100)\ngen = numbers()")
+    _cell(ip, "w = torch.ones(3, requires_grad=True)\ny = (w * next(gen)).sigmoid()\ny.mul_(2)", "fw")
+    result, _ = _cell(ip, "%%gradcheck --no-fix\ny.sum().backward()", "bw")
+    assert "re-executed once" in result.error_in_exec.__notes__[0]  # the backward cell alone
+    diagnosis = inplace_magic.last_diagnosis()
+    assert diagnosis is not None
+    assert any("A wider replay" in n and "`gen` (a generator)" in n for n in diagnosis["notes"])
+    assert next(ip.user_ns["gen"]) == 2  # taken once, by the forward cell

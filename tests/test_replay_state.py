@@ -33,6 +33,10 @@ SAME_DATA = {
 }
 
 
+# only streams are set back before the replay: these writes of the first run are seen by the replay
+STARTS_FROM_THE_FAILED_RUN = {"data_assignment_ema", "large_and_deep_containers"}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict[str, Any]]]:
     """mode -> case -> what the run left; both modes run at once, each in its own process."""
@@ -60,6 +64,8 @@ def test_state_after_gradcheck_equals_a_plain_failing_runs(
     )
     assert differing == []
     assert any(name.startswith("<random>") for name in plain["state"])
+    if case in STARTS_FROM_THE_FAILED_RUN:  # the replay saw what the failed run left, then undid it
+        assert len(set(magic["seen"])) == 2
 
 
 @pytest.mark.parametrize("case", sorted(SAME_DATA))

@@ -107,8 +107,8 @@ class Outcome:
         if self.refused:
             return (
                 f"inplace_magic: not replayed: a replay would move on {', '.join(self.refused)}, which "
-                "cannot be set back; %%gradcheck --allow-advance replays anyway. What the error alone "
-                "tells is shown below."
+                "cannot be set back; --allow-advance (on %%gradcheck or %gradcheck on) replays anyway. "
+                "What the error alone tells is shown below."
             )
         done = f"re-executed {_times(len(self.replays))}: {'; '.join(self.replays)}; {self.seconds:.1f} s"
         if self.interrupted:
@@ -128,6 +128,13 @@ class Outcome:
             )
             if applies
         )
+        reproduced = self.diagnosis is not None and self.diagnosis.reproduced
+        if self.timed_out is not None and reproduced:  # a wider replay was stopped; the first one stands
+            return (
+                f"inplace_magic: diagnosed by replaying the cell ({done}; the last replay ran past its time "
+                f"limit of {self.timed_out:g} s and was stopped; kernel state restored); see the report "
+                "below, or inplace_magic.last_diagnosis()." + caveats
+            )
         if self.timed_out is not None:
             return (
                 f"inplace_magic: the diagnostic replay ran past its time limit of {self.timed_out:g} s and "
@@ -188,10 +195,19 @@ def diagnose_failure(
                 if _completeness(outcome.diagnosis) == COMPLETE:
                     break
                 window = widened(window, cellmap, starts)
-                if window is not None and not (would_advance(shell, window) and not allow_advance):
-                    wider = replayer.replay(window)
-                    if _completeness(wider) > _completeness(outcome.diagnosis):
-                        outcome.diagnosis = wider
+                if window is None:
+                    break
+                advanced = would_advance(shell, window)
+                if advanced and not allow_advance:
+                    if outcome.diagnosis is not None:
+                        outcome.diagnosis.notes.append(
+                            f"A wider replay ({window.label}) was not run: it would move on "
+                            f"{', '.join(advanced)}, which cannot be set back (--allow-advance runs it)."
+                        )
+                    break
+                wider = replayer.replay(window)
+                if _completeness(wider) > _completeness(outcome.diagnosis):
+                    outcome.diagnosis = wider
         if outcome.diagnosis is not None and fixes != "none":
             found = core.find_fixes(
                 cellmap.session_cells(), outcome.diagnosis, None, verify=fixes == "verify"
