@@ -13,7 +13,7 @@ FRONTEND_SOURCES := $(shell find src style schema -type f ! -path '*/__tests__/*
 # the venv's bin first: the npm build script calls jupyter-builder
 NPM_RUN := PATH="$(abspath $(BIN)):$$PATH" $(NPM) run
 
-.PHONY: npm-install build-widget build-labextension lab-develop lint-ts typecheck-ts test-ts widget-fixtures demo-lab
+.PHONY: npm-install build-widget build-labextension lab-develop lint-ts typecheck-ts test-ts widget-fixtures demo-lab protocol
 
 $(NODE_STAMP): package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
@@ -44,6 +44,13 @@ typecheck-ts: $(NODE_STAMP)
 
 test-ts: $(NODE_STAMP)
 	$(NPM) test
+
+# The wire protocol from its one source, the TypedDicts: JSON Schema (schema/wire), then the TypeScript
+# types from it (src/panel/wire.ts, src/lab/wire.ts). tests/test_protocol_generated.py and
+# src/__tests__/wire.test.ts regenerate both and diff.
+protocol: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m inplace_magic.lab.schema schema/wire
+	node schema/wire/to-typescript.mjs
 
 # Re-run the CLI on the shared cases and rebuild the panel states the TS tests render.
 widget-fixtures: setup
