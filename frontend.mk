@@ -9,7 +9,7 @@ BUILDER := $(BIN)/jupyter-builder
 WIDGET_BUNDLE := inplace_magic/static/widget.js
 LABEXTENSION := inplace_magic/labextension/package.json
 LAB_LINK := $(VENV)/share/jupyter/labextensions/inplace-magic
-FRONTEND_SOURCES := $(shell find src style schema -type f ! -path '*/__tests__/*' 2>/dev/null) package.json tsconfig.json
+FRONTEND_SOURCES := $(shell find src style schema/settings -type f ! -path '*/__tests__/*' 2>/dev/null) package.json tsconfig.json
 # the venv's bin first: the npm build script calls jupyter-builder
 NPM_RUN := PATH="$(abspath $(BIN)):$$PATH" $(NPM) run
 
@@ -36,8 +36,9 @@ build-labextension: $(LABEXTENSION)
 lab-develop: $(STAMP) $(LABEXTENSION)
 	@[ -L $(LAB_LINK) ] || PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter labextension develop --overwrite .
 
+# prettier and ESLint (the JupyterLab extension template's rules, eslint.config.mjs)
 lint-ts: $(NODE_STAMP)
-	$(NPM) run prettier:check
+	$(NPM) run lint:check
 
 typecheck-ts: $(NODE_STAMP)
 	$(NPM) run typecheck

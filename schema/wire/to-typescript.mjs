@@ -46,10 +46,16 @@ function externalRefs(node, imports, used) {
       throw new Error(`no module for ${file} (referenced as ${ref})`);
     }
     used.set(name, imports[file]);
-    const { $ref: _ref, ...rest } = node;
+    const rest = { ...node };
+    delete rest.$ref;
     return { ...rest, tsType: name };
   }
   return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, externalRefs(v, imports, used)]));
+}
+
+/** The module of one target as it is in the tree. */
+export function committed(target) {
+  return readFileSync(join(ROOT, target.output), 'utf-8');
 }
 
 /** The TypeScript module of one target, as a string. */
@@ -75,7 +81,6 @@ export async function generate(target) {
     cwd: HERE,
     additionalProperties: false,
     unreachableDefinitions: true,
-    strictIndexSignatures: true,
     style: { bracketSpacing: true, ...STYLE }
   });
 }

@@ -69,7 +69,7 @@ export interface IPanelState {
    * cell index -> notebook cell id, where the kernel saw it
    */
   cell_ids: {
-    [k: string]: string | undefined;
+    [k: string]: string;
   };
   graph: IGraphView;
   timeline: ITimelineStep[];
@@ -203,13 +203,13 @@ export interface IFixView {
    * cell index -> fixed full text (what "copy" offers)
    */
   cells: {
-    [k: string]: string | undefined;
+    [k: string]: string;
   };
   /**
    * cell index -> full text at diagnosis time, when known (stale-edit check)
    */
   before: {
-    [k: string]: string | undefined;
+    [k: string]: string;
   };
   notes: string[];
 }
