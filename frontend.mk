@@ -24,7 +24,10 @@ npm-install: $(NODE_STAMP)
 $(BUILDER): | $(BIN)/python
 	$(BIN)/pip install -q "$$(grep -E '^jupyter-builder' requirements-dev.txt)"
 
-# One build makes both: the widget bundle, then tsc, then the labextension.
+# One build makes both: the widget bundle, then tsc, then the labextension, into which install.json is
+# copied: the wheel maps that one folder (an editable `pip install` after `lab-develop` writes its
+# shared data through the venv's link into the folder, so a second mapping of install.json would put
+# the file in the wheel twice, and the build would fail).
 $(LABEXTENSION) $(WIDGET_BUNDLE) &: $(NODE_STAMP) $(BUILDER) $(FRONTEND_SOURCES)
 	$(NPM_RUN) build
 	@touch $(LABEXTENSION) $(WIDGET_BUNDLE)
