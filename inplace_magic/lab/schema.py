@@ -67,7 +67,8 @@ def text(schema: JSONSchema) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    folder = Path((argv if argv is not None else sys.argv[1:] or ["schema/wire"])[0])
+    args = sys.argv[1:] if argv is None else argv
+    folder = Path(args[0] if args else "schema/wire")
     folder.mkdir(parents=True, exist_ok=True)
     for name, schema in schemas().items():
         (folder / name).write_text(text(schema), encoding="utf-8")
