@@ -17,6 +17,7 @@ schema is written, so a new form cannot slip through unchecked.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import re
@@ -35,6 +36,7 @@ _SCALARS: dict[object, tuple[str, str]] = {
 }
 
 
+@functools.cache
 def _hints(td: type) -> dict[str, Any]:
     return get_type_hints(td)
 
