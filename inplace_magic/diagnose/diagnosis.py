@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ..record.family import Kind
+from .contract import (
+    BranchStepJSON,
+    DiagnosisJSON,
+    ErrorJSON,
+    FixJSON,
+    LocationJSON,
+    SiteJSON,
+    SkipJSON,
+    TensorJSON,
+)
 
 
 @dataclass(frozen=True)
@@ -19,7 +29,7 @@ class Location:
     cell_id: str | None = None
     file: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> LocationJSON:
         out: dict[str, Any] = {}
         if self.cell is not None:
             out["cell"] = self.cell
@@ -30,7 +40,7 @@ class Location:
         out["line"] = self.line
         out["code"] = self.code
         out["function"] = self.function
-        return out
+        return cast(LocationJSON, out)
 
     def label(self) -> str:
         where = f"cell {self.cell}" if self.cell is not None else (self.file or "?")
@@ -52,7 +62,7 @@ class OpSite:
     role: str | None = None  # how the tensor was involved: "saved its output", "created the view"...
     node: str | None = None  # autograd node, for savers
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> SiteJSON:
         out: dict[str, Any] = dict(self.location.to_json()) if self.location else {}
         out["op"] = self.op
         out["module"] = self.module
@@ -66,7 +76,7 @@ class OpSite:
             out["defined_at"] = self.defined_at.to_json()
         if self.stack:
             out["stack"] = [loc.to_json() for loc in self.stack]
-        return out
+        return cast(SiteJSON, out)
 
 
 @dataclass(frozen=True)
@@ -79,10 +89,10 @@ class TensorSummary:
     is_leaf: bool = False
     requires_grad: bool = False
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> TensorJSON:
         out = asdict(self)
         out["shape"] = list(self.shape)
-        return out
+        return cast(TensorJSON, out)
 
 
 @dataclass(frozen=True)
@@ -91,8 +101,10 @@ class BranchStep:
     module: str | None
     location: Location | None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"op": self.op, "module": self.module, **(self.location.to_json() if self.location else {})}
+    def to_json(self) -> BranchStepJSON:
+        location: dict[str, Any] = dict(self.location.to_json()) if self.location else {}
+        out: dict[str, Any] = {"op": self.op, "module": self.module, **location}
+        return cast(BranchStepJSON, out)
 
 
 @dataclass(frozen=True)
@@ -108,8 +120,8 @@ class Skip:
     saver_branch: tuple[BranchStep, ...]  # from the split to the merge through the saver
     writer_branch: tuple[BranchStep, ...]  # from the split to the merge through the writer
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self) -> SkipJSON:
+        out: dict[str, Any] = {
             "from": {**(self.source.to_json() if self.source else {}), "op": self.source_op},
             "merge": {
                 **(self.merge.to_json() if self.merge else {}),
@@ -120,6 +132,7 @@ class Skip:
             "saver_branch": [s.to_json() for s in self.saver_branch],
             "writer_branch": [s.to_json() for s in self.writer_branch],
         }
+        return cast(SkipJSON, out)
 
 
 @dataclass(frozen=True)
@@ -128,14 +141,15 @@ class ErrorInfo:
     message: str
     location: Location | None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self) -> ErrorJSON:
+        out: dict[str, Any] = {
             "type": self.type,
             "message": self.message,
             "cell": self.location.cell if self.location else None,
             "line": self.location.line if self.location else None,
             **({"file": self.location.file} if self.location and self.location.file else {}),
         }
+        return cast(ErrorJSON, out)
 
 
 @dataclass
@@ -154,7 +168,7 @@ class Diagnosis:
     reproduced: bool = True  # the replay raised the same kind of error
     fixes: list[dict[str, Any]] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> DiagnosisJSON:
         return {
             "status": "inplace_error",
             "error": self.error.to_json(),
@@ -169,5 +183,5 @@ class Diagnosis:
             "explanation": self.explanation,
             "notes": list(self.notes),
             "reproduced": self.reproduced,
-            "fixes": list(self.fixes),
+            "fixes": cast(list[FixJSON], list(self.fixes)),  # built by the fix stage as FixJSON
         }

@@ -171,8 +171,8 @@ def check_distributed(
     mine = RankResult(
         world.rank,
         own.status,
-        error=own.error.to_json() if own.error else None,
-        diagnosis=own.diagnosis.to_json() if own.diagnosis else None,
+        error=dict(own.error.to_json()) if own.error else None,
+        diagnosis=dict(own.diagnosis.to_json()) if own.diagnosis else None,
         replay=replay,
     )
     channel.publish("final", mine.to_json())
