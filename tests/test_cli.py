@@ -124,3 +124,12 @@ def test_write_applies_the_verified_fix_and_keeps_a_backup(run_cli, tmp_path: Pa
     # the written file now runs cleanly
     code, out, _ = run_cli("check", str(script), "--json", "--no-fix")
     assert code == 0 and json.loads(out)["status"] == "ok"
+
+
+def test_the_help_says_how_often_the_code_runs(run_cli, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = run_cli("check", "--help")
+    text = " ".join(out.split())
+    assert code == 0
+    assert "Runs the cells once" in text and "run a second time under diagnostic hooks (the replay)" in text
+    assert "again in a separate sandbox process to verify fixes" in text and "(`executions`)" in text
+    assert "3 unusable input" in text and "--time-limit SECONDS" in text and "--skip-shell" in text
