@@ -118,3 +118,18 @@ def test_the_command_runs_ipython_cells_and_verifies_their_fixes(tmp_path: Path)
     assert (got["inplace"]["cell"], got["inplace"]["line"]) == (2, 3)
     best = got["fixes"][0]
     assert best["verified"] and best["cells"]["2"] == "%%time\ny = x.sigmoid()\ny = y + 1\ny.sum().backward()"
+
+
+def test_kernel_cells_with_magics_are_verified_in_their_dialect() -> None:
+    # cells from a live kernel come without a path: their IPython syntax decides the dialect
+    from inplace_magic.fix import find_fixes
+    from inplace_magic.replay.cells import Cell
+
+    cells = [
+        Cell(0, "import torch\nx = torch.randn(3, requires_grad=True)"),
+        Cell(1, "%%gradcheck\n%time y = x.sigmoid()\ny += 1\ny.sum().backward()"),
+    ]
+    diagnosis = check_cells(cells, with_fixes=False).to_json()
+    assert (diagnosis["inplace"]["line"], diagnosis["saved_by"]["line"]) == (3, 2)
+    best = find_fixes(cells, diagnosis)[0]
+    assert best["verified"] and best["cells"]["1"].split("\n")[2] == "y = y + 1"

@@ -40,7 +40,7 @@ def search_fixes(
     *,
     verify: bool = True,
     time_limit_s: float | None = None,
-    dialect: Dialect = "python",
+    dialect: Dialect | None = None,
     skip_shell: bool = False,
     on_executions: Callable[[int], None] | None = None,
 ) -> FixSearch:
@@ -49,7 +49,8 @@ def search_fixes(
     With ``verify`` each candidate is applied to a copy of the cells and re-executed in a separate
     Python process (the user's code runs again there, each run within ``time_limit_s``; this
     process and the user's files are not touched); ``on_executions`` hears the count of those runs
-    as it grows. Input it cannot use gives no fix.
+    as it grows. ``dialect`` is found from the cells when not given (IPython when they use its
+    syntax). Input it cannot use gives no fix.
     """
     return fixes(cells, diagnosis, script_path, verify, time_limit_s, dialect, skip_shell, on_executions)
 

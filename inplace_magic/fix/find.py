@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..replay.cells import Cell
-from ..replay.run import Dialect
+from ..replay.run import Dialect, dialect_of
 from ..replay.time_limit import limit_for
 from . import chain, generate, rank
 from .context import Context
@@ -51,7 +51,7 @@ def fixes(
     script_path: str | None,
     verify: bool,
     time_limit_s: float | None = None,
-    dialect: Dialect = "python",
+    dialect: Dialect | None = None,
     skip_shell: bool = False,
     on_executions: Callable[[int], None] | None = None,
 ) -> FixSearch:
@@ -71,7 +71,7 @@ def fixes(
         script_path,
         time.monotonic() + search_deadline_s(run_limit),
         run_limit,
-        dialect=dialect,
+        dialect=dialect or dialect_of(cells, script_path),
         skip_shell=skip_shell,
         on_executions=on_executions,
     )

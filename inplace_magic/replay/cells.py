@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,6 +19,9 @@ from typing import Any, Literal
 from .source_text import SourceText
 
 CellKind = Literal["code", "markdown"]
+
+_OWN_CELL_MAGIC = re.compile(r"\s*%%gradcheck\b")
+_OWN_LINE_MAGIC = re.compile(r"\s*%(gradcheck\b|(re|un)?load_ext\s+inplace_magic\b)")
 
 
 class UnusableInput(Exception):
@@ -30,6 +34,15 @@ class Cell:
     source: str
     kind: CellKind = "code"
     cell_id: str | None = None
+
+
+def without_own_magics(source: str) -> str:
+    """``source`` with our own magics blanked (``%%gradcheck``, ``%gradcheck``, ``%load_ext
+    inplace_magic``): what they do is what the check does. Lines keep their numbers."""
+    lines = source.split("\n")
+    if lines and _OWN_CELL_MAGIC.match(lines[0]):
+        lines[0] = ""
+    return "\n".join("" if _OWN_LINE_MAGIC.match(line) else line for line in lines)
 
 
 def split_percent(text: str) -> list[Cell]:

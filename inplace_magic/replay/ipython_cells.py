@@ -16,7 +16,6 @@ cell's own name at the cell's own lines. Our own magics (``%%gradcheck``, ``%gra
 from __future__ import annotations
 
 import ast
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,8 +27,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.text import SList
 from traitlets.config import Config
 
-_OWN_CELL_MAGIC = re.compile(r"\s*%%gradcheck\b")
-_OWN_LINE_MAGIC = re.compile(r"\s*%(gradcheck\b|(re|un)?load_ext\s+inplace_magic\b)")
+from .cells import without_own_magics
+
 # cell magics that hand their body to another program (IPython's script magics)
 SHELL_CELL_MAGICS = ("bash", "sh", "script", "perl", "ruby", "python", "python2", "python3", "pypy")
 _TIMED = ("<timed exec>", "<timed eval>")
@@ -41,13 +40,6 @@ class CellCode:
 
     code: str
     cell_magic_line: int | None  # the line of a cell magic (its body follows it), else None
-
-
-def without_own_magics(source: str) -> str:
-    lines = source.split("\n")
-    if lines and _OWN_CELL_MAGIC.match(lines[0]):
-        lines[0] = ""
-    return "\n".join("" if _OWN_LINE_MAGIC.match(line) else line for line in lines)
 
 
 def to_python(source: str) -> CellCode:

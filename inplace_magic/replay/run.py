@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol
 import torch
 
 from ..record.frames import Frame, traceback_user_frames
-from .cells import Cell
+from .cells import Cell, without_own_magics
 from .time_limit import TimeLimitExceeded
 
 Dialect = Literal["python", "ipython"]
@@ -109,7 +109,7 @@ def compile_cells(
         if cell.kind != "code":
             continue
         name = cell_filename(cell.index, prefix)
-        text, magic_line = cell.source, None
+        text, magic_line = without_own_magics(cell.source), None
         if dialect == "ipython":
             from .ipython_cells import to_python
 
