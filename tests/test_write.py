@@ -15,6 +15,7 @@ import nbformat
 import pytest
 
 from inplace_magic.fix import BACKUP_SUFFIX, WriteRefused, apply_to_file, replace_file
+from inplace_magic.fix.files import MAX_BACKUPS
 from inplace_magic.replay.cells import UnusableInput, read_cells
 from inplace_magic.replay.source_text import SourceText
 
@@ -77,13 +78,15 @@ def test_a_symlinked_file_has_its_target_fixed_and_the_link_kept(tmp_path: Path)
     assert _names(tmp_path) == ["link.py", "src"]
 
 
-def test_a_refused_write_leaves_no_backup_and_no_temporary_file(tmp_path: Path) -> None:
+def test_when_every_backup_name_is_taken_nothing_is_written_or_left(tmp_path: Path) -> None:
     path = _script(tmp_path)
-    cells = read_cells(str(path))
-    path.write_text(SCRIPT.replace("y += 1", "y *= 2"))  # the user edited the cell meanwhile
-    with pytest.raises(WriteRefused, match="changed on disk"):
-        apply_to_file(str(path), cells, FIX)
-    assert _names(tmp_path) == ["train.py"]
+    taken = ["train.py.bak", *(f"train.py.bak.{n}" for n in range(1, MAX_BACKUPS))]
+    for name in taken:
+        (tmp_path / name).write_text(name)
+    with pytest.raises(WriteRefused, match="numbered backups"):
+        apply_to_file(str(path), read_cells(str(path)), FIX)
+    assert path.read_text() == SCRIPT and _names(tmp_path) == sorted(["train.py", *taken])
+    assert all((tmp_path / name).read_text() == name for name in taken)
 
 
 def test_replace_file_refuses_bytes_that_are_not_the_expected_ones(tmp_path: Path) -> None:
@@ -104,13 +107,6 @@ def test_a_hard_linked_file_is_refused(tmp_path: Path) -> None:
     assert path.read_text() == SCRIPT and _names(tmp_path) == ["other-name.py", "train.py"]
 
 
-def test_the_file_mode_is_kept(tmp_path: Path) -> None:
-    path = _script(tmp_path)
-    path.chmod(0o750)
-    apply_to_file(str(path), read_cells(str(path)), FIX)
-    assert path.stat().st_mode & 0o777 == 0o750
-
-
 def test_crlf_files_keep_crlf_and_only_the_fixed_line_changes(tmp_path: Path) -> None:
     path = tmp_path / "train.py"
     original = SCRIPT.replace("\n", "\r\n").encode()
@@ -122,8 +118,7 @@ def test_crlf_files_keep_crlf_and_only_the_fixed_line_changes(tmp_path: Path) ->
 
 def test_mixed_line_endings_are_kept_line_by_line(tmp_path: Path) -> None:
     path = tmp_path / "train.py"
-    lines = SCRIPT.split("\n")
-    original = "\r\n".join(lines[:5]) + "\n" + "\n".join(lines[5:])  # CRLF then LF
+    original = SCRIPT.replace("\n", "\r\n").replace("y += 1\r\n", "y += 1\n")  # one LF line among CRLF
     path.write_bytes(original.encode())
     apply_to_file(str(path), read_cells(str(path)), FIX)
     assert path.read_bytes() == original.replace("y += 1", "y = y + 1").encode()
