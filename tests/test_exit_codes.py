@@ -349,3 +349,17 @@ def test_fix_verification_that_never_ends_is_stopped_at_the_time_limit(tmp_path:
     assert all("original code ran past the time limit" in " ".join(fix["notes"]) for fix in got["fixes"])
     assert got["executions"]["total"] == len(log.read_text().split()) == 3
     assert time.monotonic() - started < 60
+
+
+def test_code_that_ends_the_sandbox_process_is_said_to_have_done_so(tmp_path: Path) -> None:
+    log = tmp_path / "runs"
+    script = _script(
+        tmp_path,
+        f"# %%\nimport os\nwith open({str(log)!r}, 'a') as f:\n    f.write('run\\n')\n"
+        f"if len(open({str(log)!r}).read().split()) > 2:\n    os._exit(5)\n" + VERSION_ERROR,
+    )
+    done = _run("check", str(script), "--json")
+    got = _json(done)
+    assert done.returncode == 1 and got["inplace"]["line"] == 4 and got["fixes"]
+    assert all("ended the sandbox process (exit status 5)" in " ".join(fix["notes"]) for fix in got["fixes"])
+    assert got["executions"]["total"] == len(log.read_text().split()) == 3

@@ -133,3 +133,11 @@ def test_kernel_cells_with_magics_are_verified_in_their_dialect() -> None:
     assert (diagnosis["inplace"]["line"], diagnosis["saved_by"]["line"]) == (3, 2)
     best = find_fixes(cells, diagnosis)[0]
     assert best["verified"] and best["cells"]["1"].split("\n")[2] == "y = y + 1"
+
+
+def test_a_top_level_await_runs_on_ipythons_loop(tmp_path: Path) -> None:
+    path = _notebook(
+        tmp_path / "await.ipynb", "import asyncio\nawait asyncio.sleep(0)\nx = 1", "assert x == 1"
+    )
+    got = _check(path)
+    assert got["status"] == "ok", got["traceback"]

@@ -93,7 +93,7 @@ def _verified(
         run = (
             session.run(job, apply(cells, candidate.cells), compare=not candidate.changes_semantics)
             if session.reference is not None and not session.original_timed_out
-            else RunOutcome(ran=False)
+            else RunOutcome(ran=False, ended=session.ended)
         )
         # Compare with the original error at the line it moved to in the candidate's cells.
         original = chain.moved(cells, session.original or {}, candidate) if session.original else None

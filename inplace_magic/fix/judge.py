@@ -42,6 +42,9 @@ def verdict(
             "Not verified: the original code ran past the time limit, so it could not be compared."
         )
         return result
+    if run.ended is not None:
+        result.notes.append(f"Not verified: the code ended the sandbox process ({run.ended}) while it ran.")
+        return result
     if not run.ran or original is None:
         result.notes.append("Not verified: the sandbox did not finish running it in time.")
         return result

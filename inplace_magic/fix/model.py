@@ -60,6 +60,7 @@ class RunOutcome:
     compared: int = 0
     mismatched: list[str] = field(default_factory=list)
     timed_out: bool = False
+    ended: str | None = None  # how the sandbox process ended while running it (os._exit, a crash)
 
 
 class Edit(TypedDict, total=False):

@@ -109,6 +109,10 @@ class CellShell:
         self.shell.init_user_ns()
         self._cells = cells
 
+    def run_coroutine(self, coroutine: Any) -> Any:
+        """A cell with a top-level ``await``, on IPython's own event loop."""
+        return self.shell.loop_runner(coroutine)
+
     def take_notes(self) -> list[str]:
         notes, self.notes = self.notes, []
         return notes

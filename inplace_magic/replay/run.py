@@ -10,6 +10,8 @@ own code: the frame that ran the cell is ours, and Python's own ``python PATH`` 
 
 from __future__ import annotations
 
+import ast
+import inspect
 import linecache
 import os
 import random
@@ -118,8 +120,10 @@ def compile_cells(
         # the user's text, not ours: tracebacks and reports quote what they wrote
         linecache.cache[name] = (len(cell.source), None, cell.source.splitlines(True), name)
         source_map.cells[name] = (cell.index, cell.cell_id)
+        # IPython runs a cell with a top-level ``await`` on its event loop; Python would refuse it
+        flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT if dialect == "ipython" else 0
         try:
-            code: CodeType | None = compile(text, name, "exec", dont_inherit=True)
+            code: CodeType | None = compile(text, name, "exec", flags, dont_inherit=True)
             error: BaseException | None = None
         except _COMPILE_ERRORS as exc:
             # without our compile_cells frame: raised later, it must look as Python shows it
@@ -152,7 +156,11 @@ def run_program(
             try:
                 if item.error is not None:
                     raise item.error
-                exec(item.code, namespace)  # type: ignore[arg-type]
+                assert item.code is not None
+                if item.code.co_flags & inspect.CO_COROUTINE:
+                    shell.run_coroutine(eval(item.code, namespace))
+                else:
+                    exec(item.code, namespace)
             except BaseException as exc:
                 if isinstance(exc, TimeLimitExceeded) or (
                     interruptible and isinstance(exc, KeyboardInterrupt)

@@ -55,6 +55,7 @@ class Session:
     ) -> None:
         self.deadline = deadline
         self.executions = 0  # runs of the user's code the sandbox started
+        self.ended: str | None = None  # how the process ended under the user's code, if it did
         self.internal_errors: list[str] = []
         self._on_executions = on_executions
         env = dict(os.environ)
@@ -106,6 +107,7 @@ class Session:
                 self.close()
                 return None
             if line is None:
+                self._ended()
                 return None
             try:
                 answer = json.loads(line)
@@ -121,6 +123,15 @@ class Session:
             if set(answer) != {"executions"}:
                 return answer
 
+    def _ended(self) -> None:
+        """The worker closed its answers unasked: the code it ran ended the process."""
+        try:
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return
+        if not self.internal_errors:
+            self.ended = f"exit status {code}" if code >= 0 else f"signal {-code}"
+
     def _count(self, executions: int) -> None:
         if executions != self.executions:
             self.executions = executions
@@ -129,11 +140,11 @@ class Session:
 
     def run(self, job: str, cells: list[Cell], compare: bool) -> RunOutcome:
         if not self.alive or not self._send({"id": job, "cells": _cells_json(cells), "compare": compare}):
-            return RunOutcome(ran=False)
+            return RunOutcome(ran=False, ended=self.ended)
         answer = self._receive()
         if answer is None or answer.get("id") != job:
             self.close()
-            return RunOutcome(ran=False)
+            return RunOutcome(ran=False, ended=self.ended)
         return outcome(answer)
 
     def diagnose(self, job: str, cells: list[Cell]) -> dict[str, Any] | None:
