@@ -363,3 +363,17 @@ def test_code_that_ends_the_sandbox_process_is_said_to_have_done_so(tmp_path: Pa
     assert done.returncode == 1 and got["inplace"]["line"] == 4 and got["fixes"]
     assert all("ended the sandbox process (exit status 5)" in " ".join(fix["notes"]) for fix in got["fixes"])
     assert got["executions"]["total"] == len(log.read_text().split()) == 3
+
+
+def test_each_run_starts_in_the_folder_the_command_started_in(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "data.txt").write_text("x")
+    script = _script(
+        tmp_path, "# %%\nimport os\nos.chdir('sub')\nassert open('data.txt').read() == 'x'\n" + VERSION_ERROR
+    )
+    done = subprocess.run(
+        [*CONSOLE, "check", "case.py", "--json", "--no-fix"], capture_output=True, text=True, cwd=tmp_path
+    )
+    got = _json(done)
+    assert done.returncode == 1 and got["reproduced"] and got["saved_by"]["line"] == 3
+    assert script.exists()

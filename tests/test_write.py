@@ -224,3 +224,21 @@ def test_write_end_to_end_keeps_an_existing_backup(tmp_path: Path) -> None:
     assert (tmp_path / "case.py.bak.1").read_bytes() == original
     assert b"\r\n" in path.read_bytes() and b"\n" not in path.read_bytes().replace(b"\r\n", b"")
     assert path.read_bytes() != original
+
+
+def test_write_fixes_the_checked_file_even_if_the_code_moves_the_working_folder(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = SCRIPT.replace("import torch\n", f"import os, torch\nos.chdir({str(elsewhere)!r})\n", 1)
+    path = _script(tmp_path, script, "case.py")
+    decoy = _script(elsewhere, script, "case.py")  # the same name and text, in the folder the code moves to
+    done = subprocess.run(
+        [sys.executable, "-m", "inplace_magic", "check", "case.py", "--write", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert decoy.read_text() == script and _names(elsewhere) == ["case.py"]
+    assert "y = y + 1" in path.read_text()
+    got = json.loads(done.stdout)
+    assert done.returncode == 1 and got["write"]["written"] and got["fixes"][0]["verified"]

@@ -8,6 +8,7 @@ stderr always carries the user's own exception as Python prints it, their frames
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None, channel_fd: int | None = None) -> int:
             channel.finished()
         print(f"inplace-magic: {exc}", file=sys.stderr)
         return 3
+    target = os.path.abspath(args.path)  # the file checked, wherever the code moves the working folder
     with user_output_to_stderr(args.json):
         result = check_cells(
             cells,
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None, channel_fd: int | None = None) -> int:
     if result.interrupted:
         # a second Ctrl-C (a terminal and the watching parent may both send one) must not cut the report
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    write = _write(args.path, cells, result) if args.write and result.diagnosis is not None else None
+    write = _write(target, cells, result) if args.write and result.diagnosis is not None else None
     if channel is not None:
         channel.finished()
     if result.traceback:

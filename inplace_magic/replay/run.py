@@ -205,9 +205,14 @@ def fresh_namespace(script_path: str | None) -> dict[str, Any]:
 @contextmanager
 def as_script(script_path: str | None) -> Iterator[None]:
     """What ``python PATH`` gives the code: ``sys.argv == [PATH]`` and PATH's folder first on
-    ``sys.path`` (imports of sibling modules work). Both are put back afterwards."""
+    ``sys.path`` (imports of sibling modules work). Both are put back afterwards, and so is the
+    working folder: a run that changes it must not move the next run (the replay, the sandbox's)."""
+    cwd = os.getcwd()
     if not script_path:
-        yield
+        try:
+            yield
+        finally:
+            os.chdir(cwd)
         return
     folder = os.path.dirname(os.path.abspath(script_path))
     argv = sys.argv
@@ -216,6 +221,7 @@ def as_script(script_path: str | None) -> Iterator[None]:
     try:
         yield
     finally:
+        os.chdir(cwd)
         sys.argv = argv
         if sys.path and sys.path[0] == folder:
             sys.path.pop(0)
