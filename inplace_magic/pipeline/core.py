@@ -285,7 +285,7 @@ def _search_fixes(
     try:
         found = fix.search_fixes(
             cells,
-            diagnosis.to_json(),
+            dict(diagnosis.to_json()),
             script_path,
             time_limit_s=limit,
             dialect=dialect,
