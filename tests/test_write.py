@@ -242,3 +242,16 @@ def test_write_fixes_the_checked_file_even_if_the_code_moves_the_working_folder(
     assert "y = y + 1" in path.read_text()
     got = json.loads(done.stdout)
     assert done.returncode == 1 and got["write"]["written"] and got["fixes"][0]["verified"]
+
+
+def test_cells_that_kept_crlf_fit_a_crlf_file(tmp_path: Path) -> None:
+    # the panel's kernel-side Apply reads the file keeping "\r\n" and splits it itself
+    from inplace_magic.replay.cells import split_percent
+
+    path = tmp_path / "train.py"
+    original = SCRIPT.replace("\n", "\r\n")
+    path.write_bytes(original.encode())
+    cells = split_percent(original)
+    fix = {"cells": {"1": FIX["cells"]["1"].replace("\n", "\r\n")}}
+    apply_to_file(str(path), cells, fix)
+    assert path.read_bytes() == FIXED.replace("\n", "\r\n").encode()

@@ -78,6 +78,10 @@ def unified_diff(cells: list[Cell], fix: Mapping[str, Any]) -> str:
     )
 
 
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _changed_on_disk(index: int) -> WriteRefused:
     return WriteRefused(f"cell {index} changed on disk since it was checked; not writing")
 
@@ -171,7 +175,9 @@ def apply_to_file(path: str, cells: list[Cell], fix: Mapping[str, Any]) -> Writt
     Raises :class:`WriteRefused` when the fix does not fit the file and ``OSError`` when writing
     fails; in both cases the file is as it was and nothing else was created.
     """
-    changes = _changes(cells, fix)
+    # in "\n" lines, as the file is read: a caller that kept a CRLF file's "\r\n" gets the same result
+    cells = [Cell(c.index, _lf(c.source), c.kind, c.cell_id) for c in cells]
+    changes = {index: _lf(text) for index, text in _changes(cells, fix).items()}
     notebook = path.endswith(".ipynb")
     try:
         source = SourceText.read(path, python=not notebook)
