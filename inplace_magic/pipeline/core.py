@@ -11,7 +11,7 @@ from typing import Any, Literal
 from ..diagnose.analysis import diagnose
 from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location
 from ..diagnose.locations import Locator
-from ..record.family import classify
+from ..record.family import classify, confirmable
 from ..record.recorder import Recorder, ReplayStopped
 from ..replay.cells import Cell
 from ..replay.run import (
@@ -81,7 +81,7 @@ def check_cells(cells: list[Cell], script_path: str | None = None, *, with_fixes
         exc = first.exception
         location = Locator(source_map).location(raising_frame(exc, source_map))
         error = ErrorInfo(type(exc).__name__, str(exc), location)
-        if classify(exc) is None:
+        if classify(exc) is None and confirmable(exc) is None:
             return CheckResult("other_error", error, exc, None)
         # release the first run (its namespace and the graph its traceback's frames hold) so the
         # replay's peak memory stays close to a plain run's; the traceback itself stays printable
@@ -96,7 +96,8 @@ def check_cells(cells: list[Cell], script_path: str | None = None, *, with_fixes
             return run_compiled(replay_compiled, replay_namespace, stop_after=first.cell).exception
 
         diagnosis = replay(rerun, exc, source_map, lambda: replay_namespace, location)
-    assert diagnosis is not None  # classify() said the error is ours
+    if diagnosis is None:  # a text that only the replay could make ours, and it did not
+        return CheckResult("other_error", error, exc, None)
     if with_fixes:
         diagnosis.fixes = find_fixes(cells, diagnosis, script_path)
     return CheckResult("inplace_error", error, exc, diagnosis)

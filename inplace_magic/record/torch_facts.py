@@ -35,14 +35,34 @@ def version_of(t: torch.Tensor) -> int:
         return -1  # inference tensors have no version counter
 
 
+def shape_of(t: torch.Tensor) -> tuple[int, ...]:
+    """The sizes of ``t``; a nested tensor's ragged dimensions are -1 (a strided nested tensor has
+    no ``shape`` at all, a jagged one has symbolic sizes)."""
+    # a jagged tensor's ragged size is a symbolic int whose int() raises AttributeError
+    unknown = (RuntimeError, TypeError, ValueError, AttributeError)
+    try:
+        return tuple(int(s) for s in t.shape)
+    except unknown:
+        if not t.is_nested:
+            raise
+    sizes: list[int] = []
+    for dim in range(t.dim()):
+        try:
+            sizes.append(int(t.size(dim)))
+        except unknown:
+            sizes.append(-1)
+    return tuple(sizes)
+
+
 def tensor_info(t: torch.Tensor) -> TensorInfo:
     return TensorInfo(
-        shape=tuple(int(s) for s in t.shape),
+        shape=shape_of(t),
         dtype=str(t.dtype).replace("torch.", ""),
         storage=storage_key(t),
         version=version_of(t),
         requires_grad=bool(t.requires_grad),
         is_leaf=bool(t.is_leaf),
+        nested=bool(t.is_nested),
     )
 
 
