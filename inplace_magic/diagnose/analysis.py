@@ -21,7 +21,7 @@ from .explain import explain
 from .forward import from_forward
 from .members import ANALYSES
 from .sites import SiteBuilder
-from .stale import from_stale
+from .stale import from_stale, from_unhooked
 
 
 def diagnose(
@@ -70,6 +70,10 @@ def _diagnose(
     error = ErrorInfo(type(original).__name__, str(original), error_location)
     if trace.stale is not None and member.kind in ("version_counter", "other"):
         return from_stale(builder, member, error, trace.stale)
+    if member.kind == "version_counter" and trace.unhooked:
+        unhooked = from_unhooked(builder, member, error)
+        if unhooked is not None:
+            return unhooked
     failure = trace.forward_failure
     analysis = ANALYSES.get(member.id)
     if failure is not None and analysis is not None:

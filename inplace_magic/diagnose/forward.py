@@ -30,6 +30,16 @@ def _hooked_module(builder: SiteBuilder, mark: HookMark, view_op: OpRecord) -> t
     return view_op.modules
 
 
+def _hook_kinds(module: torch.nn.Module) -> str:
+    """Which registration made the wrapping: ``register_full_backward_pre_hook`` or the hook."""
+    kinds = []
+    if module._backward_pre_hooks:
+        kinds.append("full backward pre-hook")
+    if module._backward_hooks:
+        kinds.append("full backward hook")
+    return " and ".join(kinds) or "global full backward hook"
+
+
 def _view_site(builder: SiteBuilder, failure: ForwardFailure, view_op: OpRecord) -> OpSite:
     name = view_op.op.split(".")[1] if view_op.op.startswith("aten.") else view_op.op
     if failure.grad_fn == _HOOK_NODE:
@@ -38,8 +48,8 @@ def _view_site(builder: SiteBuilder, failure: ForwardFailure, view_op: OpRecord)
             modules = _hooked_module(builder, mark, view_op)
             path = builder.names.path(modules) or type(mark.module).__name__
             role = (
-                f"created the view: the full backward hook registered on `{path}` wraps the module's "
-                f"{mark.wraps} in BackwardHookFunction views"
+                f"created the view: the {_hook_kinds(mark.module)} registered on `{path}` wraps the "
+                f"module's {mark.wraps} in BackwardHookFunction views"
             )
             return builder.site("BackwardHookFunction", view_op.frames, modules, role=role)
         role = "created the view: a module's full backward hook wraps its inputs and outputs in views"

@@ -21,7 +21,7 @@ from .diagnosis import OpSite
 from .sites import SiteBuilder
 
 # ops whose backward needs their own result: a pack right after one of them is its output
-_SAVES_OUTPUT = frozenset(
+SAVES_OUTPUT = frozenset(
     {"relu", "sigmoid", "tanh", "exp", "softmax", "logsoftmax", "elu", "leakyrelu", "sqrt", "rsqrt", "celu"}
 )
 
@@ -47,7 +47,7 @@ def _closest(named: list[OpRecord], save: SaveRecord, key: tuple[int, int]) -> O
     same_module = [op for op in named if op.modules[-1:] == save.modules[-1:] and op.modules == save.modules]
     if len(same_module) == 1:
         return same_module[0]
-    if key in following.inputs and normalise(previous.op) not in _SAVES_OUTPUT:
+    if key in following.inputs and normalise(previous.op) not in SAVES_OUTPUT:
         return following
     return previous
 

@@ -4,9 +4,9 @@ which tensor, which branch. The failing saved record comes from the recorder's u
 from __future__ import annotations
 
 from ..record.family import Member
-from ..record.records import OpRecord, SaveRecord, StaleUse
+from ..record.records import OpRecord, SaveRecord, StaleUse, TensorInfo
 from .diagnosis import Diagnosis, ErrorInfo, OpSite
-from .saver import resolve_saver
+from .saver import SAVES_OUTPUT, normalise, resolve_saver
 from .sites import SiteBuilder
 from .skip import find_skip
 
@@ -81,3 +81,56 @@ def from_stale(builder: SiteBuilder, member: Member, error: ErrorInfo, stale: St
     if found and found[0].op.startswith("aten.set_"):
         notes.append("set_() made the tensor use other memory; autograd counts it as an in-place write.")
     return diagnosis
+
+
+# ops whose backward needs none of their inputs' values
+_SAVES_NO_INPUT = frozenset(
+    {"add", "sub", "neg", "cat", "stack", "clone", "copy", "sum", "mean", "expand", "detach", "tocopy"}
+)
+
+
+def from_unhooked(builder: SiteBuilder, member: Member, error: ErrorInfo) -> Diagnosis | None:
+    """The version error of a tensor saved where torch lifts saved-tensor hooks (torch.func, code in
+    ``disable_saved_tensors_hooks``): autograd saved and checked it itself, so no record of ours
+    holds the save. The saver is taken to be the last op there whose saved value was written later."""
+    trace = builder.trace
+    found: tuple[OpRecord, OpRecord, tuple[int, int], str] | None = None
+    for start, stop in trace.unhooked:
+        for op in trace.ops[start:stop]:
+            if op.backward or op.is_view:
+                continue
+            name = normalise(op.op)
+            keys = [(k, "saved its output") for k in op.outputs if name in SAVES_OUTPUT]
+            keys += [(k, "saved its input") for k in op.inputs if name not in _SAVES_NO_INPUT]
+            for key, role in keys:
+                later = [
+                    trace.ops[s]
+                    for s in trace.writes_by_storage.get(key[0], [])
+                    if s > op.seq
+                    and any(w.storage == key[0] and w.version_before >= key[1] for w in trace.ops[s].writes)
+                ]
+                if later and (found is None or op.seq >= found[0].seq):
+                    found = (op, later[0], key, role)
+    if found is None:
+        return None
+    saver, writer, key, role = found
+    info = TensorInfo(writer.output_shape or (), _dtype(writer), key[0], key[1], True, False)
+    diagnosis = Diagnosis(
+        kind=member.kind,
+        error=error,
+        inplace=builder.op_site(writer),
+        saved_by=builder.op_site(saver, role=role),
+        tensor=builder.tensor(info, key[1], key[1] + 1),
+        member=member.id,
+        limits=[
+            "The tensor was saved where torch turns saved-tensor hooks off (torch.func transforms, "
+            "disable_saved_tensors_hooks), so autograd checked it without the replay's records: the "
+            "saver is inferred as the last op there whose saved value was written in place later."
+        ],
+    )
+    diagnosis.skip = None
+    return diagnosis
+
+
+def _dtype(op: OpRecord) -> str:
+    return str(op.output_dtype).replace("torch.", "") if op.output_dtype is not None else "?"

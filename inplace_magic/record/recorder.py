@@ -181,12 +181,14 @@ class Recorder:
             ours = top is not None and top[0] == self._pack
             if ours:
                 hooks._pop_saved_tensors_default_hooks()
+            start = len(self.trace.ops)
             try:
                 with original(error_message):
                     yield
             finally:
                 if ours:
                     hooks._push_saved_tensors_default_hooks(self._pack, self._unpack)
+                    self.trace.unhooked.append((start, len(self.trace.ops)))
 
         torch.autograd.graph.disable_saved_tensors_hooks = disable_saved_tensors_hooks  # type: ignore[assignment]
         try:
@@ -319,6 +321,13 @@ class Recorder:
         # inside a torch built-in module every op has the module's call site as its user frame;
         # backward ops are located only when they write (their frame is the .backward() line)
         call_site = self._call_sites[-1] if self._call_sites else None
+        modules = self._modules
+        if call_site is not None and writes and is_user_file(sys._getframe(2).f_code.co_filename):
+            # the user's own code runs inside the built-in module (a saved-tensor pack hook, a
+            # forward hook): the write is at its line, and belongs to no built-in module
+            call_site = user_frames(3, skip=3)
+            while modules and type(modules[-1]).__module__.startswith("torch."):
+                modules = modules[:-1]
         if call_site is None and not backward:
             call_site = user_frames(3, skip=3) if writes else self._function_site or user_frames(1, skip=3)
         elif call_site is None and writes:
@@ -328,7 +337,7 @@ class Recorder:
             op=info.name,
             backward=backward,
             frames=call_site or (),
-            modules=self._modules,
+            modules=modules,
             optimizer=self._optimizer,
             writes=tuple(writes),
             grad_enabled=torch.is_grad_enabled(),

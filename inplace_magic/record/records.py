@@ -139,6 +139,9 @@ class Trace:
     )
     roots: list[torch.nn.Module] = field(default_factory=list)
     hook_marks: list[HookMark] = field(default_factory=list)
+    # op seq ranges [start, stop) run where torch disables saved-tensor hooks: saves made there
+    # are autograd's own (it checks them), not ours
+    unhooked: list[tuple[int, int]] = field(default_factory=list)
     optimizers: list[torch.optim.Optimizer] = field(default_factory=list)
     writes_by_storage: dict[int, list[int]] = field(default_factory=dict)  # storage -> op seqs
 
