@@ -84,6 +84,8 @@ def _view(d: Diagnosis) -> None:
         fix = "Clone the Function's output before writing (or return a clone from its forward)."
     elif role == "created the view under no_grad":
         why = "it was made under torch.no_grad(), so autograd never linked it to its base"
+    elif role == "created the view in inference mode":
+        why = "it was made under torch.inference_mode(), so autograd never linked it to its base"
     elif "several outputs" in role:
         why = "it is one of several views returned by one call, which autograd cannot rebase"
     else:

@@ -40,7 +40,7 @@ def _hook_kinds(module: torch.nn.Module) -> str:
     return " and ".join(kinds) or "global full backward hook"
 
 
-def _view_site(builder: SiteBuilder, failure: ForwardFailure, view_op: OpRecord) -> OpSite:
+def _view_site(builder: SiteBuilder, member: Member, failure: ForwardFailure, view_op: OpRecord) -> OpSite:
     name = view_op.op.split(".")[1] if view_op.op.startswith("aten.") else view_op.op
     if failure.grad_fn == _HOOK_NODE:
         mark = _hook_mark(builder, view_op)
@@ -63,6 +63,8 @@ def _view_site(builder: SiteBuilder, failure: ForwardFailure, view_op: OpRecord)
             "forward, or an input returned as-is)",
             autograd_function=function or None,
         )
+    if member.id == "view_inference":  # inference mode also turns grad off: the member tells them apart
+        return builder.op_site(view_op, role="created the view in inference mode")
     if not view_op.grad_enabled:
         return builder.op_site(view_op, role="created the view under no_grad")
     if name in _MULTI_OUTPUT_VIEWS:
@@ -78,7 +80,7 @@ def from_forward(
     limits: list[str] = []
     view_op = builder.trace.op(failure.view_seq)
     if view_op is not None and member.kind != "leaf_inplace":
-        saved_by = _view_site(builder, failure, view_op)
+        saved_by = _view_site(builder, member, failure, view_op)
     elif member.kind == "view_inplace":
         limits.append(
             "The op that made the written view was not recorded (it ran before the replay started, or "
