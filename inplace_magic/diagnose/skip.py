@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Iterable
 
 from ..record.frames import Frame, is_user_file
-from ..record.records import OpRecord, SaveRecord, Trace
+from ..record.records import OpRecord, Region, SaveRecord, Trace
 from .diagnosis import BranchStep, Location, Skip, WriterPosition
 from .locations import Locator
 from .module_names import ModuleNamer
@@ -74,6 +74,21 @@ def _numel(shape: tuple[int, ...] | None) -> int:
     for size in shape:
         numel *= size if size >= 0 else 2  # a ragged dimension of a nested tensor holds many
     return numel
+
+
+def _same_elements(a: Region | None, b: Region | None) -> bool:
+    """Two views cover the same elements of their storage (a transpose or a reshape of one another
+    does; ``h[t]`` and ``h[t + 1]``, or ``b[:, 0]`` and ``b[:, 1]``, do not). Unknown counts as same."""
+    if a is None or b is None:
+        return True
+
+    def span(region: Region) -> tuple[int, int, int]:
+        offset, sizes, strides = region
+        numel = _numel(sizes)
+        last = offset + sum((size - 1) * abs(stride) for size, stride in zip(sizes, strides, strict=True))
+        return offset, numel, last
+
+    return span(a) == span(b)
 
 
 def _is_scalar(op: OpRecord) -> bool:
@@ -185,6 +200,12 @@ class _Search:
         self.value = (save.tensor.storage, save.tensor.version)
         self.split = save.producer if save.producer is not None and save.producer >= start else None
         self.written = {(w.storage, w.version_before) for w in writer.writes}
+        # the write continues V's dataflow only when it writes V itself: ``h[t + 1] = f(h[t])``
+        # writes another slice of the buffer that holds the saved ``h[t]``
+        saved = save.tensor.region
+        self.writes_value = any(
+            w.storage == save.tensor.storage and _same_elements(w.region, saved) for w in writer.writes
+        )
 
     def consumers(self) -> list[int]:
         """Ops of the forward that read V (the write among them), up to the write."""
@@ -195,7 +216,8 @@ class _Search:
                 continue
             if self.value in op.inputs:
                 found.append(op.seq)
-        found.append(self.writer.seq)
+        if self.writes_value:
+            found.append(self.writer.seq)
         return found[-_MAX_CONSUMERS:]
 
     def _entries(self, merge: int, branch: dict[int, int]) -> list[int]:
@@ -244,7 +266,7 @@ class _Search:
     def other_path(self) -> int | None:
         """The producer of a value the write merges into V that shares an ancestor with V."""
         writer = self.writer
-        if _is_scalar(writer):
+        if _is_scalar(writer) or not self.writes_value:
             return None
         split = self.split
         value_ancestors = (self.graph.ancestors(split) | {split}) if split is not None else set()

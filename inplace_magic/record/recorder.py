@@ -59,6 +59,7 @@ from .records import (
 from .torch_facts import (
     foreach_bumps_versions,
     op_info,
+    region_of,
     shape_of,
     storage_key,
     tensor_info,
@@ -312,10 +313,10 @@ class Recorder:
         for position, name in info.written:
             value = args[position] if position < len(args) else kwargs.get(name)
             if isinstance(value, torch.Tensor):
-                writes.append(Write(storage_key(value), version_of(value)))
+                writes.append(Write(storage_key(value), version_of(value), region_of(value)))
             elif isinstance(value, (list, tuple)):
                 tensors = [v for v in value if isinstance(v, torch.Tensor)]
-                writes.extend(Write(storage_key(v), version_of(v)) for v in tensors)
+                writes.extend(Write(storage_key(v), version_of(v), region_of(v)) for v in tensors)
                 written_lists.append(tensors)
 
         # inside a torch built-in module every op has the module's call site as its user frame;
@@ -473,7 +474,9 @@ class Recorder:
                 None if t.requires_grad and t.is_leaf else self._producer.get(k)
                 for t, k in zip(inputs, keys, strict=True)
             ),
-            writes=(Write(storage_key(target), version_of(target)),) if target is not None else (),
+            writes=(Write(storage_key(target), version_of(target), region_of(target)),)
+            if target is not None
+            else (),
         )
         if target is not None:
             record.output_shape, record.output_dtype = shape_of(target), target.dtype

@@ -14,6 +14,8 @@ import torch
 
 from .frames import Frame
 
+Region = tuple[int, tuple[int, ...], tuple[int, ...]]  # storage offset, sizes, strides
+
 
 @dataclass(frozen=True, slots=True)
 class TensorInfo:
@@ -24,6 +26,7 @@ class TensorInfo:
     requires_grad: bool
     is_leaf: bool
     nested: bool = False
+    region: Region | None = None  # where in its storage: two slices of one buffer share the storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,7 @@ class Write:
 
     storage: int
     version_before: int  # inside __torch_dispatch__ the bump has not happened yet
+    region: Region | None = None  # the slice written (``h[t + 1] = ...`` is not ``h[t]``)
 
 
 @dataclass(slots=True)

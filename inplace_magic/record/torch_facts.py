@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .records import TensorInfo
+from .records import Region, TensorInfo
 
 
 def storage_key(t: torch.Tensor) -> int:
@@ -54,6 +54,14 @@ def shape_of(t: torch.Tensor) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+def region_of(t: torch.Tensor) -> Region | None:
+    """Which elements of its storage ``t`` covers; None where strides do not apply (nested tensors)."""
+    try:
+        return int(t.storage_offset()), tuple(int(s) for s in t.shape), tuple(int(s) for s in t.stride())
+    except (RuntimeError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def tensor_info(t: torch.Tensor) -> TensorInfo:
     return TensorInfo(
         shape=shape_of(t),
@@ -63,6 +71,7 @@ def tensor_info(t: torch.Tensor) -> TensorInfo:
         requires_grad=bool(t.requires_grad),
         is_leaf=bool(t.is_leaf),
         nested=bool(t.is_nested),
+        region=region_of(t),
     )
 
 
