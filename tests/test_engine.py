@@ -335,3 +335,21 @@ def test_a_statistic_of_the_value_is_no_branch_but_a_gate_is() -> None:
     ).diagnosis
     assert gated is not None and gated.skip is not None
     assert gated.skip.merge_kind == "mul" and gated.skip.writer_position == "inside"
+
+
+def test_celu_with_a_negative_alpha_is_named_though_the_message_says_elu() -> None:
+    result = check(
+        """
+        import torch, torch.nn as nn
+        act = nn.CELU(alpha=-1.0, inplace=True)
+        lin = nn.Linear(3, 3)
+        act(lin(torch.randn(2, 3))).sum().backward()
+        """
+    )
+    diagnosis = result.diagnosis
+    assert diagnosis is not None and diagnosis.member == "negative_slope"
+    assert "elu backward" in diagnosis.error.message  # torch names the wrong function
+    assert diagnosis.inplace is not None and diagnosis.inplace.module_type is not None
+    assert diagnosis.inplace.module_type.startswith("CELU(")
+    assert diagnosis.inplace.defined_at is not None and diagnosis.inplace.defined_at.line == 2
+    assert "CELU is computed by the in-place elu kernel" in diagnosis.explanation

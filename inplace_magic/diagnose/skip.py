@@ -23,6 +23,7 @@ that captured it, ``identity = x``).
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import linecache
 import textwrap
@@ -78,7 +79,8 @@ def _numel(shape: tuple[int, ...] | None) -> int:
 
 def _same_elements(a: Region | None, b: Region | None) -> bool:
     """Two views cover the same elements of their storage (a transpose or a reshape of one another
-    does; ``h[t]`` and ``h[t + 1]``, or ``b[:, 0]`` and ``b[:, 1]``, do not). Unknown counts as same."""
+    does; ``h[t]`` and ``h[t + 1]``, or ``b[:, 0]`` and ``b[:, 1]``, do not). A tensor that is no view
+    (None) covers its whole storage, and is taken to be the value any view of it is part of."""
     if a is None or b is None:
         return True
 
@@ -387,28 +389,35 @@ def _capture_line(filename: str, first_line: int, merge_frames: tuple[Frame, ...
     lines = linecache.getlines(filename)
     if not lines or first_line > len(lines):
         return None
-    try:
-        block = inspect.getblock(lines[first_line - 1 :])
-        tree = ast.parse(textwrap.dedent("".join(block)))
-    except (SyntaxError, IndentationError, ValueError):
-        return None
+    captures, names_by_line = _function_facts(filename, first_line, tuple(lines))
     merge_line = merge_frames[0].lineno - first_line + 1
-    read_at_merge = {
-        node.id
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Name) and getattr(node, "lineno", 0) == merge_line
-    }
-    captures = [
-        node
+    read_at_merge = names_by_line.get(merge_line, frozenset())
+    found = [line for line, target in captures if line < merge_line and target in read_at_merge]
+    if not found:
+        return None
+    return Frame(filename, first_line + max(found) - 1, merge_frames[0].function)
+
+
+@functools.lru_cache(maxsize=64)
+def _function_facts(
+    filename: str, first_line: int, lines: tuple[str, ...]
+) -> tuple[tuple[tuple[int, str], ...], dict[int, frozenset[str]]]:
+    """For the function starting at ``first_line`` (parsed once per text: tokenizing is the slow
+    part): its alias assignments ``name = other`` as (line, name), and the names read on each line."""
+    try:
+        tree = ast.parse(textwrap.dedent("".join(inspect.getblock(list(lines[first_line - 1 :])))))
+    except (SyntaxError, IndentationError, ValueError):
+        return (), {}
+    captures = tuple(
+        (node.lineno, node.targets[0].id)
         for node in ast.walk(tree)
         if isinstance(node, ast.Assign)
-        and node.lineno < merge_line
         and len(node.targets) == 1
         and isinstance(node.targets[0], ast.Name)
-        and node.targets[0].id in read_at_merge
         and isinstance(node.value, ast.Name)
-    ]
-    if not captures:
-        return None
-    last = max(captures, key=lambda node: node.lineno)
-    return Frame(filename, first_line + last.lineno - 1, merge_frames[0].function)
+    )
+    names: dict[int, set[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.setdefault(node.lineno, set()).add(node.id)
+    return captures, {line: frozenset(found) for line, found in names.items()}

@@ -197,14 +197,14 @@ class Recorder:
         finally:
             torch.autograd.graph.disable_saved_tensors_hooks = original
 
-    def _wraps_for_backward_hooks(self, module: torch.nn.Module) -> bool:
+    @staticmethod
+    def _wraps_for_backward_hooks(module: torch.nn.Module) -> bool:
         """Autograd wraps this module call's inputs and outputs in BackwardHookFunction views."""
-        return bool(
-            module._backward_pre_hooks
-            or (module._backward_hooks and module._is_full_backward_hook)
-            or _MODULES._global_backward_pre_hooks
-            or (_MODULES._global_backward_hooks and _MODULES._global_is_full_backward_hook)
-        )
+        if module._backward_pre_hooks or _MODULES._global_backward_pre_hooks:
+            return True
+        if module._backward_hooks and module._is_full_backward_hook:
+            return True
+        return bool(_MODULES._global_backward_hooks and _MODULES._global_is_full_backward_hook)
 
     def _pre_forward(self, module: torch.nn.Module, args: Any) -> None:
         if not self._modules and id(module) not in self._root_ids:

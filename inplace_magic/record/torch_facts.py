@@ -38,13 +38,10 @@ def version_of(t: torch.Tensor) -> int:
 def shape_of(t: torch.Tensor) -> tuple[int, ...]:
     """The sizes of ``t``; a nested tensor's ragged dimensions are -1 (a strided nested tensor has
     no ``shape`` at all, a jagged one has symbolic sizes)."""
+    if not t.is_nested:
+        return tuple(t.shape)  # torch.Size holds plain ints (a hot path: once per recorded op)
     # a jagged tensor's ragged size is a symbolic int whose int() raises AttributeError
     unknown = (RuntimeError, TypeError, ValueError, AttributeError)
-    try:
-        return tuple(int(s) for s in t.shape)
-    except unknown:
-        if not t.is_nested:
-            raise
     sizes: list[int] = []
     for dim in range(t.dim()):
         try:
@@ -55,11 +52,11 @@ def shape_of(t: torch.Tensor) -> tuple[int, ...]:
 
 
 def region_of(t: torch.Tensor) -> Region | None:
-    """Which elements of its storage ``t`` covers; None where strides do not apply (nested tensors)."""
-    try:
-        return int(t.storage_offset()), tuple(int(s) for s in t.shape), tuple(int(s) for s in t.stride())
-    except (RuntimeError, TypeError, ValueError, AttributeError):
+    """Which elements of its storage a view covers (``h[t]`` is not ``h[t + 1]``). None for a tensor
+    that owns its storage (it covers all of it) and where strides do not apply (nested tensors)."""
+    if not t._is_view() or t.is_nested:
         return None
+    return int(t.storage_offset()), tuple(t.shape), t.stride()
 
 
 def tensor_info(t: torch.Tensor) -> TensorInfo:
