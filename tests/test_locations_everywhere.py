@@ -4,6 +4,11 @@ saved something: the shared cases, ours, and every generated residual variant th
 
 "Autograd saved something" is decided outside the engine: a case's annotation names a saver, and a
 generated variant's saver is the line anomaly mode reports.
+
+tests/cases/diagnosis_only holds cases whose fixes the sandbox cannot verify (nested tensors, and
+texts only a replay makes ours: the sandbox classifies a run's error by its text alone), so
+tests/test_fix_cases.py does not take them; their diagnosis is checked here as tests/test_cases.py
+checks the others.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import positive_cases
+from conftest import OWN_CASES, case_ids, positive_cases
 from skip_variants import Variant, variants
+from test_cases import _expected_locations, _got_locations
 from test_skip_forms import _anomaly_saver, _plain_run
 
 from inplace_magic.record.family import classify
@@ -47,7 +53,10 @@ def _assert_complete(got: dict[str, Any]) -> None:
     assert got["explanation"] and got["headline"]
 
 
-@pytest.mark.parametrize("case", positive_cases(), ids=lambda p: p.stem)
+DIAGNOSIS_ONLY = case_ids(OWN_CASES / "diagnosis_only")
+
+
+@pytest.mark.parametrize("case", positive_cases() + DIAGNOSIS_ONLY, ids=lambda p: p.stem)
 def test_every_case_names_the_writer_and_the_saver_with_a_location(case: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     expected = json.loads(case.with_suffix(".json").read_text())
     code, out, _ = run_cli("check", str(case), "--json", "--no-fix")
@@ -89,3 +98,16 @@ def test_every_generated_variant_names_its_locations(variant: Variant, variant_f
     if _anomaly_saver(trace, variant.helper) is not None:
         _assert_located(got["saved_by"], "saved_by")
     _assert_located(got["skip"]["merge"], "skip.merge")
+
+
+@pytest.mark.parametrize("case", DIAGNOSIS_ONLY, ids=lambda p: p.stem)
+def test_diagnosis_only_cases_are_diagnosed_exactly(case: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    expected = json.loads(case.with_suffix(".json").read_text())
+    _, out, _ = run_cli("check", str(case), "--json", "--no-fix")
+    got = json.loads(out)
+    assert (got["status"], got["kind"], got["reproduced"]) == ("inplace_error", expected["category"], True)
+    assert _got_locations(got["inplace"]) & _expected_locations(expected["inplace"]), got["inplace"]
+    if expected.get("saved_by"):
+        assert _got_locations(got["saved_by"]) & _expected_locations(expected["saved_by"]), got["saved_by"]
+    error_type = expected.get("error", "RuntimeError:").split(":")[0]
+    assert got["error"]["type"] == error_type  # the user's own exception, never replaced

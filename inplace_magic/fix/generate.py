@@ -8,6 +8,7 @@ from .context import Context
 from .kinds import (
     allow_mutation,
     augmented_assign,
+    captured_argument,
     carried_state,
     clone,
     inplace_kwarg,
@@ -47,7 +48,7 @@ _BY_KIND: dict[str, list[Generator]] = {
         clone.candidates,
         no_grad.candidates,
     ],
-    "other": _PRECISE,
+    "other": [captured_argument.candidates, *_PRECISE],
 }
 
 

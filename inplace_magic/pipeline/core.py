@@ -42,10 +42,12 @@ class CheckResult:
             "status": self.status,
             "error": self.error.to_json() if self.error else None,
             "kind": None,
+            "member": None,
             "inplace": None,
             "saved_by": None,
             "skip": None,
             "tensor": None,
+            "limits": [],
             "fixes": [],
         }
 

@@ -323,7 +323,7 @@ class Recorder:
         # backward ops are located only when they write (their frame is the .backward() line)
         call_site = self._call_sites[-1] if self._call_sites else None
         modules = self._modules
-        if call_site is not None and writes and is_user_file(sys._getframe(2).f_code.co_filename):
+        if call_site is not None and writes and _called_from_user_code():
             # the user's own code runs inside the built-in module (a saved-tensor pack hook, a
             # forward hook): the write is at its line, and belongs to no built-in module
             call_site = user_frames(3, skip=3)
@@ -481,6 +481,15 @@ class Recorder:
         if target is not None:
             record.output_shape, record.output_dtype = shape_of(target), target.dtype
         return record
+
+
+def _called_from_user_code() -> bool:
+    """The op being dispatched was called by the user's code (not by torch's module code): the
+    first frame above the recorder's own (dispatch mode, function mode) is a user frame."""
+    frame = sys._getframe(3)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back  # type: ignore[assignment]
+    return frame is not None and is_user_file(frame.f_code.co_filename)
 
 
 def _function_forward(node: Any) -> Frame | None:
