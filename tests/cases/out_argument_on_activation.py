@@ -4,7 +4,7 @@ import torch.nn as nn
 
 torch.manual_seed(0)
 enc = nn.Linear(6, 6)
-buffer = torch.empty(2, 6)
+buffer = torch.zeros(2, 6)
 
 # %%
 h = enc(torch.randn(2, 6))

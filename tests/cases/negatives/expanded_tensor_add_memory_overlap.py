@@ -6,6 +6,8 @@ bias = torch.zeros(1, 4)
 
 # %%
 x = torch.randn(3, 4, requires_grad=True)
+scale = torch.rand(4)
+shift = torch.rand(4)
 tiled = bias.expand(3, 4)
 tiled.add_(1.0)
-(x * tiled).sum().backward()
+(x * tiled * scale + shift).sum().backward()

@@ -6,5 +6,8 @@ w = torch.randn(3, requires_grad=True)
 b = torch.randn(3, requires_grad=True)
 
 # %%
-loss = (w * 2).sum()
+x = torch.randn(4, 3)
+target = torch.randn(4)
+pred = x @ w
+loss = ((pred - target) ** 2).mean()
 (gw, gb) = torch.autograd.grad(loss, [w, b])
