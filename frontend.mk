@@ -9,11 +9,11 @@ BUILDER := $(BIN)/jupyter-builder
 WIDGET_BUNDLE := inplace_magic/static/widget.js
 LABEXTENSION := inplace_magic/labextension/package.json
 LAB_LINK := $(VENV)/share/jupyter/labextensions/inplace-magic
-FRONTEND_SOURCES := $(shell find src style schema -type f ! -path '*/__tests__/*' 2>/dev/null) package.json tsconfig.json
+FRONTEND_SOURCES := $(shell find src style schema/settings -type f ! -path '*/__tests__/*' 2>/dev/null) package.json tsconfig.json
 # the venv's bin first: the npm build script calls jupyter-builder
 NPM_RUN := PATH="$(abspath $(BIN)):$$PATH" $(NPM) run
 
-.PHONY: npm-install build-widget build-labextension lab-develop lint-ts typecheck-ts test-ts widget-fixtures demo-lab
+.PHONY: npm-install build-widget build-labextension lab-develop lint-ts typecheck-ts test-ts widget-fixtures demo-lab protocol
 
 $(NODE_STAMP): package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
@@ -24,7 +24,10 @@ npm-install: $(NODE_STAMP)
 $(BUILDER): | $(BIN)/python
 	$(BIN)/pip install -q "$$(grep -E '^jupyter-builder' requirements-dev.txt)"
 
-# One build makes both: the widget bundle, then tsc, then the labextension.
+# One build makes both: the widget bundle, then tsc, then the labextension, into which install.json is
+# copied: the wheel maps that one folder (an editable `pip install` after `lab-develop` writes its
+# shared data through the venv's link into the folder, so a second mapping of install.json would put
+# the file in the wheel twice, and the build would fail).
 $(LABEXTENSION) $(WIDGET_BUNDLE) &: $(NODE_STAMP) $(BUILDER) $(FRONTEND_SOURCES)
 	$(NPM_RUN) build
 	@touch $(LABEXTENSION) $(WIDGET_BUNDLE)
@@ -36,14 +39,22 @@ build-labextension: $(LABEXTENSION)
 lab-develop: $(STAMP) $(LABEXTENSION)
 	@[ -L $(LAB_LINK) ] || PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter labextension develop --overwrite .
 
+# prettier and ESLint (the JupyterLab extension template's rules, eslint.config.mjs)
 lint-ts: $(NODE_STAMP)
-	$(NPM) run prettier:check
+	$(NPM) run lint:check
 
 typecheck-ts: $(NODE_STAMP)
 	$(NPM) run typecheck
 
 test-ts: $(NODE_STAMP)
 	$(NPM) test
+
+# The wire protocol from its one source, the TypedDicts: JSON Schema (schema/wire), then the TypeScript
+# types from it (src/panel/wire.ts, src/lab/wire.ts). tests/test_protocol_generated.py and
+# src/__tests__/wire.test.ts regenerate both and diff.
+protocol: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m inplace_magic.lab.schema schema/wire
+	node schema/wire/to-typescript.mjs
 
 # Re-run the CLI on the shared cases and rebuild the panel states the TS tests render.
 widget-fixtures: setup

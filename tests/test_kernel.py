@@ -7,6 +7,7 @@ last test runs a notebook through nbclient, as ``jupyter nbconvert --execute`` w
 
 from __future__ import annotations
 
+import json
 import queue
 import re
 import time
@@ -21,11 +22,13 @@ from conftest import negative_cases, positive_cases
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from notebooks import statecases
 from notebooks.casebook import cell_id, cells_of, plain_traceback, score, sources_with_magic
 
 from inplace_magic.present.html import MIME_TYPE
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+NOTEBOOKS = Path(__file__).parent / "notebooks"
 
 
 @dataclass
@@ -286,3 +289,78 @@ def test_nbclient_run_all_stops_at_the_diagnosed_cell(tmp_path: Path) -> None:
     assert [output["output_type"] for output in outputs] == ["error", "display_data"]
     assert {"text/plain", "text/html", MIME_TYPE} <= set(outputs[1]["data"])
     assert after.outputs == [] and after.execution_count is None
+
+
+HANGS_IN_REPLAY = """\
+import os, time
+calls.append(1)
+t.add_(1)
+if os.path.exists(MARK):
+    while True:  # only the replay gets here: the first run left the marker file
+        time.sleep(0.05)
+open(MARK, "w").close()
+y = w.sigmoid()
+y.mul_(2)
+y.sum().backward()
+"""
+
+
+def _hanging_session(kernel: Kernel, mark: Path) -> None:
+    kernel.execute("%reset -f")
+    kernel.execute(
+        "import torch\ncalls = []\nt = torch.zeros(3)\nw = torch.ones(3, requires_grad=True)\n"
+        f"MARK = {str(mark)!r}"
+    )
+
+
+def test_a_replay_past_its_time_limit_ends_and_the_kernel_is_restored(kernel: Kernel, tmp_path: Path) -> None:
+    _hanging_session(kernel, tmp_path / "mark")
+    started = time.monotonic()
+    last = kernel.execute("%%gradcheck --no-fix --time-limit 1\n" + HANGS_IN_REPLAY, "hangs", timeout=60)
+    assert time.monotonic() - started < 30
+    assert last.reply["status"] == "error" and last.reply["ename"] == "RuntimeError"
+    text = _ANSI.sub("", "\n".join(last.error["traceback"] if last.error else []))
+    assert "modified by an inplace operation" in text and "time limit of 1 s" in text
+    assert (
+        kernel.execute("print(calls, t.tolist(), t._version, w.grad)").text()
+        == "[1] [1.0, 1.0, 1.0] 1 None\n"
+    )
+
+
+def test_gradcheck_on_derives_the_limit_from_the_first_run_in_a_kernel(
+    kernel: Kernel, tmp_path: Path
+) -> None:
+    _hanging_session(kernel, tmp_path / "mark")
+    # the floor (30 s) lowered so that the test is short; the limit is then max(floor, 10 x first run)
+    kernel.execute("import inplace_magic.replay.time_limit as limits\nlimits.FLOOR_S = 1.0")
+    kernel.execute("%gradcheck on --no-fix")
+    try:
+        last = kernel.execute(HANGS_IN_REPLAY, "hangs-auto", timeout=60)
+    finally:
+        kernel.execute("%gradcheck off\nlimits.FLOOR_S = 30.0")
+    text = _ANSI.sub("", "\n".join(last.error["traceback"] if last.error else []))
+    assert "time limit of 1 s" in text
+    assert kernel.execute("print(calls, t.tolist())").text() == "[1] [1.0, 1.0, 1.0]\n"
+
+
+def _digest_in(kernel: Kernel, case: str, magic: str | None, seen: Path) -> tuple[dict[str, str], list[str]]:
+    kernel.execute(
+        f"%reset -f\nimport sys\nsys.path.insert(0, {str(NOTEBOOKS)!r})\n_seen_path = {str(seen)!r}"
+    )
+    for source in statecases.sources(case, magic):
+        kernel.execute(source, f"{case}-cell")
+    out = kernel.execute("import json, statehash\nprint(json.dumps(statehash.digest(get_ipython().user_ns)))")
+    digest: dict[str, str] = json.loads(out.text())
+    return {
+        k: v for k, v in digest.items() if k not in ("json", "statehash", "sys")
+    }, seen.read_text().splitlines()
+
+
+def test_a_dataloader_iterator_in_a_kernel_gives_the_replay_the_same_batch_and_is_left_in_place(
+    kernel: Kernel, tmp_path: Path
+) -> None:
+    plain, plain_seen = _digest_in(kernel, "dataloader_iterator", None, tmp_path / "plain")
+    magic, magic_seen = _digest_in(kernel, "dataloader_iterator", "%%gradcheck --no-fix", tmp_path / "magic")
+    assert "it (next items)" in plain
+    assert {k for k in plain.keys() | magic.keys() if plain.get(k) != magic.get(k)} == set()
+    assert magic_seen == plain_seen * 2  # the replay took the batch the first run took

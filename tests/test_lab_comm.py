@@ -1,5 +1,7 @@
-"""The kernel side of the JupyterLab extension's comm: what it sends, the one thing it accepts
-(the autoDiagnose setting), and the actionable message on a protocol mismatch."""
+"""The kernel side of the JupyterLab extension's comm: what it sends, what it accepts (the
+autoDiagnose setting, a sync, a dismissal), the answer that says why a message was refused, and the
+actionable message on a protocol mismatch. tests/test_channel_security.py drives the same channel
+through a real kernel."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ import comm
 import pytest
 
 from inplace_magic import __version__
-from inplace_magic.lab.comm import LabChannel
-from inplace_magic.lab.protocol import COMM_TARGET, LAB_PROTOCOL_VERSION, mismatch, parse_configure
+from inplace_magic.lab.comm import LabChannel, check
+from inplace_magic.lab.protocol import COMM_TARGET, LAB_PROTOCOL_VERSION
+from inplace_magic.panel.issued import IssuedDiagnoses
 from inplace_magic.panel.protocol import PanelState
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,10 +24,16 @@ STATE: PanelState = json.loads((ROOT / "tests/fixtures/widget/states/skip_connec
 
 
 class FakeComm:
+    """Records what the channel sends on one comm (as ipywidgets' DummyComm does)."""
+
     def __init__(self, **kwargs: Any) -> None:
         self.opened = kwargs
         self.closed = False
         self.handler: Any = None
+        self.sent: list[Any] = []
+
+    def send(self, data: Any) -> None:
+        self.sent.append(data)
 
     def on_msg(self, callback: Any) -> None:
         self.handler = callback
@@ -59,8 +68,8 @@ class Auto:
         self.calls.append(on)
         self.on = on
 
-    def channel(self) -> LabChannel:
-        return LabChannel(lambda: self.on, self.switch)
+    def channel(self, issued: IssuedDiagnoses | None = None) -> LabChannel:
+        return LabChannel(lambda: self.on, self.switch, issued or IssuedDiagnoses())
 
 
 def test_hello_and_diagnosis_each_open_a_comm_on_the_target(
@@ -71,7 +80,12 @@ def test_hello_and_diagnosis_each_open_a_comm_on_the_target(
     channel.publish(STATE)
     assert [c.opened["target_name"] for c in comms] == [COMM_TARGET, COMM_TARGET]
     hello, diagnosis = (c.opened["data"] for c in comms)
-    assert hello == {"type": "hello", "protocol": LAB_PROTOCOL_VERSION, "version": __version__}
+    assert {k: hello[k] for k in ("type", "protocol", "version")} == {
+        "type": "hello",
+        "protocol": LAB_PROTOCOL_VERSION,
+        "version": __version__,
+    }
+    assert "install the same inplace_magic version" in hello["mismatch"]
     assert diagnosis["type"] == "diagnosis" and diagnosis["state"]["id"] == STATE["id"]
     channel.close()
     assert [c.closed for c in comms] == [False, True]  # the extension closes the older ones
@@ -96,7 +110,7 @@ def test_the_setting_never_turns_off_what_the_user_turned_on(comms: list[FakeCom
     assert auto.on and auto.calls == []
 
 
-def test_anything_else_is_refused_and_nothing_runs(
+def test_anything_else_is_refused_with_an_answer_and_nothing_runs(
     comms: list[FakeComm], capsys: pytest.CaptureFixture[str]
 ) -> None:
     auto = Auto()
@@ -104,25 +118,42 @@ def test_anything_else_is_refused_and_nothing_runs(
     channel.open()
     comms[-1].receive({"type": "execute", "protocol": LAB_PROTOCOL_VERSION, "code": "import os"})
     comms[-1].receive({"type": "configure", "protocol": 99, "autoDiagnose": True, "version": "9.0"})
+    comms[-1].receive({"type": "configure", "protocol": LAB_PROTOCOL_VERSION, "autoDiagnose": 1})
     assert auto.calls == []
-    assert channel.problem is not None and "protocol 99" in channel.problem
+    answers = comms[-1].sent
+    assert [a["type"] for a in answers] == ["refused", "refused", "refused"]
+    assert "Unknown message type 'execute'" in answers[0]["message"]
+    assert "protocol 99" in answers[1]["message"]
+    assert answers[2]["message"] == "Refused configure: autoDiagnose must be true or false, not 1."
+    assert channel.problem is not None and "autoDiagnose" in channel.problem
     assert (
         "inplace_magic: The JupyterLab extension (inplace_magic 9.0) speaks protocol 99"
         in capsys.readouterr().err
     )
 
 
+def test_a_sync_answers_with_the_diagnoses_not_dismissed(comms: list[FakeComm]) -> None:
+    issued = IssuedDiagnoses()
+    other = json.loads(json.dumps(STATE))
+    other["id"] = "d-other"
+    issued.issue(STATE, {})
+    issued.issue(other, {})
+    channel = Auto().channel(issued)
+    channel.open()
+    comms[-1].receive({"type": "dismiss", "protocol": LAB_PROTOCOL_VERSION, "diagnosisId": STATE["id"]})
+    comms[-1].receive({"type": "sync", "protocol": LAB_PROTOCOL_VERSION})
+    [answer] = comms[-1].sent
+    assert answer["type"] == "diagnoses" and [s["id"] for s in answer["states"]] == ["d-other"]
+    comms[-1].receive({"type": "dismiss", "protocol": LAB_PROTOCOL_VERSION, "diagnosisId": "d-none"})
+    assert comms[-1].sent[-1]["type"] == "refused" and "d-none" in comms[-1].sent[-1]["message"]
+
+
 def test_the_mismatch_message_says_what_to_do() -> None:
-    message = mismatch(2, "0.2.0")
+    message = check({"type": "configure", "protocol": 2 + LAB_PROTOCOL_VERSION, "version": "0.2.0"})
+    assert isinstance(message, str)
     assert f"speaks {LAB_PROTOCOL_VERSION}" in message and "0.2.0" in message
     assert "install the same inplace_magic version" in message and "restart the kernel" in message
-    assert parse_configure("autoDiagnose") == "The JupyterLab extension sent a message that is not an object."
-    assert parse_configure({"type": "configure", "protocol": LAB_PROTOCOL_VERSION}) == (
-        "The JupyterLab extension's settings carry no autoDiagnose flag."
+    assert check("autoDiagnose") == "The JupyterLab extension sent a message that is not an object."
+    assert check({"type": "configure", "protocol": LAB_PROTOCOL_VERSION}) == (
+        "Refused configure: the message has no autoDiagnose."
     )
-
-
-def test_the_python_and_typescript_protocols_agree() -> None:
-    source = (ROOT / "src/lab/protocol.ts").read_text()
-    assert f"export const LAB_PROTOCOL_VERSION = {LAB_PROTOCOL_VERSION};" in source
-    assert f"export const COMM_TARGET = '{COMM_TARGET}';" in source

@@ -74,6 +74,10 @@ def test_the_wheel_contains_the_labextension_and_the_widget_bundle(wheel: Path) 
     } <= names
     assert {f"{LABEXT}/package.json", f"{LABEXT}/install.json", f"{LABEXT}/static/style.js"} <= names
     assert f"{LABEXT}/schemas/{NAME}/plugin.json" in names
+    # only the settings schema: the wire protocol's schemas are no JupyterLab settings
+    assert [n for n in names if n.startswith(f"{LABEXT}/schemas/") and n.endswith(".json")] == [
+        f"{LABEXT}/schemas/{NAME}/plugin.json"
+    ]
     assert any(re.fullmatch(rf"{re.escape(LABEXT)}/static/remoteEntry\.[0-9a-f]+\.js", n) for n in names)
     built = json.loads(zipfile.ZipFile(wheel).read(f"{LABEXT}/package.json"))
     assert built["name"] == NAME and built["jupyterlab"]["_build"]["load"].startswith("static/remoteEntry.")
@@ -124,12 +128,17 @@ def test_a_fresh_venv_with_the_wheel_lists_the_extension_enabled_and_ok(wheel: P
     assert re.search(rf"^\s*{re.escape(NAME)} v\S+ enabled OK \(python, inplace_magic\)\s*$", text, re.M), (
         text
     )
-    where = subprocess.run(
-        [str(python), "-c", "import inplace_magic; print(inplace_magic.__file__)"],
+    where, version = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import inplace_magic; print(inplace_magic.__file__); print(inplace_magic.__version__)",
+        ],
         check=True,
         capture_output=True,
         text=True,
         env=_env(HOME=str(home)),
         cwd=tmp_path,
-    ).stdout
+    ).stdout.split()
     assert where.startswith(str(fresh)), where  # the wheel's package, not this checkout's
+    assert version == PACKAGE["version"]  # written once, in package.json

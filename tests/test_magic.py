@@ -12,6 +12,7 @@ import _thread
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ import inplace_magic
 from inplace_magic.pipeline import kernel as cellreplay
 from inplace_magic.pipeline.core import check_cells
 from inplace_magic.present.html import MIME_TYPE
+from inplace_magic.replay import time_limit, undo
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -194,8 +196,17 @@ def test_help_says_the_cell_is_replayed_and_what_is_restored(ip: Any) -> None:
         "NOT undone",
         "files",
         "--no-replay",
+        # how many times code runs again, truthfully: the replay and its widenings, fix verification
+        "the failing cell once",
+        "at most twice more, at most 8 cells each time",
+        "runs at most 3 more times",
+        "--verify-fixes re-executes",
+        # what it does not replay, and what bounds it
+        "NOT replayed unless you allow it (--allow-advance)",
+        "time limit (--time-limit)",
+        "%%time, %%capture",
     ):
-        assert words in doc
+        assert words in " ".join(doc.split())
     assert ip.find_line_magic("gradcheck").__doc__ == doc
 
 
@@ -295,3 +306,197 @@ def test_ctrl_c_stops_the_replay_and_restores_state(ip: Any) -> None:
     assert any("interrupted" in note for note in result.error_in_exec.__notes__)
     assert ip.user_ns["t"].tolist() == [2.0, 2.0, 2.0]  # the failed run's two add_, not the replay's
     assert ip.user_ns["calls"] == [1]
+
+
+# ---------------------------------------------------------------------------------------------- time limit
+
+# the first run leaves a marker file (a side effect no replay undoes); the replay sees it and hangs
+HANGS_IN_REPLAY = (
+    "import os, time\nif os.path.exists(MARK):\n    while True:\n"
+    "        time.sleep(0.05)\nopen(MARK, 'w').close()\n"
+)
+
+
+@pytest.fixture
+def hanging(ip: Any, tmp_path: Path) -> Iterator[None]:
+    """A session for HANGS_IN_REPLAY; Ctrl-C after 20 s so that a replay without a limit fails the
+    test instead of hanging the suite."""
+    ip.run_line_magic("reset", "-f")
+    _cell(ip, "import torch\ncalls = []\nt = torch.zeros(3)")
+    ip.user_ns["MARK"] = str(tmp_path / "mark")
+    cellreplay._LATEST = None
+    timer = threading.Timer(20.0, _thread.interrupt_main)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _stopped_by_the_limit(ip: Any, result: Any, seconds: str) -> None:
+    error = result.error_in_exec
+    assert "modified by an inplace operation" in str(error)  # the user's own error
+    (note,) = [n for n in error.__notes__ if n.startswith("inplace_magic")]
+    assert f"time limit of {seconds} s" in note and "kernel state was restored" in note
+    assert ip.user_ns["calls"] == [1] and ip.user_ns["t"].tolist() == [1.0, 1.0, 1.0]
+    diagnosis = inplace_magic.last_diagnosis()
+    assert diagnosis is not None and diagnosis["kind"] == "version_counter" and not diagnosis["reproduced"]
+
+
+def test_a_replay_past_its_time_limit_is_stopped_and_the_users_error_shown(ip: Any, hanging: None) -> None:
+    started = time.monotonic()
+    result, captured = _cell(ip, "%%gradcheck --no-fix --time-limit 0.5\n" + HANGS_IN_REPLAY + FAILING_CELL)
+    assert time.monotonic() - started < 10
+    _stopped_by_the_limit(ip, result, "0.5")
+    assert "Traceback" in captured.stdout and "time limit of 0.5 s" in captured.stdout
+
+
+def test_the_time_limit_is_derived_from_the_cells_first_run(
+    ip: Any, hanging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ten times the first run, at least the floor: the floor (30 s) lowered, the first run made to
+    # take 0.2 s, so the limit is about 2 s
+    monkeypatch.setattr(time_limit, "FLOOR_S", 0.5)
+    result, _ = _cell(
+        ip, "%%gradcheck --no-fix\nimport time\ntime.sleep(0.2)\n" + HANGS_IN_REPLAY + FAILING_CELL
+    )
+    note = result.error_in_exec.__notes__[0]
+    seconds = float(re.search(r"time limit of ([0-9.]+) s", note).group(1))  # type: ignore[union-attr]
+    assert 2.0 <= seconds < 3.0
+    monkeypatch.setattr(time_limit, "FLOOR_S", 1.0)  # a fast first run gets the floor
+    ip.user_ns["t"].zero_()
+    ip.user_ns["calls"].clear()
+    Path(ip.user_ns["MARK"]).unlink()
+    result, _ = _cell(ip, "%%gradcheck --no-fix\n" + HANGS_IN_REPLAY + FAILING_CELL)
+    _stopped_by_the_limit(ip, result, "1")
+
+
+def test_a_snapshot_past_its_object_limit_is_said_in_the_note(
+    ip: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ip.run_line_magic("reset", "-f")
+    _cell(ip, "import torch\ncalls = []\nt = torch.zeros(3)\nmany = [[i] for i in range(50)]")
+    monkeypatch.setattr(undo, "MAX_OBJECTS", 20)
+    result, _ = _cell(ip, "%%gradcheck --no-fix\n" + FAILING_CELL)
+    assert "changes the replay made past them were not undone" in result.error_in_exec.__notes__[0]
+
+
+def test_gradcheck_on_takes_a_time_limit_too(ip: Any, hanging: None) -> None:
+    ip.run_line_magic("gradcheck", "on --no-fix --time-limit 0.5")
+    try:
+        result, _ = _cell(ip, HANGS_IN_REPLAY + FAILING_CELL)
+    finally:
+        ip.run_line_magic("gradcheck", "off")
+    _stopped_by_the_limit(ip, result, "0.5")
+
+
+# ---------------------------------------------------------------------------------------------- counts
+
+
+def test_the_note_says_how_many_times_code_was_re_executed(ip: Any) -> None:
+    ip.run_line_magic("reset", "-f")
+    _cell(ip, "import torch\ncalls = []\nt = torch.zeros(3)")
+    result, _ = _cell(ip, "%%gradcheck --no-fix\n" + FAILING_CELL)
+    (note,) = result.error_in_exec.__notes__
+    assert f"re-executed once: In[{result.execution_count}];" in note
+
+    # forward in one cell, backward in the next: the replay is widened to both, a second re-execution
+    ip.run_line_magic("reset", "-f")
+    forward, _ = _cell(
+        ip, "import torch\nw = torch.ones(3, requires_grad=True)\ny = (w * 2).sigmoid()\ny.mul_(2)", "fw"
+    )
+    result, _ = _cell(ip, "%%gradcheck --no-fix\ny.sum().backward()", "bw")
+    (note,) = result.error_in_exec.__notes__
+    first, last = forward.execution_count, result.execution_count
+    assert f"re-executed twice: In[{last}]; In[{first}] to In[{last}];" in note
+    diagnosis = inplace_magic.last_diagnosis()
+    assert diagnosis is not None and diagnosis["inplace"]["cell_id"] == "fw"
+
+
+# ---------------------------------------------------------------------------------------------- streams
+
+
+def test_a_generator_is_replayed_only_when_allowed_and_the_note_says_it_moved_on(ip: Any) -> None:
+    ip.run_line_magic("reset", "-f")
+    _cell(
+        ip,
+        "import torch\ncalls = []\nt = torch.zeros(3)\ndef numbers():\n    yield from range(100)\n"
+        "gen = numbers()",
+    )
+    cell = "x = next(gen)\n" + FAILING_CELL
+    result, _ = _cell(ip, "%%gradcheck --no-fix\n" + cell)
+    assert (
+        "not replayed" in result.error_in_exec.__notes__[0]
+        and "`gen` (a generator)" in result.error_in_exec.__notes__[0]
+    )
+    assert next(ip.user_ns["gen"]) == 1  # taken once, by the cell itself
+    result, _ = _cell(ip, "%%gradcheck --no-fix --allow-advance\n" + cell)
+    (note,) = result.error_in_exec.__notes__
+    assert "diagnosed by replaying" in note and "moved on `gen` (a generator) (--allow-advance)" in note
+    assert inplace_magic.last_diagnosis()["inplace"]["code"] == "y.mul_(2)"
+    assert next(ip.user_ns["gen"]) == 4  # 2 by the cell, 3 by the replay the user allowed
+
+
+def test_a_generator_called_through_a_function_of_the_notebook_is_found(ip: Any) -> None:
+    ip.run_line_magic("reset", "-f")
+    _cell(
+        ip,
+        "import torch\ncalls = []\nt = torch.zeros(3)\ndef numbers():\n    yield from range(100)\n"
+        "gen = numbers()\ndef next_batch():\n    return next(gen)",
+    )
+    result, _ = _cell(ip, "%%gradcheck --no-fix\nx = next_batch()\n" + FAILING_CELL)
+    assert "`gen` (a generator)" in result.error_in_exec.__notes__[0]
+    assert next(ip.user_ns["gen"]) == 1
+
+
+# ---------------------------------------------------------------------------------------------- nested magics
+
+
+def test_gradcheck_wraps_a_cell_that_starts_with_time(ip: Any) -> None:
+    ip.run_line_magic("reset", "-f")
+    _cell(ip, "import torch\ncalls = []\nt = torch.zeros(3)")
+    result, captured = _cell(ip, "%%gradcheck --no-fix\n%%time\n" + FAILING_CELL, "timed")
+    assert "modified by an inplace operation" in str(result.error_in_exec)
+    assert captured.stdout.count("CPU times") == 1  # %%time ran, and the replay's own print is hidden
+    diagnosis = inplace_magic.last_diagnosis()
+    assert diagnosis is not None
+    # the cell as the user sees it: %%gradcheck, %%time, then FAILING_CELL from line 3
+    assert (diagnosis["inplace"]["cell_id"], diagnosis["inplace"]["line"]) == ("timed", 7)
+    assert diagnosis["inplace"]["code"] == "y.mul_(2)"
+    assert ip.user_ns["calls"] == [1] and ip.user_ns["t"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_gradcheck_wraps_a_cell_that_starts_with_capture(ip: Any) -> None:
+    ip.run_line_magic("reset", "-f")
+    _cell(ip, "import torch\ncalls = []\nt = torch.zeros(3)")
+    result, captured = _cell(
+        ip, "%%gradcheck --no-fix\n%%capture out\nprint('hidden')\n" + FAILING_CELL, "cap"
+    )
+    assert result.success  # %%capture keeps the error, as it does without %%gradcheck
+    assert "hidden" in ip.user_ns["out"].stdout and "RuntimeError" in ip.user_ns["out"].stdout
+    assert "hidden" not in captured.stdout
+    diagnosis = inplace_magic.last_diagnosis()
+    assert diagnosis is not None and (diagnosis["inplace"]["cell_id"], diagnosis["inplace"]["line"]) == (
+        "cap",
+        8,
+    )
+    assert [MIME_TYPE in output.data for output in captured.outputs] == [True]  # the report
+    assert ip.user_ns["calls"] == [1]
+
+
+def test_gradcheck_hands_other_cell_magics_their_body_untouched(ip: Any, tmp_path: Path) -> None:
+    target = tmp_path / "written.py"
+    result, _ = _cell(ip, f"%%gradcheck\n%%writefile {target}\nx = 1\n")
+    assert result.success and target.read_text() == "x = 1\n"
+
+
+def test_a_wider_replay_that_would_move_a_generator_on_is_not_run(ip: Any) -> None:
+    ip.run_line_magic("reset", "-f")
+    _cell(ip, "import torch\ndef numbers():\n    yield from range(1, 100)\ngen = numbers()")
+    _cell(ip, "w = torch.ones(3, requires_grad=True)\ny = (w * next(gen)).sigmoid()\ny.mul_(2)", "fw")
+    result, _ = _cell(ip, "%%gradcheck --no-fix\ny.sum().backward()", "bw")
+    assert "re-executed once" in result.error_in_exec.__notes__[0]  # the backward cell alone
+    diagnosis = inplace_magic.last_diagnosis()
+    assert diagnosis is not None
+    assert any("A wider replay" in n and "`gen` (a generator)" in n for n in diagnosis["notes"])
+    assert next(ip.user_ns["gen"]) == 2  # taken once, by the forward cell

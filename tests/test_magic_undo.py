@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections import deque
+from typing import Any
+
+import pytest
 import torch
 
-from inplace_magic.replay.undo import ObjectSnapshot, WriteLog
+from inplace_magic.replay import undo
+from inplace_magic.replay.undo import DataAssignments, ObjectSnapshot, WriteLog
 
 
 def test_only_tensors_that_existed_before_are_copied_once_and_restored_bit_for_bit() -> None:
@@ -58,3 +63,50 @@ def test_optimizer_steps_and_grads_are_undone() -> None:
     for param, values in state.items():
         for key, (value, copy) in values.items():
             assert optimizer.state[param][key] is value and torch.equal(value, copy)
+
+
+def test_a_data_assignment_is_put_back_with_its_memory_and_version() -> None:
+    # a momentum encoder's update: no aten op writes the parameter, so only the function mode sees it
+    key = torch.nn.Parameter(torch.ones(3))
+    memory, version = key.untyped_storage().data_ptr(), key._version
+    with WriteLog() as log, DataAssignments() as assignments:
+        key.data = key.data * 0.9 + 0.1 * torch.full((3,), 5.0)
+        with torch.no_grad():
+            key.add_(1)  # and written in its new memory afterwards
+    assert key.tolist() != [1.0, 1.0, 1.0]
+    assignments.restore()
+    log.restore()
+    assert key.tolist() == [1.0, 1.0, 1.0] and key.untyped_storage().data_ptr() == memory
+    assert key._version == version
+
+
+def test_a_tensor_set_to_other_memory_gets_its_own_memory_back() -> None:
+    t = torch.arange(4.0)
+    memory = t.untyped_storage().data_ptr()
+    with WriteLog() as log:
+        t.set_(torch.zeros(2).untyped_storage())
+    log.restore()
+    assert t.untyped_storage().data_ptr() == memory and t.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_containers_of_any_size_and_depth_are_put_back() -> None:
+    history = list(range(20_000))
+    lookup = {i: [i] for i in range(20_000)}
+    deep: dict[str, Any] = {"a": {"b": {"c": {"d": {"e": {"f": {"g": []}}}}}}}
+    replay_buffer: deque[int] = deque([1, 2], maxlen=100)
+    namespace = {"history": history, "lookup": lookup, "deep": deep, "buffer": replay_buffer}
+    snapshot = ObjectSnapshot.take(namespace)
+    history.append(1)
+    lookup[19_999].append(0)
+    deep["a"]["b"]["c"]["d"]["e"]["f"]["g"].append(1)
+    replay_buffer.append(3)
+    snapshot.restore()
+    assert len(history) == 20_000 and lookup[19_999] == [19_999]
+    assert deep["a"]["b"]["c"]["d"]["e"]["f"]["g"] == [] and list(replay_buffer) == [1, 2]
+    assert snapshot.complete
+
+
+def test_a_snapshot_that_stops_at_its_object_limit_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(undo, "MAX_OBJECTS", 10)
+    assert not ObjectSnapshot.take({"many": [[i] for i in range(20)]}).complete
+    assert ObjectSnapshot.take({"few": [[i] for i in range(5)]}).complete

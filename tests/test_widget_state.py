@@ -75,7 +75,12 @@ def test_skip_connection_graph_timeline_and_fix() -> None:
         "needed at v1 by EluBackward1, but it is at v2",
     ]
     fix = state["fixes"][0]
-    assert fix["labels"] == ["verified", "gradient-preserving"]
+    assert fix["labels"] == [
+        {"tag": "verified", "text": "verified"},
+        {"tag": "gradient-preserving", "text": "gradient-preserving"},
+    ]
+    assert fix["rerun"] == "Then re-run cells 0–2."
+    assert state["kind_label"] == "Saved tensor overwritten"
     lines = fix["diffs"][0]["lines"]
     assert {"op": "-", "text": "        x += residual"} in lines
     assert {"op": "+", "text": "        x = x + residual"} in lines
@@ -89,13 +94,15 @@ def test_optimizer_step_names_the_step_and_labels_the_fix_as_changing_semantics(
     assert "writer" not in roles and "split" not in roles
     assert roles["tensor"][0]["module"] == "D.2.weight"
     assert state["writer"]["role"] == "updated it in place (optimizer step)"
-    assert "changes-semantics" in state["fixes"][0]["labels"]
+    assert {"tag": "changes-semantics", "text": "changes the training semantics"} in state["fixes"][0][
+        "labels"
+    ]
 
 
 def test_a_fix_is_called_gradient_preserving_only_when_the_gradients_were_compared() -> None:
     view = _state("view")["fixes"][0]
     assert view["verified"] and view["preserves_gradients"] is None
-    assert view["labels"] == ["verified"]
+    assert [label["tag"] for label in view["labels"]] == ["verified"]
 
 
 def test_leaf_and_view_graphs() -> None:

@@ -8,9 +8,19 @@ is known, optional keys are listed in each docstring, and a location is always `
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ..record.family import Kind
+from .contract import (
+    BranchStepJSON,
+    DiagnosisJSON,
+    ErrorJSON,
+    FixJSON,
+    LocationJSON,
+    SiteJSON,
+    SkipJSON,
+    TensorJSON,
+)
 
 WriterPosition = Literal["before", "inside", "after"]
 
@@ -26,7 +36,7 @@ class Location:
     cell_id: str | None = None
     file: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> LocationJSON:
         out: dict[str, Any] = {}
         if self.cell is not None:
             out["cell"] = self.cell
@@ -37,7 +47,7 @@ class Location:
         out["line"] = self.line
         out["code"] = self.code
         out["function"] = self.function
-        return out
+        return cast(LocationJSON, out)
 
     def label(self) -> str:
         where = f"cell {self.cell}" if self.cell is not None else (self.file or "?")
@@ -64,7 +74,7 @@ class OpSite:
     node: str | None = None  # autograd node, for savers
     autograd_function: str | None = None  # the custom autograd.Function whose forward this line is in
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> SiteJSON:
         out: dict[str, Any] = dict(self.location.to_json()) if self.location else {}
         out["op"] = self.op
         out["module"] = self.module
@@ -78,7 +88,7 @@ class OpSite:
             out["defined_at"] = self.defined_at.to_json()
         if self.stack:
             out["stack"] = [loc.to_json() for loc in self.stack]
-        return out
+        return cast(SiteJSON, out)
 
 
 @dataclass(frozen=True)
@@ -92,10 +102,10 @@ class TensorSummary:
     requires_grad: bool = False
     nested: bool = False  # a nested tensor: ragged dimensions are -1 in ``shape``
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> TensorJSON:
         out = asdict(self)
         out["shape"] = list(self.shape)
-        return out
+        return cast(TensorJSON, out)
 
 
 @dataclass(frozen=True)
@@ -104,8 +114,10 @@ class BranchStep:
     module: str | None
     location: Location | None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"op": self.op, "module": self.module, **(self.location.to_json() if self.location else {})}
+    def to_json(self) -> BranchStepJSON:
+        location: dict[str, Any] = dict(self.location.to_json()) if self.location else {}
+        out: dict[str, Any] = {"op": self.op, "module": self.module, **location}
+        return cast(BranchStepJSON, out)
 
 
 @dataclass(frozen=True)
@@ -130,7 +142,7 @@ class Skip:
     merge_stack: tuple[Location, ...] = ()  # the user's lines that called the merging block
     source_stack: tuple[Location, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> SkipJSON:
         source: dict[str, Any] = {**(self.source.to_json() if self.source else {}), "op": self.source_op}
         if self.source_stack:
             source["stack"] = [loc.to_json() for loc in self.source_stack]
@@ -142,13 +154,14 @@ class Skip:
         }
         if self.merge_stack:
             merge["stack"] = [loc.to_json() for loc in self.merge_stack]
-        return {
+        out: dict[str, Any] = {
             "from": source,
             "merge": merge,
             "writer_position": self.writer_position,
             "saver_branch": [s.to_json() for s in self.saver_branch],
             "writer_branch": [s.to_json() for s in self.writer_branch],
         }
+        return cast(SkipJSON, out)
 
 
 @dataclass(frozen=True)
@@ -157,14 +170,15 @@ class ErrorInfo:
     message: str
     location: Location | None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self) -> ErrorJSON:
+        out: dict[str, Any] = {
             "type": self.type,
             "message": self.message,
             "cell": self.location.cell if self.location else None,
             "line": self.location.line if self.location else None,
             **({"file": self.location.file} if self.location and self.location.file else {}),
         }
+        return cast(ErrorJSON, out)
 
 
 @dataclass
@@ -188,7 +202,7 @@ class Diagnosis:
     member: str | None = None  # which member of the family: "saved_tensor_modified", "negative_slope"...
     limits: list[str] = field(default_factory=list)  # what the engine could not know, in words
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> DiagnosisJSON:
         return {
             "status": "inplace_error",
             "error": self.error.to_json(),
@@ -205,5 +219,5 @@ class Diagnosis:
             "notes": list(self.notes),
             "limits": list(self.limits),
             "reproduced": self.reproduced,
-            "fixes": list(self.fixes),
+            "fixes": cast(list[FixJSON], list(self.fixes)),  # built by the fix stage as FixJSON
         }

@@ -16,6 +16,9 @@ from typing import Any
 
 from ..replay.cells import Cell
 
+# The one backup suffix of every file the tool writes (the CLI's --write and the panel's kernel path).
+BACKUP_SUFFIX = ".bak"
+
 
 def _changes(cells: list[Cell], fix: Mapping[str, Any]) -> dict[int, str]:
     raw = fix.get("cells")
@@ -115,8 +118,8 @@ def apply_to_file(path: str, cells: list[Cell], fix: Mapping[str, Any]) -> None:
             os.fsync(out.fileno())
         shutil.copymode(path, temporary)
         # copyfile, not copy2: a folder named PATH.bak must fail the write, not receive the backup.
-        shutil.copyfile(path, path + ".bak")
-        shutil.copystat(path, path + ".bak")
+        shutil.copyfile(path, path + BACKUP_SUFFIX)
+        shutil.copystat(path, path + BACKUP_SUFFIX)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):

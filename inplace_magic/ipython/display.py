@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..diagnose.contract import DiagnosisJSON
 from ..diagnose.diagnosis import Diagnosis
 from ..present.html import MIME_TYPE, render_html
 from ..present.text import render_text
@@ -26,23 +27,29 @@ def display_diagnosis(
 ) -> None:
     """Publish ``diagnosis`` to the front end. In a kernel, the widget panel shows it (this report is
     its text and HTML fallback) and ``channel`` tells the JupyterLab sidebar; ``sources`` (In[] number
-    -> cell text as it ran) lets both check that a fix still matches the cell."""
+    -> cell text as it ran) lets both check that a fix still matches the cell. The diagnosis is issued
+    once: the panel and the sidebar carry the same state, and the kernel applies only its fixes."""
     from IPython.display import publish_display_data
 
     report = json.loads(json.dumps(diagnosis.to_json(), default=str))
     data: dict[str, Any] = {"text/plain": render_text(diagnosis), "text/html": render_html(diagnosis)}
     panel = _kernel_panel(report, sources)
     if channel is not None:
-        from ..panel.state import build_state
+        if panel is not None:
+            channel.publish(panel.panel_state)
+        else:
+            from ..panel.issued import ISSUED
+            from ..panel.state import build_state
 
-        channel.publish(panel.panel_state if panel is not None else build_state(report, sources))
+            channel.publish(ISSUED.issue(build_state(report, sources), report).state)
     if panel is not None:
+        # the widget's view; the text and HTML above are its fallback where widgets do not render
         view = panel._repr_mimebundle_()
         data = {**(view[0] if view else {}), **data}
     publish_display_data({**data, MIME_TYPE: report}, metadata={MIME_TYPE: {"version": 1}})
 
 
-def _kernel_panel(report: dict[str, Any], sources: Mapping[int, str] | None) -> DiagnosisPanel | None:
+def _kernel_panel(report: DiagnosisJSON, sources: Mapping[int, str] | None) -> DiagnosisPanel | None:
     """The widget panel, in a kernel with the widget installed (a terminal shows the text report)."""
     from IPython import get_ipython
 

@@ -2,7 +2,8 @@
 exception hook, ``%gradcheck on|off`` and the run of a ``%%gradcheck`` cell.
 
 The cell magic runs its body through ``shell.run_cell`` (with the outer cell's id and In[] number),
-so display of the last expression, outputs, namespace effects and tracebacks are IPython's own.
+so display of the last expression, outputs, namespace effects and tracebacks are IPython's own; a
+body that starts with another cell magic is run as that magic's cell (:mod:`.nested`).
 Only an in-place autograd error is held back while the cell is replayed and diagnosed; then the
 traceback, with a short note, and the report are shown, and the very same exception is raised
 again so that "run all" stops as before. IPython shows it once: a one-shot handler of IPython's
@@ -14,6 +15,7 @@ from __future__ import annotations
 import bdb
 import contextlib
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,20 +23,24 @@ from typing import Any
 from ..lab.comm import LabChannel
 from ..pipeline.kernel import FixMode, Outcome, diagnose_failure, report_internal_error
 from ..record.family import classify
-from ..replay.kernel import CellCode, FailedCell
+from ..replay.kernel import MAX_WINDOW, CellCode, CellStart, FailedCell, hidden_names
 from ..replay.run import RandomState
 from .cellmap import CellMap
 from .display import display_diagnosis
 from .exceptions import ExceptionHook, add_note
+from .nested import InnerMagic
 from .progress import Progress
 
-KEEP_STARTS = 32  # random states of this many recent cells are kept (about 5 kB each)
+# what this many recent cells started from is kept: a widened replay goes back no further
+KEEP_STARTS = MAX_WINDOW
 
 
 @dataclass
 class Options:
     replay: bool = True
     fixes: FixMode = "suggest"
+    time_limit: float | None = None  # seconds for each replay; None: derived from the first run
+    allow_advance: bool = False  # replay even what would move on a generator for good
 
 
 @dataclass
@@ -46,21 +52,20 @@ class _Running:
     number: int  # In[number]
     cell_id: str | None
     raw_cell: str
+    started: float  # time.monotonic() when it started: how long the first run took, for the time limit
 
 
-def _with_header(raw_cell: str | None, line: str, body: str) -> str:
-    """``body`` behind commented copies of the lines above it, so line numbers are the cell's own.
-
-    (Blank lines would not do: IPython strips leading blank lines before compiling.)
-    """
+def _header(raw_cell: str | None, line: str) -> str:
+    """Commented copies of the lines down to ``%%gradcheck``: in front of the body, they keep its
+    line numbers the cell's own. (Blank lines would not do: IPython strips leading blank lines.)"""
     if raw_cell is not None:
         lines = raw_cell.split("\n")
         for index, text in enumerate(lines):
             if text.strip():
                 if text.lstrip().startswith("%%gradcheck"):
-                    return "".join(f"# {above}".rstrip() + "\n" for above in lines[: index + 1]) + body
+                    return "".join(f"# {above}".rstrip() + "\n" for above in lines[: index + 1])
                 break
-    return f"# %%gradcheck {line}".rstrip() + "\n" + body
+    return f"# %%gradcheck {line}".rstrip() + "\n"
 
 
 class Extension:
@@ -77,8 +82,10 @@ class Extension:
         self._inner_run: _Running | None = None
         self._quiet_previous: ExceptionHook | None = None
         self._quiet_handler: Any = None
-        # the random state each recent cell started with: a replay starts from the same numbers
-        self.starts: dict[int, RandomState] = {}
+        self._replaying = False  # cells a replay runs (a %%capture body) are not the user's
+        self._start_failed = False  # said once
+        # what each recent cell started from: a replay starts from the same numbers and batches
+        self.starts: dict[int, CellStart] = {}
         # the JupyterLab sidebar; its autoDiagnose setting may switch `%gradcheck on|off` here
         self.lab = LabChannel(
             lambda: self.auto is not None, lambda on: self.switch("on" if on else "off", Options())
@@ -105,6 +112,8 @@ class Extension:
     # -- cell bookkeeping
 
     def pre_run_cell(self, info: Any) -> None:
+        if self._replaying:
+            return
         try:
             if self._inner is not None:
                 number, cell_id = self._inner
@@ -118,19 +127,33 @@ class Extension:
             raw = info.raw_cell if self._inner is None else None
             self.cellmap.record(filename, number, cell_id, raw, transformed)
             if self._inner is None:  # the body of a cell magic starts from the cell's own state
-                self.starts[number] = RandomState.capture()
+                self.starts[number] = self._start()
                 for old in [n for n in self.starts if n <= number - KEEP_STARTS]:
                     del self.starts[old]
-            run = _Running(transformed, filename, number, cell_id, info.raw_cell)
+            run = _Running(transformed, filename, number, cell_id, info.raw_cell, time.monotonic())
             if self._inner is not None:
                 self._inner_run = run
             self.running.append(run)
         except Exception as error:  # bookkeeping must never stop the user's cell
             print(f"inplace_magic: pre_run_cell failed ({type(error).__name__}: {error})", file=sys.stderr)
 
+    def _start(self) -> CellStart:
+        try:
+            return CellStart.take(self.shell.user_ns, hidden_names(self.shell))
+        except Exception as error:  # an object whose attributes raise: this cell's streams are unknown
+            if not self._start_failed:
+                self._start_failed = True
+                print(f"inplace_magic: cannot read iterator positions ({error!r})", file=sys.stderr)
+            return CellStart(RandomState.capture())
+
     def post_run_cell(self, result: Any) -> None:
+        if self._replaying:
+            return
         if self.running:
-            self.running.pop()
+            run = self.running.pop()
+            start = self.starts.get(run.number)
+            if self._inner is None and start is not None:
+                start.seconds = time.monotonic() - run.started
         if self._quiet_handler is not None and self._inner is None and not self.running:
             self._end_quiet()  # the one-shot handler was not used (the raise was caught in user code)
 
@@ -154,12 +177,13 @@ class Extension:
     def _on_error(self, shell: Any, etype: Any, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
         previous = self._auto_previous or ExceptionHook((), None)
         try:
-            if self.auto is None or not self.running or classify(value) is None:
+            if self.auto is None or self._replaying or not self.running or classify(value) is None:
                 previous.show(shell, etype, value, tb, tb_offset)
                 return
             run = self.running[-1]
             cell = CellCode(run.number, run.transformed, run.filename)
-            self._diagnose_and_show(value, FailedCell([cell], self.starts.get(run.number)), self.auto)
+            window = FailedCell([cell], self.starts.get(run.number), time.monotonic() - run.started)
+            self._diagnose_and_show(value, window, self.auto)
         except Exception:  # IPython drops a handler that raises; the user's error must still show
             shell.showtraceback((etype, value, tb), running_compiled_code=True)
 
@@ -170,14 +194,21 @@ class Extension:
         outer = self.running[-1] if self.running else None
         number = outer.number if outer is not None else shell.execution_count - 1
         cell_id = outer.cell_id if outer is not None else None
-        source = _with_header(outer.raw_cell if outer is not None else None, line, body)
-        held: list[BaseException] = []
+        header = _header(outer.raw_cell if outer is not None else None, line)
+        inner = InnerMagic.of(body)
+        source = inner.source(header) if inner is not None else header + body
+        held: list[tuple[BaseException, float]] = []  # the error and when it was raised
+        nested: list[tuple[BaseException, float]] = []  # ... by a cell the body ran (%%capture's)
+        depth = len(self.running) + 1  # the body's own run; deeper runs are the body's cells
         saved = ExceptionHook.current(shell)
 
         def hold(shell: Any, etype: Any, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
-            if classify(value) is not None:
-                held.append(value)  # shown after the replay, with its note
+            if classify(value) is None:
+                return saved.show(shell, etype, value, tb, tb_offset)
+            if len(self.running) <= depth:
+                held.append((value, time.monotonic()))  # shown after the replay, with its note
                 return None
+            nested.append((value, time.monotonic()))  # that cell's magic decides what shows it
             return saved.show(shell, etype, value, tb, tb_offset)
 
         shell.set_custom_exc((RuntimeError, *saved.types), hold)
@@ -192,17 +223,27 @@ class Extension:
         if outer_result is not None:
             outer_result.result = result.result  # the cell's value, as without the magic
         error = result.error_before_exec if result.error_before_exec is not None else result.error_in_exec
-        if error is None or isinstance(error, (SystemExit, bdb.BdbQuit)):
+        if isinstance(error, (SystemExit, bdb.BdbQuit)):
             return  # IPython itself lets these end a cell without failing it
-        if held and held[0] is error:
+        caught = error is None and nested  # a %%capture body failed; the magic kept the error
+        if error is None and not caught:
+            return
+        raised, when = held[0] if held and held[0][0] is error else (nested[0] if caught else (None, 0.0))
+        if raised is not None:
             run = self._inner_run
             window = None
             if run is not None:
                 window = FailedCell(
-                    [CellCode(number, run.transformed, run.filename)], self.starts.get(number)
+                    [CellCode(number, run.transformed, run.filename)],
+                    self.starts.get(number),
+                    when - run.started,
                 )
-            self._diagnose_and_show(error, window, options)
-        self._raise_quietly(error)
+            mapped = (
+                inner.mapped(self.cellmap, number, cell_id, header) if inner else contextlib.nullcontext()
+            )
+            self._diagnose_and_show(raised, window, options, mapped, show_traceback=not caught)
+        if error is not None:
+            self._raise_quietly(error)
 
     @contextlib.contextmanager
     def _running_inner(self, number: int, cell_id: str | None) -> Iterator[None]:
@@ -248,20 +289,35 @@ class Extension:
 
     # -- both
 
-    def _diagnose_and_show(self, error: BaseException, cell: FailedCell | None, options: Options) -> None:
-        outcome: Outcome = diagnose_failure(
-            self.shell,
-            self.cellmap,
-            cell,
-            error,
-            starts=self.starts,
-            replay=options.replay,
-            fixes=options.fixes,
-            progress=Progress,
-        )
+    def _diagnose_and_show(
+        self,
+        error: BaseException,
+        cell: FailedCell | None,
+        options: Options,
+        mapped: contextlib.AbstractContextManager[Any] | None = None,
+        show_traceback: bool = True,
+    ) -> None:
+        self._replaying = True
+        try:
+            with mapped or contextlib.nullcontext():
+                outcome: Outcome = diagnose_failure(
+                    self.shell,
+                    self.cellmap,
+                    cell,
+                    error,
+                    starts=self.starts,
+                    replay=options.replay,
+                    fixes=options.fixes,
+                    progress=Progress,
+                    time_limit=options.time_limit,
+                    allow_advance=options.allow_advance,
+                )
+        finally:
+            self._replaying = False
         report_internal_error(outcome)
         add_note(error, outcome.note())
-        self.shell.showtraceback((type(error), error, error.__traceback__), running_compiled_code=True)
+        if show_traceback:
+            self.shell.showtraceback((type(error), error, error.__traceback__), running_compiled_code=True)
         if outcome.diagnosis is not None:
             try:
                 display_diagnosis(outcome.diagnosis, self.cellmap.sources, self.lab)

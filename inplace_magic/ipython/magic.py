@@ -48,6 +48,20 @@ class GradcheckMagics(Magics):
         action="store_true",
         help="run each suggested fix in a separate Python process, re-executing this session's cells there",
     )
+    @_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop each replay after S seconds (0: no limit); default: ten times the cell's own run, "
+        "at least 30 s",
+    )
+    @_argument(
+        "--allow-advance",
+        action="store_true",
+        help="replay even when the cell reads a generator or another iterator that cannot be set back "
+        "(the replay then takes its next items, which a plain run would not)",
+    )
     @_magic
     def gradcheck(self, line: str, cell: str | None = None) -> None:
         """Diagnose PyTorch "modified by an inplace operation" autograd errors.
@@ -57,30 +71,54 @@ class GradcheckMagics(Magics):
         REPLAYED: its code is executed a second time under diagnostic hooks, which name the
         in-place operation, the operation that saved the tensor, and the skip connection it breaks.
         The report is shown below the usual traceback, and the original exception is raised again
-        (with a short note), so "run all" stops as before.
+        (with a short note saying how many times code was re-executed), so "run all" stops as
+        before. The cell may start with another cell magic (%%time, %%capture) on its next line.
 
-        The replay starts from the state the failed run left, with the random state the cell
-        started with (same dropout masks). When the failing cell alone does not show where the
-        tensors came from (forward in one cell, backward in the next) or where the layer involved
-        was built, the earlier cells it reads names from are replayed with it (at most 8 cells).
+        How many times code runs again in this kernel: the failing cell once. When that replay
+        does not show where the tensors came from (forward in one cell, backward in the next) or
+        where the layer involved was built, the earlier cells it reads names from are replayed
+        with it: at most twice more, at most 8 cells each time. So the failing cell runs at most
+        3 more times, an earlier cell at most twice. Suggesting fixes re-executes nothing here;
+        --verify-fixes re-executes this session's cells in a separate Python process (once for
+        the original, once for a gradient reference, once for each candidate fix), which leaves
+        this kernel alone but repeats side effects such as files written.
 
-        Restored afterwards, so the kernel is as the failed run left it: the random states of
-        torch, numpy and random; every tensor that existed before the replay and was written during
-        it, bit for bit (with its version counter); the names the replay rebound; modules,
-        optimizers (state, param groups) and other objects reachable from the namespace; the .grad
-        of reachable tensors.
+        Each replay starts from the state the failing cell started from: the random states of
+        torch, numpy, random (and CUDA), random generator objects (np.random.default_rng,
+        torch.Generator, random.Random), and the positions of iterators over lists, tuples,
+        ranges and strings and of single-process DataLoader iterators (next(it) gives the batch
+        the first run got). Each replay has a time limit (--time-limit); past it the replay is
+        stopped, state is restored and your error is shown with a note.
 
-        NOT undone: side effects outside torch (files written, network, numpy arrays written in
-        place, global state of other libraries). What the replay prints or displays is hidden.
-        Use --no-replay to re-execute nothing. Ctrl-C during the replay stops it and restores state.
+        Restored afterwards, so the kernel is as the failed run left it: all of the above; every
+        tensor that existed before the replay and was written during it, bit for bit (with its
+        version counter), including tensors whose .data was assigned; the names the replay
+        rebound; modules, optimizers (state, param groups) and other objects reachable from the
+        namespace, with the lists, dicts, sets and deques they hold at any depth; the .grad of
+        reachable tensors.
+
+        NOT replayed unless you allow it (--allow-advance): a cell that reads a generator or
+        another iterator that cannot be set back (zip, enumerate, a dict's iterator, a
+        DataLoader iterator with workers); the note names it. NOT undone: side effects outside
+        torch (files written, network, numpy arrays written in place, global state of other
+        libraries). What the replay prints or displays is hidden. Use --no-replay to re-execute
+        nothing. Ctrl-C during the replay stops it and restores state.
 
         %gradcheck on / %gradcheck off: the same diagnosis for every cell that fails with an
-        in-place error, without the cell magic (through IPython's custom exception hook).
-        inplace_magic.last_diagnosis() returns the latest diagnosis as a JSON-able dict.
+        in-place error, without the cell magic (through IPython's custom exception hook); the
+        options above apply to it. inplace_magic.last_diagnosis() returns the latest diagnosis
+        as a JSON-able dict.
         """
         args = parse_argstring(self.gradcheck, line)
         fixes: FixMode = "none" if args.no_fix else ("verify" if args.verify_fixes else "suggest")
-        options = Options(replay=not args.no_replay, fixes=fixes)
+        if args.time_limit is not None and args.time_limit < 0:
+            raise UsageError("--time-limit takes seconds, 0 or more (0: no limit)")
+        options = Options(
+            replay=not args.no_replay,
+            fixes=fixes,
+            time_limit=args.time_limit,
+            allow_advance=args.allow_advance,
+        )
         if cell is None:
             self.extension.switch(args.mode, options)
             return

@@ -1,41 +1,61 @@
-"""The kernel ⇄ JupyterLab extension protocol, Python side.
+"""The kernel ⇄ JupyterLab extension protocol: the messages of the comm on :data:`COMM_TARGET`.
 
-The TypeScript side is ``src/lab/protocol.ts``; both carry :data:`LAB_PROTOCOL_VERSION` and must
-change together. The kernel opens a comm on :data:`COMM_TARGET` for every message it sends (so a
-reloaded page still hears the next one); the open's data is a :class:`Hello` or a
-:class:`DiagnosisMessage`. The extension answers on that comm with a :class:`Configure`.
+This module is the one source of truth. ``make protocol`` writes it as JSON Schema
+(``schema/wire/lab.schema.json``) and generates the TypeScript types from that (``src/lab/wire.ts``);
+tests regenerate both and diff. The kernel checks every message from the extension against the
+classes here, field by field, and answers one it does not accept with a :class:`Refused` that says why.
+
+The kernel opens a comm for every message it sends (so a reloaded page still hears the next one);
+the open's data is a :class:`Hello` or a :class:`DiagnosisMessage`. The extension may also open a comm
+on the target itself (after a page reload, say) and ask with a :class:`Sync`; the kernel answers on
+that comm. Every kernel message carries ``mismatch``, what an extension that does not speak its
+``protocol`` shows.
 
 Nothing on this wire is code: the extension edits cells only with fixes that arrived here (it matches
-the diagnosis id and fix index), and the kernel only reads settings from what comes back.
+the diagnosis id and fix index), and the kernel only reads settings and requests from what comes back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
-from .._version import __version__
 from ..panel.protocol import PanelState
 
-LAB_PROTOCOL_VERSION = 1
+LAB_PROTOCOL_VERSION = 2
 COMM_TARGET = "inplace_magic"
 
 
-class Hello(TypedDict):
-    """Kernel -> extension, when ``%load_ext inplace_magic`` runs."""
+class _FromKernel(TypedDict):
+    protocol: int  # LAB_PROTOCOL_VERSION; ``protocol``, ``version``, ``mismatch`` keep their meaning
+    version: str  # the kernel's inplace_magic version
+    mismatch: str  # what an extension that does not speak ``protocol`` shows
+
+
+class Hello(_FromKernel):
+    """Kernel -> extension, when ``%load_ext inplace_magic`` runs: the extension answers with its settings."""
 
     type: Literal["hello"]
-    protocol: int
-    version: str  # the kernel's inplace_magic version, for the mismatch message
 
 
-class DiagnosisMessage(TypedDict):
+class DiagnosisMessage(_FromKernel):
     """Kernel -> extension: one diagnosis and its fixes (the panel's state)."""
 
     type: Literal["diagnosis"]
-    protocol: int
-    version: str
     state: PanelState
+
+
+class Diagnoses(_FromKernel):
+    """Kernel -> extension, the answer to a :class:`Sync`: the diagnoses not dismissed, oldest first."""
+
+    type: Literal["diagnoses"]
+    states: list[PanelState]
+
+
+class Refused(_FromKernel):
+    """Kernel -> extension: a message the kernel did not accept, and why (nothing was done)."""
+
+    type: Literal["refused"]
+    message: str
 
 
 class Configure(TypedDict):
@@ -46,34 +66,22 @@ class Configure(TypedDict):
     autoDiagnose: bool  # run `%gradcheck on` in this kernel
 
 
-def hello() -> Hello:
-    return {"type": "hello", "protocol": LAB_PROTOCOL_VERSION, "version": __version__}
+class Sync(TypedDict):
+    """Extension -> kernel: send the diagnoses of this kernel again (a reloaded page lost them)."""
+
+    type: Literal["sync"]
+    protocol: int
 
 
-def diagnosis_message(state: PanelState) -> DiagnosisMessage:
-    return {"type": "diagnosis", "protocol": LAB_PROTOCOL_VERSION, "version": __version__, "state": state}
+class Dismiss(TypedDict):
+    """Extension -> kernel: leave this diagnosis out of later syncs (its panel still works)."""
+
+    type: Literal["dismiss"]
+    protocol: int
+    diagnosisId: str
 
 
-def mismatch(theirs: object, their_version: object = None) -> str:
-    """What to do when the extension speaks another protocol version."""
-    version = f" (inplace_magic {their_version})" if isinstance(their_version, str) else ""
-    return (
-        f"The JupyterLab extension{version} speaks protocol {theirs!r} and this kernel's inplace_magic "
-        f"{__version__} speaks {LAB_PROTOCOL_VERSION}: install the same inplace_magic version in the "
-        "kernel's environment and in JupyterLab's, reload the page, then restart the kernel."
-    )
-
-
-def parse_configure(data: object) -> Configure | str:
-    """The :class:`Configure` in ``data``, or why it is not one (a message for the user)."""
-    if not isinstance(data, Mapping):
-        return "The JupyterLab extension sent a message that is not an object."
-    message: Mapping[str, Any] = data
-    if message.get("protocol") != LAB_PROTOCOL_VERSION:
-        return mismatch(message.get("protocol"), message.get("version"))
-    if message.get("type") != "configure":
-        return f"Unknown message type {message.get('type')!r} from the JupyterLab extension."
-    auto = message.get("autoDiagnose")
-    if not isinstance(auto, bool):
-        return "The JupyterLab extension's settings carry no autoDiagnose flag."
-    return {"type": "configure", "protocol": LAB_PROTOCOL_VERSION, "autoDiagnose": auto}
+KernelMessage = Hello | DiagnosisMessage | Diagnoses | Refused
+ExtensionMessage = Configure | Sync | Dismiss
+# the messages the kernel accepts, by their ``type``
+EXTENSION_MESSAGES: dict[str, type] = {"configure": Configure, "sync": Sync, "dismiss": Dismiss}

@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
+from ..diagnose.contract import DiagnosisJSON, SkipJSON
 from .protocol import EdgeKind, GraphEdge, GraphNode, GraphView, NodeRole, Where
 
 MAX_NODES = 40
@@ -33,22 +34,28 @@ def short_op(op: str | None) -> str:
 
 def where(loc: Mapping[str, Any] | None) -> Where | None:
     """A location of the diagnosis JSON as the panel's :class:`Where` (None when it has no line)."""
-    if not loc or not isinstance(loc.get("line"), int):
+    line = loc.get("line") if loc else None
+    if not loc or not isinstance(line, int) or isinstance(line, bool):
         return None
-    out: Where = {"line": loc["line"]}
-    if isinstance(loc.get("cell"), int):
-        out["cell"] = loc["cell"]
+    cell = loc.get("cell")
+    out: Where
+    if isinstance(cell, int):
+        out = {"line": line, "cell": cell, "label": f"cell {cell}, line {line}"}
         if loc.get("cell_id"):
             out["cell_id"] = str(loc["cell_id"])
-        out["label"] = f"cell {loc['cell']}, line {loc['line']}"
     else:
-        out["file"] = str(loc.get("file") or "?")
-        out["label"] = f"{out['file']}, line {loc['line']}"
+        file = str(loc.get("file") or "?")
+        out = {"line": line, "file": file, "label": f"{file}, line {line}"}
     if loc.get("code"):
         out["code"] = _clip(str(loc["code"]), 300)
     if loc.get("function"):
         out["function"] = str(loc["function"])
     return out
+
+
+def part(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """A part of the diagnosis, or an empty one: the builders never raise on a partial diagnosis."""
+    return value if value else {}
 
 
 def tensor_label(tensor: Mapping[str, Any] | None) -> str:
@@ -140,10 +147,10 @@ def _site_key(site: Mapping[str, Any]) -> tuple[Any, ...]:
     return ("op", site.get("op"), site.get("module"), site.get("cell"), site.get("file"), site.get("line"))
 
 
-def build_graph(diag: Mapping[str, Any]) -> GraphView:
+def build_graph(diag: DiagnosisJSON) -> GraphView:
     """The neighbourhood graph of a diagnosis dict (``Diagnosis.to_json()``)."""
     g = _Graph()
-    tensor = diag.get("tensor") or {}
+    tensor = part(diag.get("tensor"))
     writer = diag.get("inplace")
     saver = diag.get("saved_by")
     kind = diag.get("kind")
@@ -154,7 +161,7 @@ def build_graph(diag: Mapping[str, Any]) -> GraphView:
     t_text = "leaf, requires grad" if tensor.get("is_leaf") else ""
     if saved_v is not None and now_v is not None:
         t_text = f"saved at v{saved_v}, now v{now_v}"
-    t_name = tensor.get("parameter") or ", ".join((writer or {}).get("names") or []) or "tensor"
+    t_name = tensor.get("parameter") or ", ".join(part(writer).get("names") or []) or "tensor"
     t = g.node(("tensor",), "tensor", label, t_name, t_text, None, 0)
     if tensor.get("is_leaf"):
         g.node(("tensor",), "leaf", label, t_name, t_text, None, 0)
@@ -192,7 +199,7 @@ def build_graph(diag: Mapping[str, Any]) -> GraphView:
     for other in (diag.get("also_written_by") or [])[:4]:
         g.edge(t, g.site(other, "writer", 1), "writes", "also written in place", highlight=True)
     for site in (writer, saver):
-        for caller in ((site or {}).get("stack") or [])[:MAX_CALLERS]:
+        for caller in (part(site).get("stack") or [])[:MAX_CALLERS]:
             c = g.node(
                 ("caller", caller.get("cell"), caller.get("file"), caller.get("line")),
                 "caller",
@@ -202,11 +209,11 @@ def build_graph(diag: Mapping[str, Any]) -> GraphView:
                 where(caller),
                 2,
             )
-            g.edge(c, g.nodes[_site_key(site or {})]["id"], "calls", "calls")
+            g.edge(c, g.nodes[_site_key(part(site))]["id"], "calls", "calls")
     return _capped(g)
 
 
-def _add_skip(g: _Graph, skip: Mapping[str, Any], label: str) -> None:
+def _add_skip(g: _Graph, skip: SkipJSON, label: str) -> None:
     source = skip.get("from") or {}
     merge_info = skip.get("merge") or {}
     split = g.node(
@@ -220,7 +227,7 @@ def _add_skip(g: _Graph, skip: Mapping[str, Any], label: str) -> None:
     )
     merge = g.site(merge_info, "merge", 0)
     for branch, first_kind in (("saver_branch", "skip"), ("writer_branch", "data")):
-        steps = [s for s in skip.get(branch) or [] if _site_key(s) != _site_key(merge_info)]
+        steps = [s for s in part(skip).get(branch) or [] if _site_key(s) != _site_key(merge_info)]
         chain = [split]
         if len(steps) > MAX_BRANCH_STEPS:
             head, tail = steps[: MAX_BRANCH_STEPS // 2], steps[-(MAX_BRANCH_STEPS // 2) :]

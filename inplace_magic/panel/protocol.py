@@ -1,36 +1,65 @@
-"""The diagnosis panel's wire protocol, Python side: the synced state and the messages.
+"""The diagnosis panel's wire protocol: its synced traits and the messages of its comm.
 
-The TypeScript side is ``src/panel/protocol.ts``; both carry :data:`PROTOCOL_VERSION` and must
-change together. The state is small and self-contained: the front end never needs the raw diagnosis.
+This module is the one source of truth. ``make protocol`` writes it as JSON Schema
+(``schema/wire/panel.schema.json``) and generates the TypeScript types from that
+(``src/panel/wire.ts``); tests regenerate both and diff. The kernel checks every message from the
+front end against the classes here (:func:`~.wire.problem`).
+
+The state is small and self-contained, and carries the words the user reads (labels, kind names,
+re-run hints, the version-mismatch message): the front end draws, it does not compose. The front end
+never describes a fix to the kernel: an :class:`ApplyRequest` names a diagnosis and a fix index, and
+the kernel applies the fix it issued under them.
 """
 
 from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-PROTOCOL_VERSION = 1
+from ..present.words import LabelTag
+
+PROTOCOL_VERSION = 2
 
 NodeRole = Literal[
     "tensor", "leaf", "saver", "writer", "optimizer", "split", "merge", "step", "backward", "caller", "more"
 ]
 EdgeKind = Literal["data", "skip", "saved", "writes", "needs", "calls"]
-Label = Literal["verified", "unverified", "gradient-preserving", "changes-semantics"]
+TimelineEvent = Literal["created", "saved", "view", "written", "needed"]
+DiffOp = Literal[" ", "-", "+", "@"]
 ApplyPath = Literal["extension", "kernel-file", "copy", "none"]
+RequestType = Literal["apply", "undo"]
+OutcomeType = Literal["apply", "undo", "update"]
+
+# the Literal aliases by name, for the schema (at runtime an alias is just its Literal)
+ALIASES = {
+    "NodeRole": NodeRole,
+    "EdgeKind": EdgeKind,
+    "TimelineEvent": TimelineEvent,
+    "DiffOp": DiffOp,
+    "FixLabelTag": LabelTag,
+    "ApplyPath": ApplyPath,
+    "RequestType": RequestType,
+    "OutcomeType": OutcomeType,
+}
 
 
-class Where(TypedDict, total=False):
-    """A line of user code: a notebook cell (index, maybe its id) or a file."""
+class _WhereBase(TypedDict):
+    line: int  # 1-based within the cell or file
+    label: str  # "cell 0, line 22"
+
+
+class Where(_WhereBase, total=False):
+    """A line of user code: a notebook cell (its index, maybe its id) or a file."""
 
     cell: int
     cell_id: str
     file: str
-    line: int
     code: str
     function: str
-    label: str  # "cell 0, line 22"
 
 
 class SiteView(TypedDict):
+    """The writer or the saver, as the panel shows it."""
+
     op: str  # short: "add_", "relu_", "Adam.step()"
     op_full: str
     module: str | None
@@ -88,7 +117,7 @@ class GraphView(TypedDict):
 
 
 class TimelineStep(TypedDict):
-    event: Literal["created", "saved", "view", "written", "needed"]
+    event: TimelineEvent
     version: int | None
     actor: str
     where: Where | None
@@ -97,7 +126,7 @@ class TimelineStep(TypedDict):
 
 
 class DiffLine(TypedDict):
-    op: Literal[" ", "-", "+", "@"]  # "@": a hunk header (a line number)
+    op: DiffOp  # "@": a hunk header (a line number)
     text: str
 
 
@@ -108,23 +137,38 @@ class TargetDiff(TypedDict):
     lines: list[DiffLine]
 
 
-class EditView(TypedDict, total=False):
-    cell: int
-    file: str
-    line: int
-    old: str
+class _EditBase(TypedDict):
+    line: int  # 1-based; an empty ``old`` inserts before it
+    old: str  # the lines the edit replaces, as the diagnosis saw them
     new: str
 
 
+class EditView(_EditBase, total=False):
+    """One line-level edit: of a cell (by index) or of a file."""
+
+    cell: int
+    file: str
+
+
+class FixLabel(TypedDict):
+    """One label of a fix: ``tag`` for its style, ``text`` for the user."""
+
+    tag: LabelTag
+    text: str  # "verified", "changes the training semantics"
+
+
 class FixView(TypedDict):
-    index: int
+    """A fix the kernel issued: what it changes and how far it can be trusted."""
+
+    index: int  # what an apply request names
     kind: str
     title: str
     description: str
     verified: bool
     preserves_gradients: bool | None
     changes_semantics: bool
-    labels: list[Label]
+    labels: list[FixLabel]
+    rerun: str  # what to re-run after applying it: "Then re-run cells 0–2."
     diffs: list[TargetDiff]
     edits: list[EditView]
     cells: dict[str, str]  # cell index -> fixed full text (what "copy" offers)
@@ -139,9 +183,13 @@ class ErrorView(TypedDict):
 
 
 class PanelState(TypedDict):
-    version: int
+    """The ``state`` trait: one diagnosis, everything the panel draws."""
+
+    version: int  # PROTOCOL_VERSION; ``version`` and ``mismatch`` keep their meaning in every version
+    mismatch: str  # what a front end that does not speak ``version`` shows
     id: str
     kind: str
+    kind_label: str  # the kind in plain words
     headline: str
     explanation: str
     notes: list[str]
@@ -160,22 +208,37 @@ class PanelState(TypedDict):
 
 
 class ApplyRequest(TypedDict):
-    """Front end -> kernel, when no JupyterLab extension claimed the Apply event."""
+    """Front end -> kernel, when no JupyterLab extension claimed the Apply event. Never carries code."""
 
-    type: Literal["apply", "undo"]
+    type: RequestType
     protocol: int
     diagnosisId: str
     fixIndex: int
     requestId: str  # echoed in the outcome: a repeated request still changes the trait
 
 
-class Outcome(TypedDict, total=False):
-    """Kernel -> front end (the ``outcome`` trait): what the kernel-side path did."""
+class CopyItem(TypedDict):
+    label: str  # "cell 0"
+    text: str  # the fixed cell, to paste over it
 
-    type: Literal["apply", "undo"]
-    fixIndex: int
+
+class Outcome(TypedDict):
+    """Kernel -> front end (the ``outcome`` trait): what the kernel did with a request, or why not.
+
+    ``type`` "update" answers a change of a synced trait from the page, which the kernel ignores.
+    """
+
+    type: OutcomeType
+    fixIndex: int  # -1 when the request named no fix
     path: ApplyPath
     applied: bool
     message: str
-    copy: list[dict[str, str]]  # [{"label": "cell 0", "text": fixed cell}] when the user must paste
-    requestId: str
+    copy: list[CopyItem]  # when the user must paste the fixed cells
+    requestId: str  # the request's; "" for an update
+
+
+class PanelModel(TypedDict):
+    """The widget's synced traits. Only the kernel writes them: a change from the page is ignored."""
+
+    state: PanelState
+    outcome: Outcome | None

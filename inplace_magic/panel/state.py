@@ -1,7 +1,8 @@
 """The panel's state from a diagnosis dict: sites, tensor, graph, version timeline and fixes.
 
 A pure function of ``Diagnosis.to_json()`` (and, optionally, the current cell sources for diffs with
-context). It never raises on odd input: a missing part becomes ``None`` or an empty list.
+context). It never raises on odd input: a missing part becomes ``None`` or an empty list. The words the
+user reads come from :mod:`inplace_magic.present.words`, so the front end writes none of its own.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .graph import build_graph, short_op, tensor_label, where
+from .._version import __version__
+from ..diagnose.contract import DiagnosisJSON, FixJSON, SiteJSON, SkipJSON, TensorJSON
+from ..present.words import LABEL_WORDS, fix_tags, kind_name, panel_mismatch, rerun_hint
+from .graph import build_graph, part, short_op, tensor_label, where
 from .protocol import (
     PROTOCOL_VERSION,
     DiffLine,
     EditView,
     ErrorView,
+    FixLabel,
     FixView,
-    Label,
     PanelState,
     SiteView,
     SkipView,
@@ -35,15 +39,16 @@ CONTEXT = 2
 Sources = Mapping[int, str]
 
 
-def diagnosis_id(diag: Mapping[str, Any]) -> str:
+def diagnosis_id(diag: DiagnosisJSON | Mapping[str, Any]) -> str:
     """A stable id: the same diagnosis always gets the same id (the sidebar and Apply key on it)."""
-    if isinstance(diag.get("id"), str) and diag["id"]:
-        return str(diag["id"])
+    given = diag.get("id")
+    if isinstance(given, str) and given:
+        return given
     canonical = json.dumps(diag, sort_keys=True, default=str, separators=(",", ":"))
     return "d" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def build_state(diag: Mapping[str, Any], sources: Sources | None = None) -> PanelState:
+def build_state(diag: DiagnosisJSON, sources: Sources | None = None) -> PanelState:
     """The synced state of the panel for ``diag`` (``Diagnosis.to_json()``)."""
     error = diag.get("error") or {}
     tensor = diag.get("tensor")
@@ -55,10 +60,13 @@ def build_state(diag: Mapping[str, Any], sources: Sources | None = None) -> Pane
         "message": _clip(str(error.get("message") or ""), MAX_MESSAGE),
         "where": where(error),
     }
+    failing = error_view["where"].get("cell") if error_view["where"] else None
     return {
         "version": PROTOCOL_VERSION,
+        "mismatch": panel_mismatch(__version__, PROTOCOL_VERSION),
         "id": diagnosis_id(diag),
         "kind": str(diag.get("kind") or "other"),
+        "kind_label": kind_name(diag.get("kind")),
         "headline": str(diag.get("headline") or "In-place autograd error"),
         "explanation": str(diag.get("explanation") or ""),
         "notes": [str(n) for n in diag.get("notes") or []],
@@ -73,7 +81,7 @@ def build_state(diag: Mapping[str, Any], sources: Sources | None = None) -> Pane
         "cell_ids": cell_ids(diag),
         "graph": build_graph(diag),
         "timeline": build_timeline(diag),
-        "fixes": [_fix(i, f, sources) for i, f in enumerate((diag.get("fixes") or [])[:MAX_FIXES])],
+        "fixes": [_fix(i, f, sources, failing) for i, f in enumerate((diag.get("fixes") or [])[:MAX_FIXES])],
     }
 
 
@@ -98,7 +106,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _site(site: Mapping[str, Any], which: str, diag: Mapping[str, Any]) -> SiteView:
+def _site(site: SiteJSON, which: str, diag: DiagnosisJSON) -> SiteView:
     if which == "writer":
         role = (
             "updated it in place (optimizer step)" if diag.get("optimizer_step") else "wrote into it in place"
@@ -120,7 +128,7 @@ def _site(site: Mapping[str, Any], which: str, diag: Mapping[str, Any]) -> SiteV
     }
 
 
-def _tensor(tensor: Mapping[str, Any]) -> TensorView:
+def _tensor(tensor: TensorJSON) -> TensorView:
     return {
         "label": tensor_label(tensor),
         "shape": [int(n) for n in tensor.get("shape") or []],
@@ -133,7 +141,7 @@ def _tensor(tensor: Mapping[str, Any]) -> TensorView:
     }
 
 
-def _skip(skip: Mapping[str, Any]) -> SkipView:
+def _skip(skip: SkipJSON) -> SkipView:
     merge = skip.get("merge") or {}
     return {
         "source": where(skip.get("from")),
@@ -142,17 +150,17 @@ def _skip(skip: Mapping[str, Any]) -> SkipView:
     }
 
 
-def _actor(site: Mapping[str, Any] | None) -> str:
+def _actor(site: SiteJSON | None) -> str:
     if not site:
         return "?"
     op = site.get("optimizer") or short_op(site.get("op"))
     return f"`{site['module']}` ({op})" if site.get("module") else f"`{op}`"
 
 
-def build_timeline(diag: Mapping[str, Any]) -> list[TimelineStep]:
+def build_timeline(diag: DiagnosisJSON) -> list[TimelineStep]:
     """The tensor's story: who saved it at which version, who wrote it, who needed the old one."""
     kind = diag.get("kind")
-    tensor = diag.get("tensor") or {}
+    tensor = part(diag.get("tensor"))
     writer, saver = diag.get("inplace"), diag.get("saved_by")
     saved_v, now_v = tensor.get("saved_version"), tensor.get("version")
     steps: list[TimelineStep] = []
@@ -201,16 +209,11 @@ def _step(
     }
 
 
-def _labels(fix: Mapping[str, Any]) -> list[Label]:
-    labels: list[Label] = ["verified" if fix.get("verified") else "unverified"]
-    if fix.get("changes_semantics"):
-        labels.append("changes-semantics")
-    elif fix.get("preserves_gradients") is True:  # only when the gradients were compared and matched
-        labels.append("gradient-preserving")
-    return labels
+def _labels(fix: FixJSON) -> list[FixLabel]:
+    return [{"tag": tag, "text": LABEL_WORDS[tag]} for tag in fix_tags(fix)]
 
 
-def _fix(index: int, fix: Mapping[str, Any], sources: Sources | None) -> FixView:
+def _fix(index: int, fix: FixJSON, sources: Sources | None, failing: int | None) -> FixView:
     edits: list[EditView] = []
     for raw in fix.get("edits") or []:
         edit: EditView = {
@@ -233,6 +236,7 @@ def _fix(index: int, fix: Mapping[str, Any], sources: Sources | None) -> FixView
         "preserves_gradients": fix.get("preserves_gradients"),
         "changes_semantics": bool(fix.get("changes_semantics")),
         "labels": _labels(fix),
+        "rerun": rerun_hint((e["cell"] for e in edits if "cell" in e), failing),
         "diffs": build_diffs(edits, cells, sources),
         "edits": edits,
         "cells": cells,

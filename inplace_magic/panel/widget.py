@@ -1,15 +1,20 @@
-"""The diagnosis panel: an anywidget whose synced state is :class:`~.panel_protocol.PanelState`.
+"""The diagnosis panel: an anywidget whose synced traits are :class:`~.protocol.PanelModel`.
 
 The front end (``src/panel/``, bundled into ``static/widget.js``) draws the headline, the graph, the
 version timeline and the fixes. Its Apply button first offers the fix to the JupyterLab extension
-through a DOM event; when nobody claims it, the front end sends an :class:`ApplyRequest` here and
-:class:`~.panel_apply.KernelApplier` takes the kernel-side path. The outcome comes back in the
-``outcome`` trait. Needs ``anywidget`` (``pip install anywidget``); importing the package does not.
+through a DOM event; when nobody claims it, the front end sends an :class:`~.protocol.ApplyRequest`
+here and :class:`~.apply.KernelApplier` takes the kernel-side path. The outcome comes back in the
+``outcome`` trait.
+
+Only the kernel writes the traits: a change from the page is answered, then undone. A request names a
+fix by index, is checked field by field against the protocol, and gets the fix this kernel issued
+(:mod:`.issued`), never what the page's copy of the state says. Needs ``anywidget``
+(``pip install anywidget``); importing the package does not.
 """
 
 from __future__ import annotations
 
-import json
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,13 +25,19 @@ try:
 except ImportError as exc:  # pragma: no cover - anywidget is a dependency; keep the message useful
     raise ImportError("The diagnosis panel needs anywidget: pip install 'anywidget>=0.9'") from exc
 
-from ..present.html import MIME_TYPE
-from .apply import KernelApplier
-from .html import render_html, render_plain
-from .protocol import PROTOCOL_VERSION, Outcome, PanelState
+from .._version import __version__
+from ..diagnose.contract import DiagnosisJSON
+from ..present.words import panel_request_mismatch
+from .apply import KernelApplier, outcome
+from .issued import ISSUED, Issued, IssuedDiagnoses
+from .protocol import PROTOCOL_VERSION, ApplyRequest, Outcome, PanelModel, PanelState
 from .state import Sources, build_state
+from .wire import problem
 
 STATIC = Path(__file__).parent.parent / "static"
+
+# the synced traits of the protocol: the kernel's alone
+KERNEL_TRAITS = frozenset(PanelModel.__annotations__)
 
 # Shown when the package was installed without its built front end (a source checkout before
 # `make setup`): the panel still says what happened, as text.
@@ -51,7 +62,7 @@ def bundle_built() -> bool:
 
 
 class DiagnosisPanel(anywidget.AnyWidget):  # type: ignore[misc]
-    """The panel for one diagnosis. Build it with :meth:`from_diagnosis`."""
+    """The panel for one issued diagnosis. Build it with :meth:`from_diagnosis`."""
 
     _esm = _static("widget.js", _UNBUILT_ESM)
     _css = _static("widget.css", "")
@@ -59,86 +70,85 @@ class DiagnosisPanel(anywidget.AnyWidget):  # type: ignore[misc]
     state = traitlets.Dict().tag(sync=True)
     outcome = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
 
-    def __init__(
-        self,
-        state: PanelState,
-        *,
-        base_dir: Path | None = None,
-        diagnosis: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(state=dict(state), **kwargs)
-        self._diagnosis = dict(diagnosis) if diagnosis is not None else None
-        where = state["error"]["where"] or {}
-        self._applier = KernelApplier(base_dir, where.get("cell"))
+    def __init__(self, issued: Issued, **kwargs: Any) -> None:
+        # the page gets a copy: the kernel decides from ``issued`` alone
+        super().__init__(state=copy.deepcopy(issued.state), **kwargs)
+        self.issued = issued
+        self._applier = KernelApplier(issued)
         self.on_msg(self._on_message)
 
     @classmethod
     def from_diagnosis(
-        cls, diag: Mapping[str, Any], sources: Sources | None = None, **kwargs: Any
+        cls,
+        diag: DiagnosisJSON | Mapping[str, Any],
+        sources: Sources | None = None,
+        *,
+        registry: IssuedDiagnoses = ISSUED,
+        base_dir: Path | None = None,
+        **kwargs: Any,
     ) -> DiagnosisPanel:
-        """The panel for ``diag`` (``Diagnosis.to_json()``); ``sources`` (cell index -> current text)
-        gives the fix diffs their context lines."""
-        return cls(build_state(diag, sources), diagnosis=diag, **kwargs)
+        """Issue ``diag`` (``Diagnosis.to_json()``) and make its panel; ``sources`` (cell index ->
+        current text) gives the fix diffs their context lines and the stale-edit check."""
+        state = build_state(diag, sources)  # type: ignore[arg-type]  # a partial diagnosis is drawn too
+        return cls(registry.issue(state, diag, base_dir), **kwargs)
 
     @property
     def panel_state(self) -> PanelState:
-        return self.state  # type: ignore[return-value]
+        """The state as the kernel issued it (the ``state`` trait is the page's copy)."""
+        return self.issued.state
 
-    def _on_message(self, _widget: object, content: Any, _buffers: object) -> None:
-        if not isinstance(content, dict) or content.get("type") not in ("apply", "undo"):
-            return
-        self.outcome = {**self._answer(content), "requestId": str(content.get("requestId", ""))}
-
-    def _answer(self, content: dict[str, Any]) -> dict[str, Any]:
-        index = content.get("fixIndex")
-        fixes = self.panel_state["fixes"]
-        if content.get("protocol") != PROTOCOL_VERSION:
-            return _refusal(
-                content,
-                f"The panel speaks protocol {content.get('protocol')} and the kernel's inplace_magic "
-                f"speaks {PROTOCOL_VERSION}: restart the kernel after upgrading inplace_magic, "
-                "then re-run the cell.",
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """A trait change from the page: the protocol's traits are refused, the rest is ipywidgets'."""
+        refused = sorted(name for name in sync_data if name in KERNEL_TRAITS)
+        rest = {name: value for name, value in sync_data.items() if name not in KERNEL_TRAITS}
+        if rest:
+            super().set_state(rest)
+        if refused:
+            self.send_state(refused)  # every view of the page shows the kernel's values again
+            self.outcome = dict(
+                outcome(
+                    "update",
+                    -1,
+                    "none",
+                    False,
+                    f"The page tried to change the panel's {' and '.join(refused)}: only the kernel writes "
+                    "them, so the change was ignored. Apply takes only the fixes the kernel issued.",
+                )
             )
-        if content.get("diagnosisId") != self.panel_state["id"]:
+
+    def _on_message(self, _widget: object, content: object, _buffers: object) -> None:
+        answer = self._answer(content)
+        request_id = content.get("requestId") if isinstance(content, dict) else None
+        answer["requestId"] = request_id if isinstance(request_id, str) else ""
+        self.outcome = dict(answer)
+
+    def _answer(self, content: object) -> Outcome:
+        if not isinstance(content, dict):
+            return _refusal(content, "The panel sent a message that is not an object; nothing was changed.")
+        theirs = content.get("protocol")
+        if type(theirs) is not int or theirs != PROTOCOL_VERSION:
+            return _refusal(content, panel_request_mismatch(theirs, __version__, PROTOCOL_VERSION))
+        wrong = problem(ApplyRequest, content)
+        if wrong is not None:
+            return _refusal(content, f"Refused: {wrong}. Nothing was changed.")
+        request: ApplyRequest = content  # type: ignore[assignment]  # checked just above
+        if request["diagnosisId"] != self.issued.state["id"]:
             return _refusal(content, "This fix belongs to another diagnosis; re-run the cell.")
-        if not isinstance(index, int) or not 0 <= index < len(fixes):
-            return _refusal(content, "This panel has no such fix.")
-        if content["type"] == "apply":
-            return dict(self._applier.apply(fixes[index]))
-        return dict(self._applier.undo(fixes[index]))
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is None:
-            return None
-        data, metadata = bundle
-        data["text/plain"] = render_plain(self.panel_state)
-        data["text/html"] = render_html(self.panel_state)
-        if self._diagnosis is not None:
-            # the diagnosis itself, as every face publishes it (the sidebar and UI tests read it)
-            data[MIME_TYPE] = json.loads(json.dumps(self._diagnosis, default=str))
-            metadata = {**metadata, MIME_TYPE: {"version": 1}}
-        return data, metadata
+        fix = self.issued.fix(request["fixIndex"])
+        if fix is None:
+            return _refusal(content, f"This diagnosis has no fix {request['fixIndex']}; nothing was changed.")
+        if request["type"] == "apply":
+            return self._applier.apply(fix)
+        return self._applier.undo(fix)
 
 
-def _refusal(content: Mapping[str, Any], message: str) -> dict[str, Any]:
-    index = content.get("fixIndex")
-    outcome: Outcome = {
-        "type": "undo" if content.get("type") == "undo" else "apply",
-        "fixIndex": index if isinstance(index, int) else -1,
-        "path": "none",
-        "applied": False,
-        "message": message,
-        "copy": [],
-    }
-    return dict(outcome)
-
-
-def display_diagnosis(diag: Mapping[str, Any], sources: Sources | None = None) -> DiagnosisPanel:
-    """Show the panel for ``diag`` in the current output and return it."""
-    from IPython.display import display
-
-    panel = DiagnosisPanel.from_diagnosis(diag, sources)
-    display(panel)
-    return panel
+def _refusal(content: object, message: str) -> Outcome:
+    fields: Mapping[str, Any] = content if isinstance(content, dict) else {}
+    index = fields.get("fixIndex")
+    return outcome(
+        "undo" if fields.get("type") == "undo" else "apply",
+        index if type(index) is int else -1,
+        "none",
+        False,
+        message,
+    )

@@ -37,7 +37,7 @@ class CheckResult:
 
     def to_json(self) -> dict[str, Any]:
         if self.diagnosis is not None:
-            return self.diagnosis.to_json()
+            return dict(self.diagnosis.to_json())
         return {
             "status": self.status,
             "error": self.error.to_json() if self.error else None,
@@ -111,4 +111,4 @@ def find_fixes(
     """Candidate fixes of ``diagnosis`` (verified in a separate process with ``verify``), best first."""
     from ..fix import find_fixes as fix_stage  # the fix stage imports libcst: only when fixes are asked for
 
-    return fix_stage(cells, diagnosis.to_json(), script_path, verify=verify)
+    return fix_stage(cells, dict(diagnosis.to_json()), script_path, verify=verify)

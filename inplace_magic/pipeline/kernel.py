@@ -3,7 +3,8 @@ to earlier cells when the failing one alone does not tell enough, and find fixes
 
 The re-execution itself, with its undo log, is :func:`~inplace_magic.replay.kernel.replay_in_kernel`;
 recording and diagnosing are :func:`~inplace_magic.pipeline.core.replay`, which the CLI uses too.
-Neither Ctrl-C nor a bug of ours hides the user's error.
+Neither Ctrl-C, a replay past its time limit, nor a bug of ours hides the user's error. A replay
+that would move on a stream it cannot set back (a generator) is not run unless the user allows it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import torch
@@ -23,8 +24,18 @@ from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location, OpSite
 from ..diagnose.explain import explain
 from ..diagnose.locations import Locator
 from ..record.family import classify
-from ..replay.kernel import FailedCell, KernelCells, replay_in_kernel, widened
-from ..replay.run import RandomState, raising_frame
+from ..replay.kernel import (
+    CellStart,
+    FailedCell,
+    KernelCells,
+    ReplayReport,
+    replay_in_kernel,
+    widened,
+    would_advance,
+)
+from ..replay.run import raising_frame
+from ..replay.time_limit import TimeLimitExceeded, limit_for
+from ..replay.undo import MAX_OBJECTS
 from . import core
 
 
@@ -66,13 +77,25 @@ def _completeness(diagnosis: Diagnosis | None) -> int:
     return named + (named == 3 and built)
 
 
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
 @dataclass
 class Outcome:
     diagnosis: Diagnosis | None = None
     interrupted: bool = False
     internal_error: BaseException | None = None
     seconds: float = 0.0
-    replayed: bool = False
+    replays: list[str] = field(default_factory=list)  # what each replay re-executed ("In[3] to In[5]")
+    timed_out: float | None = None  # the time limit a replay ran past
+    refused: list[str] = field(default_factory=list)  # streams a replay would have moved on: not replayed
+    advanced: list[str] = field(default_factory=list)  # ... and moved on, because the user allowed it
+    incomplete_snapshot: bool = False
+
+    @property
+    def replayed(self) -> bool:
+        return bool(self.replays)
 
     def note(self) -> str:
         """The short note attached to the user's exception."""
@@ -81,15 +104,53 @@ class Outcome:
             return (
                 f"inplace_magic: could not diagnose this error (internal error, {error}); the error is yours."
             )
+        if self.refused:
+            return (
+                f"inplace_magic: not replayed: a replay would move on {', '.join(self.refused)}, which "
+                "cannot be set back; --allow-advance (on %%gradcheck or %gradcheck on) replays anyway. "
+                "What the error alone tells is shown below."
+            )
+        done = f"re-executed {_times(len(self.replays))}: {'; '.join(self.replays)}; {self.seconds:.1f} s"
         if self.interrupted:
-            return "inplace_magic: the diagnostic replay was interrupted (Ctrl-C); kernel state was restored."
+            return (
+                f"inplace_magic: the diagnostic replay was interrupted (Ctrl-C) ({done}); "
+                "kernel state was restored."
+            )
+        caveats = "".join(
+            f" {text}"
+            for text, applies in (
+                (f"The replay moved on {', '.join(self.advanced)} (--allow-advance).", self.advanced),
+                (
+                    f"More than {MAX_OBJECTS:,} objects are reachable from the namespace: changes the "
+                    "replay made past them were not undone.",
+                    self.incomplete_snapshot,
+                ),
+            )
+            if applies
+        )
+        reproduced = self.diagnosis is not None and self.diagnosis.reproduced
+        if self.timed_out is not None and reproduced:  # a wider replay was stopped; the first one stands
+            return (
+                f"inplace_magic: diagnosed by replaying the cell ({done}; the last replay ran past its time "
+                f"limit of {self.timed_out:g} s and was stopped; kernel state restored); see the report "
+                "below, or inplace_magic.last_diagnosis()." + caveats
+            )
+        if self.timed_out is not None:
+            return (
+                f"inplace_magic: the diagnostic replay ran past its time limit of {self.timed_out:g} s and "
+                f"was stopped ({done}); kernel state was restored. The error is yours; "
+                "%%gradcheck --time-limit S sets the limit (0: none)." + caveats
+            )
         if not self.replayed:
             return "inplace_magic: not replayed; what the error alone tells is shown below."
         if self.diagnosis is not None and not self.diagnosis.reproduced:
-            return "inplace_magic: the diagnostic replay did not reproduce this error; see the report below."
+            return (
+                f"inplace_magic: the diagnostic replay did not reproduce this error ({done}; kernel state "
+                "restored); see the report below." + caveats
+            )
         return (
-            f"inplace_magic: diagnosed by replaying the cell ({self.seconds:.1f} s; kernel state restored); "
-            "see the report below, or inplace_magic.last_diagnosis()."
+            f"inplace_magic: diagnosed by replaying the cell ({done}; kernel state restored); "
+            "see the report below, or inplace_magic.last_diagnosis()." + caveats
         )
 
 
@@ -99,15 +160,18 @@ def diagnose_failure(
     cell: FailedCell | None,
     exc: BaseException,
     *,
-    starts: Mapping[int, RandomState] | None = None,
+    starts: Mapping[int, CellStart] | None = None,
     replay: bool = True,
     fixes: FixMode = "suggest",
     progress: Progress | None = None,
+    time_limit: float | None = None,
+    allow_advance: bool = False,
 ) -> Outcome:
     """Diagnose ``exc`` (an in-place error raised by ``cell``); never raises but KeyboardInterrupt
     is turned into ``interrupted`` and our own bugs into ``internal_error``.
 
-    ``starts`` holds the random state each recent cell started with, for widened replays.
+    ``starts`` holds what each recent cell started from, for widened replays. Each replay has a
+    time limit: ``time_limit`` seconds, or (None) one derived from how long the cells first took.
     """
     starts = starts or {}
     global _LATEST
@@ -116,21 +180,34 @@ def diagnose_failure(
     try:
         location = Locator(cellmap).location(raising_frame(exc, cellmap))
         if not replay:
-            outcome.diagnosis = _without_replay(exc, location, "The cell was not replayed (--no-replay).")
+            outcome.diagnosis = _without_replay(
+                exc, location, "The cell was not replayed (--no-replay); run it under %%gradcheck without it."
+            )
         elif cell is None:
             outcome.diagnosis = _without_replay(exc, location, "The failing cell's code was not available.")
         else:
-            outcome.replayed = True
-            outcome.diagnosis = _replayed(shell, cellmap, cell, exc, location, progress)
+            replayer = _Replayer(shell, cellmap, exc, location, progress, time_limit, allow_advance, outcome)
+            outcome.diagnosis = replayer.replay(cell)
             window: FailedCell | None = cell
             for _ in range(MAX_WIDENINGS):
-                if _completeness(outcome.diagnosis) == COMPLETE or window is None:
+                if outcome.refused or outcome.timed_out is not None or window is None:
+                    break
+                if _completeness(outcome.diagnosis) == COMPLETE:
                     break
                 window = widened(window, cellmap, starts)
-                if window is not None:
-                    wider = _replayed(shell, cellmap, window, exc, location, progress)
-                    if _completeness(wider) > _completeness(outcome.diagnosis):
-                        outcome.diagnosis = wider
+                if window is None:
+                    break
+                advanced = would_advance(shell, window)
+                if advanced and not allow_advance:
+                    if outcome.diagnosis is not None:
+                        outcome.diagnosis.notes.append(
+                            f"A wider replay ({window.label}) was not run: it would move on "
+                            f"{', '.join(advanced)}, which cannot be set back (--allow-advance runs it)."
+                        )
+                    break
+                wider = replayer.replay(window)
+                if _completeness(wider) > _completeness(outcome.diagnosis):
+                    outcome.diagnosis = wider
         if outcome.diagnosis is not None and fixes != "none":
             found = core.find_fixes(
                 cellmap.session_cells(), outcome.diagnosis, None, verify=fixes == "verify"
@@ -147,29 +224,73 @@ def diagnose_failure(
     return outcome
 
 
+@dataclass
+class _Replayer:
+    """One diagnosis's replays: each refused, limited in time, counted and reported in ``outcome``."""
+
+    shell: Any
+    cells: KernelCells
+    exc: BaseException
+    location: Location | None
+    progress: Progress | None
+    time_limit: float | None
+    allow_advance: bool
+    outcome: Outcome
+
+    def replay(self, window: FailedCell) -> Diagnosis | None:
+        """The diagnosis from replaying ``window``; what the error alone tells when it is not replayed."""
+        outcome = self.outcome
+        advanced = would_advance(self.shell, window)
+        if advanced and not self.allow_advance:
+            outcome.refused = advanced
+            why = (
+                f"The cell was not replayed: a replay would move on {', '.join(advanced)}, which cannot "
+                "be set back (run it under %%gradcheck --allow-advance to replay it anyway)."
+            )
+            return _without_replay(self.exc, self.location, why)
+        outcome.advanced = sorted(set(outcome.advanced) | set(advanced))
+        seconds = limit_for(window.first_run_s, self.time_limit)
+        what = f"replaying {window.label} to diagnose the in-place error"
+        line = self.progress(self.shell, what) if self.progress is not None else None
+        report = ReplayReport()
+        outcome.replays.append(window.label)
+        try:
+            diagnosis = replay_in_kernel(
+                self.shell,
+                window,
+                lambda rerun: core.replay(
+                    rerun, self.exc, self.cells, lambda: self.shell.user_ns, self.location
+                ),
+                line,
+                seconds=seconds,
+                report=report,
+            )
+        except TimeLimitExceeded as hit:
+            outcome.timed_out = hit.seconds
+            outcome.incomplete_snapshot |= not report.snapshot_complete
+            if outcome.diagnosis is not None:
+                return None  # an earlier, narrower replay's diagnosis stands
+            why = (
+                f"The replay of {window.label} ran past its time limit of {hit.seconds:g} s and was stopped."
+            )
+            return _without_replay(self.exc, self.location, why)
+        outcome.incomplete_snapshot |= not report.snapshot_complete
+        if diagnosis is not None:
+            diagnosis.notes.extend(
+                f"The replay could not set {stream} back to where {window.label} started (it ran out, or "
+                "appeared since): the replay read on from where the failed run left it, and it was put "
+                "back there afterwards."
+                for stream in report.not_rewound
+            )
+        return diagnosis
+
+
 def _with_cell_ids(fix: dict[str, Any], cellmap: KernelCells) -> dict[str, Any]:
     """Each edit also names its cell by id: In[] numbers mean nothing to the front end."""
     for edit in fix.get("edits", []) or []:
         if isinstance(edit, dict) and edit.get("cell") in cellmap.ids:
             edit["cell_id"] = cellmap.ids[edit["cell"]]
     return fix
-
-
-def _replayed(
-    shell: Any,
-    cells: KernelCells,
-    window: FailedCell,
-    exc: BaseException,
-    location: Location | None,
-    progress: Progress | None,
-) -> Diagnosis | None:
-    line = progress(shell, f"replaying {window.label} to diagnose the in-place error") if progress else None
-    return replay_in_kernel(
-        shell,
-        window,
-        lambda rerun: core.replay(rerun, exc, cells, lambda: shell.user_ns, location),
-        line,
-    )
 
 
 _KIND_WORDS = {
@@ -194,8 +315,8 @@ def _without_replay(exc: BaseException, location: Location | None, why: str) -> 
         reproduced=False,
     )
     note = (
-        f"{why} Only the kind of error and where it was raised are known; run the cell under "
-        "%%gradcheck (without --no-replay) to name the in-place operation and the one that saved the tensor."
+        f"{why} Only the kind of error and where it was raised are known; a replay names the in-place "
+        "operation and the one that saved the tensor."
     )
     diagnosis.notes.append(note)
     explain(diagnosis)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ..diagnose.contract import FixJSON
 from ..diagnose.diagnosis import Diagnosis, Location, OpSite
+from .words import fix_label
 
 MIME_TYPE = "application/vnd.inplace-magic.diagnosis+json"
 
@@ -91,10 +93,8 @@ def render_html(diagnosis: Diagnosis) -> str:
     return "\n".join(body)
 
 
-def _fix_html(fix: dict[str, Any]) -> str:
-    label = "verified" if fix.get("verified") else "not verified"
-    if fix.get("changes_semantics"):
-        label += ", changes the training semantics"
+def _fix_html(fix: FixJSON | dict[str, Any]) -> str:
+    label = fix_label(fix)
     edits = []
     for edit in fix.get("edits", []) or []:
         where = f"cell {edit['cell']}" if "cell" in edit else edit.get("file", "?")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import textwrap
-from typing import Any
 
 from ..diagnose.diagnosis import Diagnosis, Location, OpSite
+from .words import fix_label
+
+__all__ = ["fix_label", "render_text"]
 
 
 def _loc(location: Location | None) -> str:
@@ -31,16 +33,6 @@ def _site(title: str, site: OpSite | None) -> list[str]:
     if site.names:
         lines.append(f"    names    {', '.join(site.names)}")
     return lines
-
-
-def fix_label(fix: dict[str, Any]) -> str:
-    """How far a fix can be trusted, in words: verified? gradients compared? semantics changed?"""
-    labels = ["verified" if fix.get("verified") else "NOT verified"]
-    if fix.get("preserves_gradients"):
-        labels.append("gradient-preserving")
-    if fix.get("changes_semantics"):
-        labels.append("changes the training semantics")
-    return ", ".join(labels)
 
 
 def render_text(diagnosis: Diagnosis) -> str:

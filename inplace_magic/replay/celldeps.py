@@ -9,6 +9,9 @@ only; this is a dependency hint, not a full analysis (``globals()[...]``, ``exec
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
+from types import CodeType, FunctionType
+from typing import Any
 
 
 def _stored(node: ast.AST) -> set[str]:
@@ -47,3 +50,44 @@ def names_read(source: str) -> set[str]:
         read |= loads - bound
         bound |= _stored(statement)
     return read
+
+
+def _nested_names(code: CodeType) -> set[str]:
+    """Global and attribute names a code object uses, with those of the functions it defines."""
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, CodeType):
+            names |= _nested_names(constant)
+    return names
+
+
+def _own_code(value: Any, namespace: Mapping[str, Any]) -> list[CodeType]:
+    """The code of ``value`` when the notebook defined it: a function, a class (its methods), an
+    instance of such a class, a bound method."""
+    value = getattr(value, "__func__", value)
+    if isinstance(value, FunctionType):
+        return [value.__code__] if value.__globals__ is namespace else []
+    kind = value if isinstance(value, type) else type(value)
+    codes = []
+    for attribute in vars(kind).values():
+        function = getattr(attribute, "__func__", getattr(attribute, "fget", attribute))
+        if isinstance(function, FunctionType) and function.__globals__ is namespace:
+            codes.append(function.__code__)
+    return codes
+
+
+def names_reached(sources: list[str], namespace: Mapping[str, Any]) -> set[str]:
+    """The names ``sources`` read, and the names the notebook's own functions and classes they use
+    read in turn (``next_batch()`` reaches the global generator it calls ``next`` on).
+
+    An over-estimate: attribute names that are also global names count as reached.
+    """
+    reached: set[str] = set().union(*(names_read(source) for source in sources))
+    todo = list(reached)
+    while todo:
+        for code in _own_code(namespace.get(todo.pop()), namespace):
+            for name in _nested_names(code) - reached:
+                if name in namespace:
+                    reached.add(name)
+                    todo.append(name)
+    return reached

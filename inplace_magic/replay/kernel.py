@@ -1,8 +1,9 @@
 """Re-execute cells of a live kernel in the kernel's own namespace, then put the kernel back.
 
 This is the replay stage of the notebook face: the cells' code as the kernel compiled it, the
-random state the first of them started from, and an undo log plus snapshots that leave the kernel
-exactly as the failed run left it. What runs *during* the re-execution (the recorder, the
+state the first of them started from (random states, generator objects, iterator positions), a
+time limit derived from how long they first took, and an undo log plus snapshots that leave the
+kernel exactly as the failed run left it. What runs *during* the re-execution (the recorder, the
 diagnosis) is the caller's: :func:`replay_in_kernel` only hands it a ``rerun`` callable.
 """
 
@@ -10,19 +11,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any, Protocol, TypeVar
 
-from .celldeps import names_defined, names_read
+from .celldeps import names_defined, names_reached, names_read
 from .cells import Cell
 from .run import RandomState
-from .undo import ObjectSnapshot, WriteLog, deferred_interrupts
+from .streams import Streams
+from .time_limit import TimeLimitExceeded, time_limit
+from .undo import DataAssignments, ObjectSnapshot, WriteLog, deferred_interrupts
 
 MAX_WINDOW = 8  # a widened replay never runs more than this many cells
 
 T = TypeVar("T")
 Rerun = Callable[[], BaseException | None]
+
+
+@dataclass
+class CellStart:
+    """What a cell started from, taken before it ran, and how long it then took."""
+
+    random: RandomState
+    streams: Streams | None = None  # None: not taken
+    seconds: float | None = None  # None: still running, or not measured
+
+    @classmethod
+    def take(cls, namespace: dict[str, Any], skip: frozenset[str]) -> CellStart:
+        return cls(RandomState.capture(), Streams.capture(namespace, skip))
 
 
 class KernelCells(Protocol):
@@ -48,11 +64,12 @@ class CellCode:
 
 @dataclass
 class FailedCell:
-    """What to replay: cells in execution order (the failing one last) and the random state the
-    first of them started with (None: not captured)."""
+    """What to replay: cells in execution order (the failing one last), the state the first of
+    them started from (None: not captured) and how long they took to run up to the error."""
 
     cells: list[CellCode]
-    start: RandomState | None
+    start: CellStart | None
+    first_run_s: float | None = None
 
     @property
     def label(self) -> str:
@@ -60,7 +77,7 @@ class FailedCell:
         return f"In[{last}]" if first == last else f"In[{first}] to In[{last}]"
 
 
-def widened(window: FailedCell, cells: KernelCells, starts: Mapping[int, RandomState]) -> FailedCell | None:
+def widened(window: FailedCell, cells: KernelCells, starts: Mapping[int, CellStart]) -> FailedCell | None:
     """``window`` with the earlier cells it reads names from (all cells between, as they ran)."""
     first = window.cells[0].number
     reads = set().union(*(names_read(c.transformed) for c in window.cells))
@@ -71,7 +88,9 @@ def widened(window: FailedCell, cells: KernelCells, starts: Mapping[int, RandomS
             return None  # a magic (%reset, %run, ...) is no code to replay behind the user's back
         earlier.insert(0, CellCode(number, *code))
         if names_defined(code[0]) & reads:
-            return FailedCell(earlier + window.cells, starts.get(number))
+            seconds = [getattr(starts.get(c.number), "seconds", None) for c in earlier]
+            known = [s for s in (*seconds, window.first_run_s) if s is not None]
+            return FailedCell(earlier + window.cells, starts.get(number), sum(known) if known else None)
     return None
 
 
@@ -83,10 +102,24 @@ def compile_like_kernel(shell: Any, transformed: str, filename: str) -> CodeType
     return code
 
 
-def _hidden_names(shell: Any) -> frozenset[str]:
+def hidden_names(shell: Any) -> frozenset[str]:
     # IPython's own bookkeeping (In, Out, _oh, _i1, ...): never rebound by a replay, and often large
     hidden = getattr(shell, "user_ns_hidden", {})
     return frozenset(name for name in shell.user_ns if name in hidden or name.startswith("_"))
+
+
+@dataclass
+class ReplayReport:
+    """What a replay could not do as asked, for the note on the user's error."""
+
+    not_rewound: list[str] = field(default_factory=list)  # streams the replay read from elsewhere
+    snapshot_complete: bool = True
+
+
+def would_advance(shell: Any, window: FailedCell) -> list[str]:
+    """The streams ``window`` reaches that a replay would move on for good (a generator, ...)."""
+    reached = names_reached([c.transformed for c in window.cells], shell.user_ns)
+    return Streams.capture(shell.user_ns, hidden_names(shell)).cannot_rewind(reached)
 
 
 def replay_in_kernel(
@@ -94,38 +127,54 @@ def replay_in_kernel(
     window: FailedCell,
     under: Callable[[Rerun], T],
     progress: AbstractContextManager[Any] | None = None,
+    *,
+    seconds: float | None = None,
+    report: ReplayReport | None = None,
 ) -> T:
     """Call ``under(rerun)``, where ``rerun()`` re-executes ``window`` in the kernel's namespace and
-    returns the exception it raised (or None); afterwards every tensor, name, object and random
-    state the re-execution touched is put back as the failed run left it, even on Ctrl-C."""
+    returns the exception it raised (or None); afterwards every tensor, name, object, random state,
+    generator object and iterator position the re-execution touched is put back as the failed run
+    left it, even on Ctrl-C or when the re-execution runs past ``seconds``
+    (:class:`~.time_limit.TimeLimitExceeded` is then raised out of here).
+    """
     from IPython.utils.capture import capture_output
 
+    report = report if report is not None else ReplayReport()
     codes = [compile_like_kernel(shell, c.transformed, c.filename) for c in window.cells]
     namespace = shell.user_ns
+    hidden = hidden_names(shell)
     after = RandomState.capture()  # what the failed run left: the kernel goes back to it
-    snapshot = ObjectSnapshot.take(namespace, skip=_hidden_names(shell))
-    writes = WriteLog()
+    snapshot = ObjectSnapshot.take(namespace, skip=hidden)
+    report.snapshot_complete = snapshot.complete
+    streams = Streams.capture(namespace, hidden)
+    reached = names_reached([c.transformed for c in window.cells], namespace)
+    writes, assignments = WriteLog(), DataAssignments()
 
     def rerun() -> BaseException | None:
         if window.start is not None:
-            window.start.restore()  # same dropout masks and random batches as the failed run
+            window.start.random.restore()  # same dropout masks and random batches as the failed run
+        start = window.start.streams if window.start is not None else None
+        # the same numbers and batches the cells first took
+        report.not_rewound = streams.rewind_to(start, reached)
         try:
             # the replay's prints and displays repeat the failed run's: hidden
-            with capture_output(stdout=True, stderr=True, display=True):
+            with capture_output(stdout=True, stderr=True, display=True), time_limit(seconds):
                 for code in codes:
                     exec(code, shell.user_global_ns, namespace)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, TimeLimitExceeded):
             raise
         except BaseException as error:  # the user's code failing again is the expected result
             return error
         return None
 
     try:
-        # the undo log is entered first so that its mode sits below whatever ``under`` installs
-        with progress or nullcontext(), writes:
+        # the undo logs are entered first so that their modes sit below whatever ``under`` installs
+        with progress or nullcontext(), writes, assignments:
             return under(rerun)
     finally:
         with deferred_interrupts():
+            assignments.restore()  # first: the undo log's writes go to the memory put back here
             writes.restore()
             snapshot.restore()
+            streams.put_back()
             after.restore()

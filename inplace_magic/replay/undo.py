@@ -3,13 +3,17 @@
 Nothing is copied up front. Tensors are restored from an undo log kept at the dispatch level: the
 first time an op writes a storage that existed before the replay, that storage is copied once; at
 the end every copy is written back and each written tensor gets its shape and version counter back.
-Storages the replay allocated itself are never copied. Python-side state is restored from shallow
-snapshots: the names of the namespace, the ``__dict__`` of modules, optimizers and other objects
-reachable from it, the containers they hold, and the ``.grad`` of every reachable leaf tensor.
+Storages the replay allocated itself are never copied. ``t.data = other`` reaches no aten op: a
+function mode (:class:`DataAssignments`) keeps what ``t`` held before and puts it back. Python-side
+state is restored from shallow snapshots: the names of the namespace, the ``__dict__`` of modules,
+optimizers and other objects reachable from it, the containers they hold (lists, dicts, sets,
+deques, of any size and at any depth, up to :data:`MAX_OBJECTS` objects in all), and the ``.grad``
+of every reachable leaf tensor.
 
 What is *not* undone: prints, files, network, numpy arrays written in place, state held by objects
 not reachable from the namespace (their tensors' data is still restored), and ``detach_()`` on a
-tensor that existed before (autograd history cannot be re-attached).
+tensor that existed before (autograd history cannot be re-attached). Random generators and
+iterators are :mod:`.streams`'.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ import contextlib
 import signal
 import threading
 import types
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..record.torch_facts import op_info, storage_key, tensors_in, version_of
@@ -47,6 +53,7 @@ class _Written:
     """A tensor written during the replay whose memory existed before it, as it was before."""
 
     tensor: torch.Tensor
+    storage: torch.UntypedStorage  # ``set_`` may point the tensor at other memory: this is its own
     version: int
     size: tuple[int, ...]
     stride: tuple[int, ...]
@@ -82,7 +89,7 @@ class WriteLog(TorchDispatchMode):
             storage = t.untyped_storage()
             self._copies[key] = (storage, storage.clone())
         if id(t) not in self._written:
-            self._written[id(t)] = _Written(t, version_of(t), *_geometry(t))
+            self._written[id(t)] = _Written(t, t.untyped_storage(), version_of(t), *_geometry(t))
 
     def _note_allocations(self, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         # an output whose memory is not one of the inputs' was allocated by this op
@@ -106,9 +113,10 @@ class WriteLog(TorchDispatchMode):
                 storage.copy_(copy)
             for item in reversed(list(self._written.values())):
                 t = item.tensor
-                if _geometry(t) != (item.size, item.stride, item.offset):
+                moved = t.untyped_storage().data_ptr() != item.storage.data_ptr()
+                if moved or _geometry(t) != (item.size, item.stride, item.offset):
                     with contextlib.suppress(RuntimeError):
-                        t.set_(t.untyped_storage(), item.offset, item.size, item.stride)
+                        t.set_(item.storage, item.offset, item.size, item.stride)
                 if item.version >= 0:
                     with contextlib.suppress(RuntimeError):  # inference tensors have no counter
                         torch._C._autograd._unsafe_set_version_counter((t,), (item.version,))
@@ -117,13 +125,50 @@ class WriteLog(TorchDispatchMode):
         self._born.clear()
 
 
+_SET_DATA = torch._C.TensorBase.data.__set__  # type: ignore[attr-defined]
+
+
+class DataAssignments(TorchFunctionMode):
+    """``t.data = other`` during the replay: what ``t`` held before, put back afterwards.
+
+    The assignment swaps the tensor's memory without any aten op, so the undo log never sees it
+    (a momentum encoder's ``p_k.data = p_k.data * m + p_q.data * (1 - m)`` would be applied twice).
+    The first assignment to each tensor keeps an alias of its memory, its shape and its version.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._before: dict[int, tuple[torch.Tensor, torch.Tensor, int]] = {}  # id -> (t, alias, version)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        if (
+            func == _SET_DATA
+            and args
+            and isinstance(args[0], torch.Tensor)
+            and id(args[0]) not in self._before
+        ):
+            t = args[0]
+            with torch._C.DisableTorchFunction():  # our own read of .data is no user call
+                self._before[id(t)] = (t, t.data, version_of(t))
+        return func(*args, **(kwargs or {}))
+
+    def restore(self) -> None:
+        for t, alias, version in self._before.values():
+            with torch._C.DisableTorchFunction():
+                t.data = alias
+            if version >= 0:
+                with contextlib.suppress(RuntimeError):
+                    torch._C._autograd._unsafe_set_version_counter((t,), (version,))
+        self._before.clear()
+
+
 # ---------------------------------------------------------------------------------------------- objects
 
-_ATOMS = (str, bytes, bytearray, int, float, complex, bool, type(None), range, slice)
+_ATOMS = (str, bytes, int, float, complex, bool, type(None), range, slice)
 _OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)
-MAX_OBJECTS = 50_000
-MAX_DEPTH = 4
-MAX_CONTAINER = 10_000
+_ATOM_TYPES = frozenset(_ATOMS)  # exact types: the cheap test for the millions of floats in a history
+# the walk stops here (a notebook rarely holds a tenth of it); the note on the error then says so
+MAX_OBJECTS = 200_000
 
 
 @dataclass
@@ -135,21 +180,24 @@ class ObjectSnapshot:
     dicts: list[tuple[dict[Any, Any], dict[Any, Any]]] = field(default_factory=list)
     lists: list[tuple[list[Any], list[Any]]] = field(default_factory=list)
     sets: list[tuple[set[Any], set[Any]]] = field(default_factory=list)
+    deques: list[tuple[deque[Any], list[Any]]] = field(default_factory=list)
     leaves: list[tuple[torch.Tensor, torch.Tensor | None, bool]] = field(default_factory=list)
+    complete: bool = True  # False: more than MAX_OBJECTS objects were reachable; the rest is not restored
 
     @classmethod
     def take(cls, namespace: dict[str, Any], skip: frozenset[str] = frozenset()) -> ObjectSnapshot:
         snapshot = cls(namespace, names=dict(namespace))
         seen: set[int] = set()
-        queue: list[tuple[Any, int]] = [(v, 0) for k, v in namespace.items() if k not in skip]
-        while queue and len(seen) < MAX_OBJECTS:
-            value, depth = queue.pop()
+        queue: list[Any] = [v for k, v in namespace.items() if k not in skip]
+        while queue:
+            value = queue.pop()
             if isinstance(value, (*_ATOMS, *_OPAQUE)) or id(value) in seen:
                 continue
+            if len(seen) >= MAX_OBJECTS:
+                snapshot.complete = False
+                break
             seen.add(id(value))
-            for child in snapshot._record(value):
-                if depth < MAX_DEPTH:
-                    queue.append((child, depth + 1))
+            queue.extend(child for child in snapshot._record(value) if type(child) not in _ATOM_TYPES)
         return snapshot
 
     def _record(self, value: Any) -> list[Any]:
@@ -164,22 +212,21 @@ class ObjectSnapshot:
                 children.extend(self._record_object(module))
             return children
         if isinstance(value, dict):
-            if len(value) > MAX_CONTAINER:
-                return []
             self.dicts.append((value, dict(value)))
             return [*value.keys(), *value.values()]
         if isinstance(value, list):
-            if len(value) > MAX_CONTAINER:
-                return []
-            self.lists.append((value, list(value)))
-            return list(value)
+            items = list(value)
+            self.lists.append((value, items))
+            return items
         if isinstance(value, set):
-            if len(value) > MAX_CONTAINER:
-                return []
             self.sets.append((value, set(value)))
             return list(value)
+        if isinstance(value, deque):
+            items = list(value)
+            self.deques.append((value, items))
+            return items
         if isinstance(value, (tuple, frozenset)):
-            return list(value) if len(value) <= MAX_CONTAINER else []
+            return list(value)
         return self._record_object(value)
 
     def _record_object(self, value: Any) -> list[Any]:
@@ -205,6 +252,12 @@ class ObjectSnapshot:
             if {id(x) for x in st} != {id(x) for x in set_items}:  # identity: tensors compare elementwise
                 st.clear()
                 st.update(set_items)
+        for queue, queue_items in self.deques:
+            if len(queue) != len(queue_items) or any(
+                a is not b for a, b in zip(queue, queue_items, strict=True)
+            ):
+                queue.clear()
+                queue.extend(queue_items)
         _restore_dict(self.namespace, self.names)
 
 

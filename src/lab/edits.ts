@@ -1,11 +1,49 @@
 /**
  * Applying and undoing a fix, as pure logic over text targets (a notebook cell's shared model, a
  * `.py` document's): resolve every target, refuse when one changed since the diagnosis or is gone,
- * then edit all of them. Nothing throws; every path returns an outcome the user can read.
+ * then edit all of them. Nothing throws; every path returns an outcome the user can read. The
+ * line-edit step is the kernel's too (inplace_magic/panel/apply.py): both run the vectors of
+ * tests/fixtures/widget/apply/line_edits.json.
  */
-import { expectedTargets } from '../panel/apply';
-import type { IEdit, IExpectedTarget, IExtensionOutcome, IFixView, IPanelState } from '../panel/protocol';
+import type { IExtensionOutcome } from '../panel/events';
+import type { IEditView, IFixView, IPanelState } from '../panel/wire';
 import type { ITrans } from './trans';
+
+/** What a target (cell or file) must still contain for the fix to apply. */
+export interface IExpectedTarget {
+  cell: number | null;
+  cellId: string | null;
+  file: string | null;
+  /** The full text at diagnosis time, when the kernel knew it. */
+  oldSource: string | null;
+  /** The full fixed text, when the fix gives it. */
+  newSource: string | null;
+}
+
+/** The targets a fix edits, each with what it must still contain. */
+export function expectedTargets(state: IPanelState, fix: IFixView): IExpectedTarget[] {
+  const targets = new Map<string, IExpectedTarget>();
+  const target = (cell: number | null, file: string | null): void => {
+    const key = cell !== null ? `cell:${cell}` : `file:${file}`;
+    if (!targets.has(key)) {
+      const index = cell !== null ? String(cell) : '';
+      targets.set(key, {
+        cell,
+        cellId: cell !== null ? (state.cell_ids[index] ?? null) : null,
+        file,
+        oldSource: cell !== null ? (fix.before[index] ?? null) : null,
+        newSource: cell !== null ? (fix.cells[index] ?? null) : null
+      });
+    }
+  };
+  for (const edit of fix.edits) {
+    target(edit.cell ?? null, edit.cell === undefined ? (edit.file ?? null) : null);
+  }
+  for (const key of Object.keys(fix.cells)) {
+    target(Number(key), null);
+  }
+  return [...targets.values()];
+}
 
 /** Text that can be read and edited in place (edits land in its undo history). */
 export interface ITextTarget {
@@ -43,7 +81,7 @@ export function sameSource(a: string, b: string): boolean {
 }
 
 /** `text` with each edit's old lines replaced by its new ones, or why an old line does not match. */
-export function applyLineEdits(text: string, edits: IEdit[]): { text: string } | { mismatch: string } {
+export function applyLineEdits(text: string, edits: IEditView[]): { text: string } | { mismatch: string } {
   const lines = text.split('\n');
   for (const edit of [...edits].sort((a, b) => b.line - a.line)) {
     const start = edit.line - 1;
@@ -75,7 +113,7 @@ export function minimalEdit(before: string, after: string): { start: number; end
   return { start, end: before.length - tail, text: after.slice(start, after.length - tail) };
 }
 
-function editsOf(fix: IFixView, target: IExpectedTarget): IEdit[] {
+function editsOf(fix: IFixView, target: IExpectedTarget): IEditView[] {
   return fix.edits.filter(e =>
     target.cell !== null ? e.cell === target.cell : e.cell === undefined && e.file === target.file
   );
@@ -85,7 +123,7 @@ function editsOf(fix: IFixView, target: IExpectedTarget): IEdit[] {
 function fixedText(
   current: string,
   target: IExpectedTarget,
-  edits: IEdit[],
+  edits: IEditView[],
   label: string,
   trans: ITrans
 ): { text: string } | { refusal: string } {
@@ -174,19 +212,4 @@ export function undoFix(applied: IAppliedFix, trans: ITrans): IExtensionOutcome 
   }
   const labels = applied.changes.map(c => c.target.label).join(', ');
   return { applied: true, message: trans.__('Restored %1 as it was before the fix.', labels) };
-}
-
-/** The In[] numbers to re-run after a fix: from the first edited cell to the failing one. */
-export function rerunHint(state: IPanelState, fix: IFixView, trans: ITrans): string {
-  const cells = [
-    ...new Set(fix.edits.map(e => e.cell).filter((c): c is number => typeof c === 'number'))
-  ].sort((a, b) => a - b);
-  const failing = state.error.where?.cell;
-  if (!cells.length) {
-    return trans.__('Re-run the failing cell.');
-  }
-  const last = Math.max(cells[cells.length - 1], typeof failing === 'number' ? failing : cells[0]);
-  return cells[0] === last
-    ? trans.__('Then re-run cell %1.', cells[0])
-    : trans.__('Then re-run cells %1–%2.', cells[0], last);
 }

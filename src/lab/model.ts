@@ -5,7 +5,7 @@
  */
 import { type ISignal, Signal } from '@lumino/signaling';
 
-import type { IPanelState } from '../panel/protocol';
+import type { IFixView, IPanelState } from '../panel/wire';
 import type { ITrans } from './trans';
 
 export type DiagnosisStatus = 'new' | 'applied' | 'stale' | 'superseded';
@@ -219,7 +219,7 @@ export function issuedFix(
   id: string,
   fixIndex: number,
   trans: ITrans
-): { entry: IDiagnosisEntry; fix: IPanelState['fixes'][number] } | { refusal: string } {
+): { entry: IDiagnosisEntry; fix: IFixView } | { refusal: string } {
   const entry = list.find(id);
   if (!entry) {
     return {

@@ -5,7 +5,7 @@
  */
 import { Widget } from '@lumino/widgets';
 
-import type { ISiteView, IWhere } from '../panel/protocol';
+import type { ISiteView, IWhere } from '../panel/wire';
 import type { DiagnosisStatus, IDiagnosisEntry } from './model';
 import type { ISidebarSource } from './session';
 import type { ITrans } from './trans';
@@ -128,7 +128,7 @@ export class DiagnosisSidebar extends Widget {
     item.addEventListener('click', () => source.list.select(state.id));
 
     const top = el('div', 'jp-InplaceMagic-sidebarEntryTop');
-    top.append(el('span', 'jp-InplaceMagic-sidebarKind', state.kind.replace(/_/g, ' ')));
+    top.append(el('span', 'jp-InplaceMagic-sidebarKind', state.kind_label));
     const status = el('span', 'jp-InplaceMagic-sidebarStatus', this.statusLabel(entry.status));
     status.title = entry.reason;
     top.append(status);
@@ -210,8 +210,10 @@ export class DiagnosisSidebar extends Widget {
     } else {
       box.append(el('span', 'jp-InplaceMagic-sidebarFixTitle', chosen.title));
     }
-    if (chosen.changes_semantics) {
-      box.append(el('span', 'jp-InplaceMagic-semantics', this.trans.__('changes the training semantics')));
+    // the kernel's words for it, as every face shows them
+    const semantics = chosen.labels.find(l => l.tag === 'changes-semantics');
+    if (semantics) {
+      box.append(el('span', 'jp-InplaceMagic-semantics', semantics.text));
     }
     const apply = el(
       'button',

@@ -7,20 +7,21 @@ import type { AnyModel } from '@anywidget/types';
 import {
   APPLY_EVENT,
   CLAIM_TIMEOUT_MS,
-  PROTOCOL_VERSION,
   RESPOND_TIMEOUT_MS,
   UNDO_EVENT,
-  type ApplyPath,
   type IApplyDetail,
+  type IExtensionOutcome
+} from './events';
+import {
+  PROTOCOL_VERSION,
+  type ApplyPath,
   type IApplyRequest,
-  type IExpectedTarget,
-  type IExtensionOutcome,
+  type ICopyItem,
   type IFixView,
   type IOutcome,
   type IPanelModel,
   type IPanelState
-} from './protocol';
-
+} from './wire';
 export type Offer = { claimed: false } | { claimed: true; outcome: IExtensionOutcome | null };
 
 export interface ITimeouts {
@@ -40,41 +41,7 @@ export interface IStatus {
   path: ApplyPath;
   applied: boolean;
   message: string;
-  copy: { label: string; text: string }[];
-}
-
-/** The targets a fix edits, each with what it must still contain. */
-export function expectedTargets(state: IPanelState, fix: IFixView): IExpectedTarget[] {
-  const targets = new Map<string, IExpectedTarget>();
-  const target = (cell: number | null, file: string | null): IExpectedTarget => {
-    const key = cell !== null ? `cell:${cell}` : `file:${file}`;
-    let found = targets.get(key);
-    if (!found) {
-      const index = cell !== null ? String(cell) : '';
-      found = {
-        cell,
-        cellId: cell !== null ? (state.cell_ids[index] ?? null) : null,
-        file,
-        oldSource: cell !== null ? (fix.before[index] ?? null) : null,
-        newSource: cell !== null ? (fix.cells[index] ?? null) : null,
-        oldLines: []
-      };
-      targets.set(key, found);
-    }
-    return found;
-  };
-  for (const edit of fix.edits) {
-    const t = target(edit.cell ?? null, edit.cell === undefined ? (edit.file ?? null) : null);
-    edit.old.split('\n').forEach((text, i) => {
-      if (edit.old) {
-        t.oldLines.push({ line: edit.line + i, text });
-      }
-    });
-  }
-  for (const key of Object.keys(fix.cells)) {
-    target(Number(key), null);
-  }
-  return [...targets.values()];
+  copy: ICopyItem[];
 }
 
 /**
@@ -132,8 +99,9 @@ export function askKernel(
 ): Promise<IOutcome> {
   return new Promise(resolve => {
     const listener = (): void => {
+      // an outcome of type 'update' (the kernel refusing a trait change) answers no request
       const outcome = model.get('outcome');
-      if (outcome && outcome.requestId === request.requestId) {
+      if (outcome && outcome.type !== 'update' && outcome.requestId === request.requestId) {
         clearTimeout(timer);
         model.off('change:outcome', listener);
         resolve(outcome);
@@ -147,7 +115,8 @@ export function askKernel(
         path: 'none',
         applied: false,
         message: 'The kernel did not answer. It answers when the running cell finishes; try again then.',
-        copy: []
+        copy: [],
+        requestId: request.requestId
       });
     }, timeoutMs);
     model.on('change:outcome', listener);
@@ -211,16 +180,9 @@ export class FixController {
     return { path: outcome.path, applied: outcome.applied, message: outcome.message, copy: [] };
   }
 
+  /** The event selects the fix; the extension applies its own copy of it. */
   private detail(fix: IFixView): Omit<IApplyDetail, 'claim' | 'respond'> {
-    return {
-      protocol: PROTOCOL_VERSION,
-      diagnosisId: this.state.id,
-      fixIndex: fix.index,
-      title: fix.title,
-      changesSemantics: fix.changes_semantics,
-      edits: fix.edits.map(e => ({ ...e })),
-      expected: expectedTargets(this.state, fix)
-    };
+    return { protocol: PROTOCOL_VERSION, diagnosisId: this.state.id, fixIndex: fix.index };
   }
 
   private request(type: 'apply' | 'undo', fix: IFixView): IApplyRequest {

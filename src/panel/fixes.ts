@@ -1,17 +1,11 @@
 /**
  * The fixes: the best one open, alternatives folded; each with its labels, a diff per cell or file,
- * Apply and Undo, and a status line that says which path was taken.
+ * Apply and Undo, and a status line that says which path was taken. The labels' words come from the
+ * kernel (inplace_magic/present/words.py), as every face shows them.
  */
 import type { FixController, IStatus } from './apply';
 import { cls, h, rich } from './dom';
-import type { FixLabel, IFixView, ITargetDiff } from './protocol';
-
-const LABEL_TEXT: Record<FixLabel, string> = {
-  verified: 'verified',
-  unverified: 'not verified',
-  'gradient-preserving': 'gradient-preserving',
-  'changes-semantics': 'changes training semantics'
-};
+import type { IFixView, ITargetDiff } from './wire';
 
 const PATH_TEXT: Record<IStatus['path'], string> = {
   extension: 'Applied through the JupyterLab extension',
@@ -31,7 +25,7 @@ export function renderLabels(fix: IFixView): HTMLElement {
   return h(
     'span',
     { className: cls('labels') },
-    ...fix.labels.map(label => h('span', { className: cls('label', label) }, LABEL_TEXT[label]))
+    ...fix.labels.map(label => h('span', { className: cls('label', label.tag) }, label.text))
   );
 }
 

@@ -6,7 +6,7 @@
  */
 import { Graph, layout } from '@dagrejs/dagre';
 
-import type { EdgeKind, IGraphEdge, IGraphNode, IGraphView } from './protocol';
+import type { EdgeKind, IGraphEdge, IGraphNode, IGraphView } from './wire';
 
 export interface IVisibleEdge extends IGraphEdge {
   /** How many hidden nodes the edge stands for (0: a real edge). */

@@ -2,7 +2,7 @@
 import type { Render } from '@anywidget/types';
 
 import { renderPanel } from './panel';
-import type { IPanelModel } from './protocol';
+import type { IPanelModel } from './wire';
 import './widget.css';
 
 const render: Render<IPanelModel> = ({ model, el }) => renderPanel(el, model);

@@ -8,23 +8,9 @@ import { DEFAULT_TIMEOUTS, FixController, type ITimeouts } from './apply';
 import { cls, h, rich, type Child } from './dom';
 import { renderFixes } from './fixes';
 import { renderGraph } from './graphView';
-import {
-  PROTOCOL_VERSION,
-  REVEAL_EVENT,
-  stateProblem,
-  type IPanelModel,
-  type IPanelState,
-  type ISiteView,
-  type IWhere
-} from './protocol';
+import { REVEAL_EVENT, stateProblem } from './events';
 import { renderLocation, renderTimeline } from './timeline';
-
-const KIND_TEXT: Record<string, string> = {
-  version_counter: 'Saved tensor overwritten',
-  leaf_inplace: 'In-place write into a leaf',
-  view_inplace: 'In-place write into a view',
-  other: 'In-place autograd error'
-};
+import { PROTOCOL_VERSION, type IPanelModel, type IPanelState, type ISiteView, type IWhere } from './wire';
 
 function section(title: string, body: HTMLElement, open = true): HTMLDetailsElement {
   const details = h(
@@ -104,7 +90,7 @@ function body(
     h(
       'div',
       { className: cls('header') },
-      h('span', { className: cls('kind', state.kind) }, KIND_TEXT[state.kind] ?? KIND_TEXT.other),
+      h('span', { className: cls('kind', state.kind) }, state.kind_label),
       h(
         'p',
         { className: cls('headline'), attrs: { role: 'heading', 'aria-level': '3' } },
@@ -165,9 +151,7 @@ export function renderPanel(
         detail: { protocol: PROTOCOL_VERSION, diagnosisId: state.id, where }
       });
       const unhandled = el.dispatchEvent(event);
-      hint.textContent = unhandled
-        ? `${where.label ?? `line ${where.line}`}${where.code ? `: ${where.code}` : ''}`
-        : '';
+      hint.textContent = unhandled ? `${where.label}${where.code ? `: ${where.code}` : ''}` : '';
     };
     const controller = new FixController(el, model, state, timeouts);
     el.replaceChildren(body(state, controller, reveal, hint));

@@ -1,6 +1,6 @@
 /** The version timeline of the tensor: saved at vN by X -> written by Y -> needed at vN by X's backward. */
 import { cls, h, rich } from './dom';
-import type { ITimelineStep, IWhere } from './protocol';
+import type { ITimelineStep, IWhere } from './wire';
 
 export function renderTimeline(steps: ITimelineStep[], onReveal: (where: IWhere) => void): HTMLElement {
   if (!steps.length) {
@@ -23,7 +23,7 @@ export function renderTimeline(steps: ITimelineStep[], onReveal: (where: IWhere)
 
 /** A location as a button that asks the notebook to show the line, with the code beside it. */
 export function renderLocation(where: IWhere, onReveal: (where: IWhere) => void): HTMLElement {
-  const label = where.label ?? `line ${where.line}`;
+  const label = where.label;
   const button = h(
     'button',
     { className: cls('location'), attrs: { type: 'button', 'aria-label': `Show ${label}` } },

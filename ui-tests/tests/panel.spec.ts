@@ -64,7 +64,7 @@ test.describe('diagnosis panel', () => {
       graph.getByRole('button', { name: /optimizer step \(in-place writer\)/ }).first()
     ).toBeVisible();
     const best = panel.locator('details.jp-InplaceMagic-fixCard').first();
-    await expect(best.locator('summary')).toContainText('changes training semantics');
+    await expect(best.locator('summary')).toContainText('changes the training semantics');
 
     // the sidebar says so too, beside its Apply button
     const item = entry(await openSidebar(page), /opt_d\.step\(\)/);

@@ -36,6 +36,8 @@ test.describe('sidebar', () => {
     await expect(item).toBeVisible();
     await expect(item).toHaveAttribute('data-status', 'new');
     await expect(item).toContainText('new');
+    // the kind in the kernel's words (inplace_magic/present/words.py), not the JSON's `version_counter`
+    await expect(item.locator('.jp-InplaceMagic-sidebarKind')).toHaveText('Saved tensor overwritten');
     await panelIn(page, 2)
       .getByRole('group', { name: /Dataflow around the overwritten tensor/ })
       .scrollIntoViewIfNeeded();

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
-import { applyChanges, applyLineEdits, minimalEdit, planFix, rerunHint, undoFix } from '../edits';
-import type { IPanelState } from '../../panel/protocol';
+import { applyChanges, applyLineEdits, minimalEdit, planFix, undoFix } from '../edits';
+import type { IEditView, IPanelState } from '../../panel/wire';
+import vectors from '../../../tests/fixtures/widget/apply/line_edits.json';
 import { state } from '../../panel/__tests__/fixtures';
 import { MemoryText, resolver, trans } from './helpers';
 
@@ -134,16 +135,9 @@ describe('text helpers', () => {
     expect(minimalEdit('', 'new')).toEqual({ start: 0, end: 0, text: 'new' });
   });
 
-  it('applies line edits bottom-up and inserts with an empty old', () => {
-    const edits = [
-      { line: 1, old: 'a', new: 'A' },
-      { line: 3, old: '', new: 'inserted' }
-    ];
-    expect(applyLineEdits('a\nb\nc', edits)).toEqual({ text: 'A\nb\ninserted\nc' });
-  });
-
-  it('names the cells to re-run', () => {
-    const { s } = skip();
-    expect(rerunHint(s, s.fixes[0], trans)).toBe('Then re-run cells 0–2.');
+  // the kernel's half (inplace_magic/panel/apply.py) runs the same vectors: tests/test_protocol_generated.py
+  it.each(vectors.vectors.map(v => [v.name, v] as const))('line edits: %s', (_, vector) => {
+    const result = applyLineEdits(vector.text, vector.edits as IEditView[]);
+    expect(result).toEqual('result' in vector ? { text: vector.result } : { mismatch: vector.mismatch });
   });
 });

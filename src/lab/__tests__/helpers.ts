@@ -1,7 +1,6 @@
 /** Test doubles: a translator that fills %1-style placeholders, and text targets in memory. */
-import type { ITargetResolver, ITextTarget } from '../edits';
+import type { IExpectedTarget, ITargetResolver, ITextTarget } from '../edits';
 import type { ITrans } from '../trans';
-import type { IExpectedTarget } from '../../panel/protocol';
 
 export const trans: ITrans = {
   __: (msgid, ...args) => msgid.replace(/%(\d+)/g, (_, n: string) => String(args[Number(n) - 1]))

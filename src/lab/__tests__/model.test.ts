@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { applyRefusal, DiagnosisList, issuedFix } from '../model';
-import type { IPanelState } from '../../panel/protocol';
+import type { IPanelState } from '../../panel/wire';
 import { state } from '../../panel/__tests__/fixtures';
 import { trans } from './helpers';
 
@@ -9,7 +9,7 @@ import { trans } from './helpers';
 function diagnosisOf(cellId: string, id: string): IPanelState {
   const s = state('skip_connection');
   s.id = id;
-  s.error.where = { cell: 2, cell_id: cellId, line: 4 };
+  s.error.where = { cell: 2, cell_id: cellId, line: 4, label: 'cell 2, line 4' };
   return s;
 }
 

@@ -1,7 +1,7 @@
 /** The panel states the Python side built from real diagnoses (tests/fixtures/widget/regenerate.py). */
 import type { AnyModel } from '@anywidget/types';
 
-import type { IApplyRequest, IOutcome, IPanelModel, IPanelState } from '../protocol';
+import type { IApplyRequest, IOutcome, IPanelModel, IPanelState } from '../wire';
 import branchCat from '../../../tests/fixtures/widget/states/branch_cat.json';
 import leaf from '../../../tests/fixtures/widget/states/leaf.json';
 import optimizerStep from '../../../tests/fixtures/widget/states/optimizer_step.json';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { layoutGraph, visibleGraph } from '../graph';
-import type { IGraphView, NodeRole } from '../protocol';
+import type { IGraphView, NodeRole } from '../wire';
 import { FIXTURE_NAMES, state } from './fixtures';
 
 function withRole(graph: IGraphView, role: NodeRole) {

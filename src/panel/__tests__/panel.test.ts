@@ -2,15 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import type { ITimeouts } from '../apply';
 import { renderPanel } from '../panel';
-import {
-  APPLY_EVENT,
-  REVEAL_EVENT,
-  UNDO_EVENT,
-  type IApplyDetail,
-  type IApplyRequest,
-  type IOutcome,
-  type IPanelState
-} from '../protocol';
+import { APPLY_EVENT, REVEAL_EVENT, UNDO_EVENT, type IApplyDetail } from '../events';
+import { PROTOCOL_VERSION, type IApplyRequest, type IOutcome, type IPanelState } from '../wire';
 import { FakeModel, state, type FixtureName } from './fixtures';
 
 const FAST: ITimeouts = { claim: 20, respond: 200, kernel: 200 };
@@ -138,7 +131,16 @@ describe('rendering the panel', () => {
       return q(card, '.jp-InplaceMagic-label').map(l => l.textContent!);
     };
     expect(labels('skip_connection')).toEqual(['verified', 'gradient-preserving']);
-    expect(labels('optimizer_step')).toEqual(['verified', 'changes training semantics']);
+    expect(labels('optimizer_step')).toEqual(['verified', 'changes the training semantics']);
+    // the words are the kernel's: a state in other words shows those
+    const s = state('skip_connection');
+    s.fixes[0].labels = [{ tag: 'verified', text: 'vérifié' }];
+    const { el } = mount(s);
+    const label = el.querySelector('.jp-InplaceMagic-fixCard .jp-InplaceMagic-label')!;
+    expect([label.textContent, label.classList.contains('jp-InplaceMagic-label--verified')]).toEqual([
+      'vérifié',
+      true
+    ]);
   });
 
   it('alternatives are folded under the first fix', () => {
@@ -169,7 +171,14 @@ describe('rendering the panel', () => {
     const s = state('leaf');
     s.version = 99;
     const { el } = mount(s);
-    expect(el.querySelector('[role=alert]')!.textContent).toContain('restart the kernel');
+    // in the words of the kernel that made the state
+    expect(el.querySelector('[role=alert]')!.textContent).toBe(s.mismatch);
+    expect(s.mismatch).toContain('restart the kernel');
+    const old = state('leaf') as unknown as Record<string, unknown>;
+    old.version = 1;
+    delete old.mismatch; // protocol 1 had no such field
+    const { el: oldEl } = mount(old as unknown as IPanelState);
+    expect(oldEl.querySelector('[role=alert]')!.textContent).toContain('restart the kernel');
   });
 
   it('clicking a location asks the notebook to show it', () => {
@@ -185,7 +194,7 @@ describe('rendering the panel', () => {
 });
 
 describe('Apply', () => {
-  it('fires a bubbling event with the fix, its edits and the expected old source; the extension applies', async () => {
+  it('fires a bubbling event that selects the fix and describes nothing; the extension applies', async () => {
     const s = state('skip_connection');
     const { el, model } = mount(s);
     const details: IApplyDetail[] = [];
@@ -198,14 +207,13 @@ describe('Apply', () => {
     const status = await settled(el);
     expect(details).toHaveLength(1);
     const [detail] = details;
-    expect(detail).toMatchObject({ protocol: 1, diagnosisId: s.id, fixIndex: 0, edits: s.fixes[0].edits });
-    expect(detail.expected).toHaveLength(1);
-    expect(detail.expected[0]).toMatchObject({
-      cell: 0,
-      file: null,
-      oldSource: s.fixes[0].before['0'],
-      newSource: s.fixes[0].cells['0'],
-      oldLines: [{ line: 22, text: '        x += residual' }]
+    // the listener applies its own copy of the kernel's fix: the event carries no edits or code
+    expect(detail).toEqual({
+      protocol: PROTOCOL_VERSION,
+      diagnosisId: s.id,
+      fixIndex: 0,
+      claim: expect.any(Function),
+      respond: expect.any(Function)
     });
     expect(status.dataset.path).toBe('extension');
     expect(status.textContent).toContain('Applied by the JupyterLab extension. Cell 0 changed');
@@ -258,13 +266,14 @@ describe('Apply', () => {
       path: 'copy',
       applied: false,
       message: 'copy the fixed cell 0 below',
-      copy: [{ label: 'cell 0', text: s.fixes[r.fixIndex].cells['0'] }]
+      copy: [{ label: 'cell 0', text: s.fixes[r.fixIndex].cells['0'] }],
+      requestId: r.requestId
     });
     const { el, model } = mount(s, kernel);
     click(el.querySelector('.jp-InplaceMagic-fixCard')!, 'Apply');
     const status = await settled(el);
     expect(model.sent).toEqual([
-      { type: 'apply', protocol: 1, diagnosisId: s.id, fixIndex: 0, requestId: `${s.id}:1` }
+      { type: 'apply', protocol: PROTOCOL_VERSION, diagnosisId: s.id, fixIndex: 0, requestId: `${s.id}:1` }
     ]);
     expect(status.dataset.path).toBe('copy');
     expect(status.textContent).toContain('Copy the fixed code');

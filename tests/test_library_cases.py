@@ -1,0 +1,315 @@
+"""The CLI on real library models (torchvision, timm, transformers) at realistic depth (issue 11, item 5).
+
+The cases in tests/cases/libraries (and its negatives/) have the format of ../shared/cases, plus:
+
+- ``requires``: the libraries the case imports. A case whose library does not import here is skipped
+  with the reason (torchvision and timm never import beside the CPU torch of the main environment:
+  ``make test-libraries`` builds their own environment; transformers is in requirements-dev.txt).
+- A location whose operation sits inside library code is ``{file, line, code}`` (``file`` relative to
+  site-packages) with ``user: {cell, line, code}`` beside it: the user's line that runs it (the line a
+  fix edits). The diagnosis must report both, the library line and the user's line, in the location or
+  its call stack.
+- ``module`` (a name or a list of names) is the qualified module path the location must carry; the
+  model's variable name may prefix it.
+
+Each field is its own test so that a field the engine gets wrong today is one strict xfail
+(ENGINE_XFAIL below); the engine team removes the entry when they fix it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import OWN_CASES, case_ids
+
+# the cases build their models from configs; nothing may be fetched
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+LIBRARY_CASES = OWN_CASES / "libraries"
+
+
+def _no_library_frame(where: str, user: str) -> str:
+    return (
+        f"engine: reported only at the user's line {user}; the library line {where} is missing "
+        "(no library frame in the location or its stack)"
+    )
+
+
+def _hook_parent(hooked: str, reported: str) -> str:
+    return f"engine: an op in a forward hook registered on {hooked} is attributed to the parent {reported}"
+
+
+# What the engine gets wrong today, per (case, field); measured with the engine of main 017d81b.
+ENGINE_XFAIL: dict[tuple[str, str], str] = {
+    ("tv_resnet18_distill_hook_bn2_out_iadd_identity", "writer"): _no_library_frame(
+        "torchvision/models/resnet.py:102 `out += identity`", "cell 1:5"
+    ),
+    ("tv_resnet18_distill_hook_bn2_out_iadd_identity", "saver_module"): _hook_parent(
+        "student.layer1.0.bn2", "student.layer1.0"
+    ),
+    ("tv_resnet18_distill_hook_bn2_out_iadd_identity", "merge"): _no_library_frame(
+        "torchvision/models/resnet.py:102 `out += identity`", "cell 1:5"
+    ),
+    ("tv_resnet18_relu_hook_clamps_inplace", "writer_module"): _hook_parent(
+        "layer1.0.relu", "model.layer1.0"
+    ),
+    ("tv_resnet18_relu_hook_clamps_inplace", "saver"): _no_library_frame(
+        "torchvision/models/resnet.py:103 `out = self.relu(out)`", "cell 1:3"
+    ),
+    ("tv_resnet18_fpn_topdown_iadd_on_layer1_output", "saver"): _no_library_frame(
+        "torchvision/models/resnet.py:100 `identity = self.downsample(x)`", "cell 0:18"
+    ),
+    ("tv_resnet18_fpn_topdown_iadd_on_layer1_output", "merge"): (
+        "engine: no skip reported (skip is null); c2 feeds layer2 -> reduce -> interpolate -> top, and the "
+        "writer `c2 += top` (cell 0:20) merges it back"
+    ),
+    ("timm_vit_head_mask_hook_on_attn_drop", "writer_module"): _hook_parent(
+        "blocks.1.attn.attn_drop", "blocks.1.attn"
+    ),
+    ("timm_vit_head_mask_hook_on_attn_drop", "saver"): _no_library_frame(
+        "timm/layers/attention.py:135 `attn = attn.softmax(dim=-1)`", "cell 1:3"
+    ),
+    ("timm_resnet10t_attention_transfer_hook_bn2", "writer"): _no_library_frame(
+        "timm/models/resnet.py:163 `x += shortcut`", "cell 1:3"
+    ),
+    ("timm_resnet10t_attention_transfer_hook_bn2", "saver_module"): _hook_parent("layer1.0.bn2", "layer1.0"),
+    ("timm_resnet10t_attention_transfer_hook_bn2", "merge"): _no_library_frame(
+        "timm/models/resnet.py:163 `x += shortcut`", "cell 1:3"
+    ),
+    ("timm_resnet10t_forward_features_mul_mask", "saver"): _no_library_frame(
+        "timm/models/resnet.py:164 `x = self.act2(x)`", "cell 1:5"
+    ),
+    ("timm_resnet10t_forward_features_mul_mask", "saver_module"): (
+        "engine: module path '0.act2' is relative to model.layer4 (forward_features is called without "
+        "model.__call__); expected layer4.0.act2"
+    ),
+    ("hf_bert_multilabel_logits_div_after_internal_loss", "saver"): _no_library_frame(
+        "transformers/models/bert/modeling_bert.py:1134 `loss = loss_fct(logits, labels)`", "cell 1:3"
+    ),
+    ("hf_bert_mask_padding_in_last_hidden_state", "saver"): _no_library_frame(
+        "transformers/models/bert/modeling_bert.py:465 `pooled_output = self.dense(first_token_tensor)`",
+        "cell 1:3",
+    ),
+    ("hf_bert_eager_attention_head_mask_hook", "writer_module"): _hook_parent(
+        "bert.encoder.layer.1.attention.self", "bert.encoder.layer.1.attention"
+    ),
+    ("hf_bert_eager_attention_head_mask_hook", "saver"): _no_library_frame(
+        "transformers/models/bert/modeling_bert.py:134 `attn_output = torch.matmul(attn_weights, value)`",
+        "cell 1:2",
+    ),
+    ("hf_llama_inputs_embeds_noise_add_between_forwards", "saver"): _no_library_frame(
+        "transformers/models/llama/modeling_llama.py:66 `hidden_states = hidden_states * torch.rsqrt(...)`",
+        "cell 1:3",
+    ),
+    ("hf_gpt2_optimizer_step_between_microbatch_backwards", "saver"): _no_library_frame(
+        "transformers/models/gpt2/modeling_gpt2.py:698 `logits = self.lm_head(hidden_states)`", "cell 1:2"
+    ),
+}
+
+
+def _params(folder: Path, aspects: tuple[str, ...]) -> list[Any]:
+    out = []
+    for case in case_ids(folder):
+        expected = json.loads(case.with_suffix(".json").read_text())
+        for aspect in aspects:
+            if aspect == "merge" and not (expected.get("skip") or {}).get("merge"):
+                continue
+            field = {"writer_module": "inplace", "saver_module": "saved_by"}.get(aspect)
+            if field and "module" not in (expected.get(field) or {}):
+                continue
+            marks = []
+            reason = ENGINE_XFAIL.get((case.stem, aspect))
+            if reason:
+                marks.append(pytest.mark.xfail(strict=True, reason=reason))
+            out.append(pytest.param(case, id=f"{case.stem}-{aspect}", marks=marks))
+    return out
+
+
+@functools.cache
+def _unimportable(name: str) -> str | None:
+    try:
+        importlib.import_module(name)
+    except Exception as exc:  # torchvision beside a CPU torch raises RuntimeError, not ImportError
+        return f"{name} does not import here ({type(exc).__name__}: {str(exc)[:80]}); see make test-libraries"
+    return None
+
+
+def _skip_unless_importable(expected: dict[str, Any]) -> None:
+    for name in expected.get("requires", []):
+        reason = _unimportable(name)
+        if reason:
+            pytest.skip(reason)
+
+
+@functools.cache
+def _check(case: Path) -> tuple[int, dict[str, Any]]:
+    """``inplace-magic check CASE --json --no-fix`` in this process, once per case."""
+    from inplace_magic.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["check", str(case), "--json", "--no-fix"])
+    return code, json.loads(out.getvalue())
+
+
+def _load(case: Path) -> tuple[dict[str, Any], int, dict[str, Any]]:
+    expected = json.loads(case.with_suffix(".json").read_text())
+    _skip_unless_importable(expected)
+    code, got = _check(case)
+    return expected, code, got
+
+
+def _same_place(expected: dict[str, Any], got: dict[str, Any]) -> bool:
+    if got.get("line") != expected["line"]:
+        return False
+    if "cell" in expected:
+        return got.get("cell") == expected["cell"] and "file" not in got
+    path = got.get("file")
+    return path is not None and ("/" + Path(path).as_posix()).endswith("/" + expected["file"])
+
+
+def _options(expected: dict[str, Any]) -> list[dict[str, Any]]:
+    return [expected, *(expected.get("alt") or [])]
+
+
+def _reported(got: dict[str, Any], *, stack: bool) -> list[dict[str, Any]]:
+    items = [got, got.get("defined_at") or {}]
+    if stack:
+        items += got.get("stack") or []
+    return [item for item in items if "line" in item]
+
+
+def _describe(items: list[dict[str, Any]]) -> list[str]:
+    return [f"{item.get('cell', item.get('file'))}:{item['line']}" for item in items]
+
+
+def _module_ok(got: str | None, expected: str | list[str]) -> bool:
+    accepted = [expected] if isinstance(expected, str) else expected
+    if got is None:
+        return False
+    head, _, rest = got.partition(".")
+    return got in accepted or (head.isidentifier() and rest in accepted)
+
+
+def _assert_location(expected: dict[str, Any], got: dict[str, Any] | None, what: str) -> None:
+    """The reported place (module path aside: _assert_module)."""
+    assert got, f"{what}: nothing reported"
+    if "user" in expected:
+        reported = _reported(got, stack=True)
+        assert any(_same_place(e, r) for e in _options(expected) for r in reported), (
+            f"{what}: library location {expected['file']}:{expected['line']} ({expected['code']!r}) "
+            f"not among the reported {_describe(reported)}"
+        )
+        user = expected["user"]
+        assert any(_same_place(e, r) for e in _options(user) for r in reported), (
+            f"{what}: user line cell {user['cell']}:{user['line']} ({user['code']!r}) "
+            f"not among the reported {_describe(reported)}"
+        )
+    else:
+        reported = _reported(got, stack=False)
+        assert any(_same_place(e, r) for e in _options(expected) for r in reported), (
+            f"{what}: expected {expected.get('cell', expected.get('file'))}:{expected['line']} "
+            f"({expected['code']!r}), reported {_describe(reported)}"
+        )
+
+
+def _assert_module(expected: dict[str, Any], got: dict[str, Any] | None, what: str) -> None:
+    assert got, f"{what}: nothing reported"
+    assert _module_ok(got.get("module"), expected["module"]), (
+        f"{what}: module {got.get('module')!r}, expected {expected['module']!r}"
+    )
+
+
+@pytest.mark.parametrize("case", _params(LIBRARY_CASES, ("kind",)))
+def test_library_case_kind(case: Path) -> None:
+    expected, code, got = _load(case)
+    assert (code, got["status"]) == (1, "inplace_error")
+    assert got["kind"] == expected["category"]
+    assert got["reproduced"], got["notes"]
+    assert got["error"]["type"] == "RuntimeError"
+    assert expected["error"].startswith(f"RuntimeError: {got['error']['message'][:60]}")
+
+
+@pytest.mark.parametrize("case", _params(LIBRARY_CASES, ("writer",)))
+def test_library_case_writer(case: Path) -> None:
+    expected, _, got = _load(case)
+    _assert_location(expected["inplace"], got["inplace"], "in-place writer")
+
+
+@pytest.mark.parametrize("case", _params(LIBRARY_CASES, ("writer_module",)))
+def test_library_case_writer_module(case: Path) -> None:
+    expected, _, got = _load(case)
+    _assert_module(expected["inplace"], got["inplace"], "in-place writer")
+
+
+@pytest.mark.parametrize("case", _params(LIBRARY_CASES, ("saver",)))
+def test_library_case_saver(case: Path) -> None:
+    expected, _, got = _load(case)
+    _assert_location(expected["saved_by"], got["saved_by"], "saver")
+
+
+@pytest.mark.parametrize("case", _params(LIBRARY_CASES, ("saver_module",)))
+def test_library_case_saver_module(case: Path) -> None:
+    expected, _, got = _load(case)
+    _assert_module(expected["saved_by"], got["saved_by"], "saver")
+
+
+@pytest.mark.parametrize("case", _params(LIBRARY_CASES, ("merge",)))
+def test_library_case_merge(case: Path) -> None:
+    expected, _, got = _load(case)
+    _assert_location(expected["skip"]["merge"], (got.get("skip") or {}).get("merge"), "skip merge")
+
+
+@pytest.mark.parametrize("case", _params(LIBRARY_CASES / "negatives", ("negative",)))
+def test_library_negative_is_not_diagnosed(case: Path) -> None:
+    expected, code, got = _load(case)
+    assert got["inplace"] is None and got["kind"] is None
+    assert (code, got["status"]) == (0, "ok"), got.get("error")
+    assert expected["observed"]["raises"] is None
+
+
+def _locations(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if "line" in node and "code" in node and ("cell" in node or "file" in node):
+            yield node
+        for value in node.values():
+            yield from _locations(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _locations(value)
+
+
+def _site_file(relative: str) -> Path | None:
+    for entry in sys.path:
+        candidate = Path(entry) / relative
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@pytest.mark.parametrize(
+    "case", case_ids(LIBRARY_CASES) + case_ids(LIBRARY_CASES / "negatives"), ids=lambda p: p.stem
+)
+def test_library_case_locations_are_exact(case: Path) -> None:
+    """Every recorded ``code`` is the text at its cell/line, or at its line of the installed library."""
+    expected = json.loads(case.with_suffix(".json").read_text())
+    cells = case.read_text().split("# %%\n")[1:]
+    assert "n_cells" not in expected or expected["n_cells"] == len(cells)
+    checked_files = all(_unimportable(name) is None for name in expected.get("requires", []))
+    for loc in _locations({k: v for k, v in expected.items() if k != "verification"}):
+        if "cell" in loc:
+            assert cells[loc["cell"]].splitlines()[loc["line"] - 1].strip() == loc["code"], loc
+        elif checked_files:
+            path = _site_file(loc["file"])
+            assert path is not None, f"{loc['file']} not found on sys.path"
+            assert path.read_text().splitlines()[loc["line"] - 1].strip() == loc["code"], loc
