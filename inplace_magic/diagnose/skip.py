@@ -325,7 +325,8 @@ def _branch_source(graph: _Graph, producer: int, writer: OpRecord) -> int:
     current = producer
     for _ in range(8):
         op = graph.op(current)
-        if op.frames[:1] != line:
+        # the same line in another call of the block (blocks.0 and blocks.1 run one forward) is not it
+        if op.frames[:1] != line or op.modules != writer.modules:
             return current
         upstream = [p for p in op.producers if p is not None and p >= graph.start and graph.carries_branch(p)]
         if not upstream:
