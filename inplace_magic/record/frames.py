@@ -60,6 +60,14 @@ def _library_prefixes() -> tuple[str, ...]:
     return tuple(prefixes)
 
 
+_OWN = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def is_own_file(filename: str) -> bool:
+    """A file of inplace_magic itself (its dispatch and function modes sit between user code and torch)."""
+    return filename.startswith(_OWN)
+
+
 _PREFIXES: tuple[str, ...] | None = None
 _IS_USER: dict[str, bool] = {}
 

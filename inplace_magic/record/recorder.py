@@ -45,7 +45,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.hooks import RemovableHandle
 
 from .family import member_of
-from .frames import Frame, is_user_file, user_frames
+from .frames import Frame, is_own_file, is_user_file, user_frames
 from .records import (
     DetachEvent,
     ForwardFailure,
@@ -485,9 +485,9 @@ class Recorder:
 
 def _called_from_user_code() -> bool:
     """The op being dispatched was called by the user's code (not by torch's module code): the
-    first frame above the recorder's own (dispatch mode, function mode) is a user frame."""
+    first frame above our own (the recorder's modes, the undo log's) is a user frame."""
     frame = sys._getframe(3)
-    while frame is not None and frame.f_code.co_filename == __file__:
+    while frame is not None and is_own_file(frame.f_code.co_filename):
         frame = frame.f_back  # type: ignore[assignment]
     return frame is not None and is_user_file(frame.f_code.co_filename)
 
