@@ -3,8 +3,10 @@ error, replay it under the recorder and return the diagnosis (with its verified 
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -71,8 +73,18 @@ def replay(
     return diagnose(recorder.trace, original, source_map, namespace(), replay_error, error_location)
 
 
-def check_cells(cells: list[Cell], script_path: str | None = None, *, with_fixes: bool = True) -> CheckResult:
-    """Run ``cells`` in one fresh namespace, as a kernel would; diagnose an in-place error."""
+def check_cells(
+    cells: list[Cell],
+    script_path: str | None = None,
+    *,
+    with_fixes: bool = True,
+    replay_scope: Callable[[], AbstractContextManager[object]] | None = None,
+) -> CheckResult:
+    """Run ``cells`` in one fresh namespace, as a kernel would; diagnose an in-place error.
+
+    ``replay_scope`` is entered around the replay only (one rank of a distributed launch meets the
+    other ranks there and gives the replay a fresh process group: :mod:`.distributed`).
+    """
     source_map = SourceMap()
     compiled = compile_cells(cells, source_map)
     random_state = RandomState.capture()
@@ -97,7 +109,8 @@ def check_cells(cells: list[Cell], script_path: str | None = None, *, with_fixes
             random_state.restore()
             return run_compiled(replay_compiled, replay_namespace, stop_after=first.cell).exception
 
-        diagnosis = replay(rerun, exc, source_map, lambda: replay_namespace, location)
+        with replay_scope() if replay_scope is not None else contextlib.nullcontext():
+            diagnosis = replay(rerun, exc, source_map, lambda: replay_namespace, location)
     if diagnosis is None:  # a text that only the replay could make ours, and it did not
         return CheckResult("other_error", error, exc, None)
     if with_fixes:
