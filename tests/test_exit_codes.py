@@ -113,6 +113,21 @@ def test_sys_exit_with_a_code_is_another_error(tmp_path: Path) -> None:
     _none_of_ours(done.stdout, done.stderr)
 
 
+def test_a_text_only_the_replay_could_make_ours_stays_another_error(tmp_path: Path) -> None:
+    # "appears to not have been used in the graph" is ours only when the replay shows set_() behind it
+    script = _script(
+        tmp_path,
+        "# %%\nimport torch\nx = torch.ones(2, requires_grad=True)\ny = torch.ones(2, requires_grad=True)\n"
+        "torch.autograd.grad((x * 2).sum(), [x, y])\n",
+    )
+    done = _run("check", str(script), "--json")
+    got = _json(done)
+    assert done.returncode == 2 and got["status"] == "other_error" and got["member"] is None
+    assert got["executions"] == {"run": 1, "replay": 1, "fix_verification": 0, "total": 2}  # it was replayed
+    assert "appears to not have been used in the graph" in done.stderr.splitlines()[-1]
+    _none_of_ours(done.stdout, done.stderr)
+
+
 @pytest.mark.parametrize("json_output", [True, False], ids=["json", "text"])
 def test_os_exit_is_reported_as_the_end_of_the_process(tmp_path: Path, json_output: bool) -> None:
     script = _script(tmp_path, "# %%\nx = 1\n# %%\nimport os\nos._exit(7)\n")

@@ -9,7 +9,7 @@ so, prints the user's error when it is known, and still exits 0-3:
 - during the user's own run: exit 2, the end of the process reported as the error, with the cell
   that was running;
 - during the replay or the fix search: exit 1, the in-place error as it was raised (or diagnosed,
-  without fixes), with a note.
+  without fixes), with a note (exit 2 for an error whose text only the replay could have made ours).
 
 Signals: a terminal's Ctrl-C reaches the child itself (same process group); this process then
 ignores it. Without a terminal (CI, a test) a SIGINT sent to this process is passed on once.
@@ -173,10 +173,12 @@ def _process_end(message: str, cell: int | None) -> dict[str, Any]:
         "status": "other_error",
         "error": {"type": "ProcessEnd", "message": message, "cell": cell, "line": None},
         "kind": None,
+        "member": None,
         "inplace": None,
         "saved_by": None,
         "skip": None,
         "tensor": None,
+        "limits": [],
         "fixes": [],
         "notes": [],
         "traceback": "",
@@ -222,7 +224,9 @@ def _report_end(watch: Watch, returncode: int, killed: bool, *, json_output: boo
         note = f"{what[:1].upper()}{what[1:]} {how}; what was known before it is shown."
         report = dict(stage.get("json") or {})
         report["notes"] = [*report.get("notes", []), note]
-        text, code = f"{stage.get('text', '')}\nNote: {note}", 1
+        # an error whose text only the replay could make ours stays another error (2)
+        code = 1 if report.get("status") == "inplace_error" else 2
+        text = f"{stage.get('text', '')}\nNote: {note}".lstrip("\n")
         print(stage.get("traceback", ""), end="", file=sys.stderr)
     if json_output:
         print(json.dumps(report, indent=2))

@@ -22,7 +22,7 @@ from ..diagnose.analysis import diagnose
 from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location
 from ..diagnose.explain import explain
 from ..diagnose.locations import Locator
-from ..record.family import Kind, classify
+from ..record.family import Member, confirmable, member_of
 from ..record.recorder import Recorder, ReplayStopped
 from ..replay.cells import Cell
 from ..replay.run import (
@@ -118,10 +118,12 @@ class CheckResult:
                 "status": self.status,
                 "error": self.error.to_json() if self.error else None,
                 "kind": None,
+                "member": None,
                 "inplace": None,
                 "saved_by": None,
                 "skip": None,
                 "tensor": None,
+                "limits": [],
                 "fixes": [],
                 "notes": list(self.notes),
             }
@@ -152,9 +154,10 @@ def replay(
     return diagnose(recorder.trace, original, source_map, namespace(), replay_error, error_location)
 
 
-def undiagnosed(kind: Kind, error: ErrorInfo, note: str) -> Diagnosis:
+def undiagnosed(member: Member, error: ErrorInfo, note: str) -> Diagnosis:
     """What the error alone tells (its kind and where it was raised), when no replay could say more."""
-    diagnosis = Diagnosis(kind, error, None, None, None, reproduced=False, notes=[note])
+    kind = member.kind
+    diagnosis = Diagnosis(kind, error, None, None, None, reproduced=False, notes=[note], member=member.id)
     explain(diagnosis)  # the advice for a leaf or a view holds without a replay; the rest needs one
     where = f" (raised at {error.location.label()}: `{error.location.code}`)" if error.location else ""
     diagnosis.headline = f"{_KIND_WORDS[kind]}{where}"
@@ -226,11 +229,13 @@ def check_cells(
     )
     result.exception, result.error_cell = exc, first.cell
     result.traceback = "".join(traceback.format_exception(exc))
-    kind = classify(exc) if message is not None else None
-    if kind is None:
+    member = member_of(exc) if message is not None else None  # ours by its text
+    # or a text that is ours only when the replay finds the in-place write behind it
+    unconfirmed = confirmable(exc) if member is None and message is not None else None
+    if member is None and unconfirmed is None:
         result.status = "other_error"
         return result
-    result.status = "inplace_error"
+    result.status = "inplace_error" if member is not None else "other_error"
     # release the first run (its namespace and the graph its traceback's frames hold) so the
     # replay's peak memory stays close to a plain run's; the traceback itself stays printable
     first.namespace.clear()
@@ -249,11 +254,14 @@ def check_cells(
                 replay_program, replay_namespace, stop_after=first.cell, interruptible=True
             ).exception
 
-    why = "the diagnostic replay did not finish"
-    result.diagnosis = undiagnosed(kind, result.error, f"Not diagnosed: {why}.")
+    if member is not None:  # until the replay says more (an unconfirmed text stays another error)
+        result.diagnosis = undiagnosed(
+            member, result.error, "Not diagnosed: the diagnostic replay did not finish."
+        )
     if watcher is not None:
         watcher.stage("replay", limit, result)
     diagnosis: Diagnosis | None = None
+    stopped: str | None = None  # why the replay did not run to its end
     with interrupt_once():
         try:
             with replay_scope() if replay_scope is not None else contextlib.nullcontext():
@@ -264,18 +272,27 @@ def check_cells(
                 if time_limit_s is not None
                 else f"ten times your own run of {first_s:.1f} s, at least 30 s"
             )
-            why = f"the diagnostic replay ran past its time limit of {limit:g} s ({how}) and was stopped"
+            stopped = f"the diagnostic replay ran past its time limit of {limit:g} s ({how}) and was stopped"
         except KeyboardInterrupt:
-            why, result.interrupted = "the diagnostic replay was interrupted (Ctrl-C)", True
+            stopped, result.interrupted = "the diagnostic replay was interrupted (Ctrl-C)", True
         except Exception as bug:  # ours: reported as such, and the user's error stays what is shown
             _internal(result, "replaying and diagnosing", bug)
-            why = "inplace_magic failed while replaying it"
+            stopped = "inplace_magic failed while replaying it"
+        if diagnosis is None and member is None:  # not confirmed: the user's other error, as raised
+            if stopped is not None:
+                result.notes.append(
+                    "The error's text is an in-place autograd error only when a replay finds the in-place "
+                    f"write behind it, and {stopped}; it is shown as raised."
+                )
+            return result
         if diagnosis is None:
+            assert member is not None
+            why = stopped or "the diagnostic replay did not finish"
             result.diagnosis = undiagnosed(
-                kind, result.error, f"Not diagnosed: {why}; the error is shown as raised."
+                member, result.error, f"Not diagnosed: {why}; the error is shown as raised."
             )
             return result
-        result.diagnosis, result.replay_finished = diagnosis, True
+        result.status, result.diagnosis, result.replay_finished = "inplace_error", diagnosis, True
         if with_fixes:
             _search_fixes(result, cells, diagnosis, script_path, limit, dialect, skip_shell, watcher)
     return result
