@@ -1,0 +1,218 @@
+"""Text the panel and the sidebar draw as segments: plain text, code (with what it stands for on hover)
+and cell references.
+
+A cell reference carries the cell's In[] number and, where the kernel saw it, its notebook id, so the
+front end can name the cell as the notebook shows it now (after a re-run or a move) and jump to it by
+id. The words themselves are the kernel's (:mod:`inplace_magic.present.words`); the front end draws.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, TypedDict
+
+from ..diagnose.contract import DiagnosisJSON
+from ..diagnose.diagnosis import cell_name
+from .words import without_comment
+
+Cells = Mapping[int, str | None]  # In[] number -> cell id, or None where the kernel saw none
+
+
+class _SegmentBase(TypedDict):
+    text: str
+
+
+class Segment(_SegmentBase, total=False):
+    """A piece of text to draw: plain, code, or a reference to a cell (which the front end names as
+    the notebook shows it now, and jumps to by id)."""
+
+    code: bool  # drawn as code
+    title: str  # on hover: what the code stands for ("ReLU(inplace=True)")
+    cell: int  # a cell reference: the cell's In[] number when the kernel ran it
+    cell_id: str  # the referenced cell's notebook id, where the kernel saw it
+
+
+def text(value: str) -> Segment:
+    return {"text": value}
+
+
+def code(value: str, title: str = "") -> Segment:
+    out: Segment = {"text": value, "code": True}
+    if title:
+        out["title"] = title
+    return out
+
+
+def cell_ref(cell: int, cell_id: str | None) -> Segment:
+    out: Segment = {"text": cell_name(cell), "cell": cell}
+    if cell_id:
+        out["cell_id"] = cell_id
+    return out
+
+
+def cells_of(diag: Any) -> dict[int, str | None]:
+    """Every cell a diagnosis names (its In[] number), with its id where one of its locations has it."""
+    found: dict[int, str | None] = {}
+
+    def walk(value: object) -> None:
+        if isinstance(value, Mapping):
+            cell = value.get("cell")
+            if isinstance(cell, int) and not isinstance(cell, bool):
+                cell_id = value.get("cell_id")
+                if isinstance(cell_id, str) and cell_id:
+                    found[cell] = cell_id
+                else:
+                    found.setdefault(cell, None)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(diag)
+    return dict(sorted(found.items()))
+
+
+def location(loc: Mapping[str, Any] | None, cells: Cells) -> list[Segment]:
+    """ "cell [2], line 10" as a cell reference and its line; a file's location as text."""
+    if not loc or not isinstance(loc.get("line"), int):
+        return []
+    cell = loc.get("cell")
+    if isinstance(cell, int) and not isinstance(cell, bool):
+        given = loc.get("cell_id")
+        cell_id = given if isinstance(given, str) and given else cells.get(cell)
+        return [cell_ref(cell, cell_id), text(f", line {loc['line']}")]
+    return [text(f"{loc.get('file') or '?'}, line {loc['line']}")]
+
+
+def _cell_names(cells: Cells) -> re.Pattern[str] | None:
+    if not cells:
+        return None
+    names = sorted((cell_name(cell) for cell in cells), key=len, reverse=True)
+    # "cell 2" must not match the start of "cell 20"
+    return re.compile("(" + "|".join(re.escape(name) for name in names) + r")(?![\d\]])")
+
+
+def prose(value: str, cells: Cells) -> list[Segment]:
+    """A sentence of the diagnosis: `backticked` spans are code, the cells it names are references."""
+    parts = value.split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick is a character
+        parts[-2] += "`" + parts.pop()
+    out: list[Segment] = []
+    by_name = {cell_name(cell): (cell, cell_id) for cell, cell_id in cells.items()}
+    pattern = _cell_names(cells)
+    for index, part in enumerate(parts):
+        if not part:
+            continue
+        if index % 2:
+            out.append(code(part))
+            continue
+        out.extend(_with_cells(part, pattern, by_name))
+    return out
+
+
+def _with_cells(
+    value: str, pattern: re.Pattern[str] | None, by_name: Mapping[str, tuple[int, str | None]]
+) -> Iterator[Segment]:
+    if pattern is None:
+        yield text(value)
+        return
+    at = 0
+    for match in pattern.finditer(value):
+        if match.start() > at:
+            yield text(value[at : match.start()])
+        yield cell_ref(*by_name[match.group(1)])
+        at = match.end()
+    if at < len(value):
+        yield text(value[at:])
+
+
+def plain(segments: list[Segment]) -> str:
+    """The segments as one line of text (code spans in backticks, as the diagnosis writes them)."""
+    return "".join(f"`{s['text']}`" if s.get("code") else s["text"] for s in segments)
+
+
+# -- the headline
+
+
+def _short_op(op: object) -> str:
+    name = str(op or "?")
+    if name.startswith("aten."):
+        return name.split(".")[1]
+    return name.removeprefix("Tensor.")
+
+
+def _who(site: Mapping[str, Any] | None) -> list[Segment]:
+    """The writer or saver as the user knows it: the module's path, else its line of code."""
+    if not site:
+        return [text("an unrecorded write")]
+    line = without_comment(str(site.get("code") or ""))
+    if site.get("optimizer"):
+        return [code(line or "optimizer.step()", str(site["optimizer"]))]
+    module = site.get("module")
+    if module and site.get("defined_at"):
+        return [code(str(module), str(site.get("module_type") or module))]
+    op = str(site.get("op") or "?")
+    inside = f" in {module}" if module else ""
+    if line:
+        return [code(line, f"{op}{inside}")]
+    return [code(_short_op(op), f"{op}{inside}")]
+
+
+def _at(site: Mapping[str, Any] | None, cells: Cells) -> list[Segment]:
+    where = location(site, cells)
+    return [text(" at "), *where] if where else []
+
+
+def _tensor(diag: DiagnosisJSON) -> list[Segment]:
+    tensor = diag.get("tensor")
+    if not tensor:
+        return [text("a tensor")]
+    shape = "[" + ", ".join(str(n) for n in tensor.get("shape") or []) + "]"
+    label = text(f"{tensor.get('dtype', '?')}{shape}")
+    if tensor.get("parameter"):
+        return [text("parameter "), code(str(tensor["parameter"])), text(" "), label]
+    return [label]
+
+
+def headline(diag: DiagnosisJSON, cells: Cells) -> list[Segment]:
+    """The headline, short: module paths (their repr on hover) or code without its comments, and
+    the cells as references. A diagnosis the replay could not complete keeps the engine's words."""
+    writer, saver = diag.get("inplace"), diag.get("saved_by")
+    kind = diag.get("kind")
+    subject = [*_who(writer), *_at(writer, cells)]
+    if kind == "leaf_inplace":
+        return [*subject, text(" writes in place into a leaf tensor that requires grad")]
+    if kind == "view_inplace":
+        made = [text(" created by "), *_who(saver), *_at(saver, cells)] if saver else []
+        return [*subject, text(" writes in place into a view"), *made]
+    if not diag.get("reproduced", True) or not writer:
+        return prose(str(diag.get("headline") or "In-place autograd error"), cells)
+    if writer.get("op") == "Tensor.detach_":
+        return [
+            *subject,
+            text(" detached in place a tensor that "),
+            *_who(saver),
+            *_at(saver, cells),
+            text(" saved for backward"),
+        ]
+    if diag.get("optimizer_step"):
+        return [
+            *subject,
+            text(" updated "),
+            *_tensor(diag),
+            text(" in place after "),
+            *_who(saver),
+            *_at(saver, cells),
+            text(" saved it for a backward that ran later"),
+        ]
+    return [
+        *subject,
+        text(" overwrote "),
+        *_tensor(diag),
+        text(" that "),
+        *_who(saver),
+        *_at(saver, cells),
+        text(" saved for backward"),
+    ]
