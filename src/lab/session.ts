@@ -101,12 +101,16 @@ export class NotebookSession implements ISidebarSource, IDisposable {
         const known = this.list.find(state.id) !== null;
         const seen = options.listShown();
         this.list.add(state, seen);
+        this.recheckNow(); // a diagnosis synced after a reload may find its fix applied already
         if (!known && !seen) {
           options.arrived();
         }
       },
       problem: text => (this.list.problem = text),
-      restarted: () => this.list.kernelRestarted()
+      restarted: () => {
+        this.list.kernelRestarted();
+        this.recheckNow();
+      }
     });
     this.marks = new LineMarks(panel, this.list, () => options.settings().highlightLines, trans);
     panel.content.modelContentChanged.connect(this.scheduleRecheck, this);

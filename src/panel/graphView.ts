@@ -63,7 +63,8 @@ export function renderGraph(graph: IGraphView, options: IGraphViewOptions): HTML
   // level 1 shows both branches; level 2 adds the call sites, on request
   let depth = Math.min(1, graph.max_level);
   const info = h('span', { className: cls('graphInfo'), attrs: { 'aria-live': 'polite' } });
-  const callers = button('Call sites', 'Show the lines that called the writer and the saver');
+  const callers = button('Call sites');
+  callers.title = 'Show the lines that called the writer and the saver';
   callers.setAttribute('aria-pressed', 'false');
   callers.hidden = graph.max_level < 2;
   const zoomOut = button('−', 'Zoom out (or Ctrl + wheel)');
