@@ -67,6 +67,9 @@ test('Notebook 7: the panel renders, the sidebar is reachable, Apply goes throug
   await expect(sidebar).toBeVisible();
   const item = sidebar.getByRole('listitem', { name: /block\.act.*overwrote.*block\.shortcut/ });
   await expect(item).toHaveAttribute('data-status', 'new');
+  await cells.nth(2).locator('.jp-InplaceMagic-foldedFrames').scrollIntoViewIfNeeded();
+  await page.mouse.wheel(0, 250);
+  await expect(panel.getByRole('heading')).toBeInViewport();
   await screenshot(page, 'notebook7-panel-and-sidebar.png');
 
   // Apply from the panel: the extension edits the cell, shows the change there, the sidebar follows
