@@ -208,8 +208,10 @@ test.describe('diagnosis panel', () => {
     const traceback = await tracebackOf(page, 2);
     expect(traceback.filter(e => e.includes('site-packages/torch')).length).toBe(3);
     const toggle = error.getByRole('button', { name: /Show full traceback/ });
+    const folded = (await error.boundingBox())!.height;
     await toggle.click();
     await expect(error.getByText(/torch\/_tensor\.py/).first()).toBeVisible();
+    console.log(`traceback: ${(await error.boundingBox())!.height} px in full, ${folded} px folded`);
     await error.getByRole('button', { name: 'Fold library frames' }).click();
     await expect(error.getByText(/torch\/_tensor\.py/).first()).toBeHidden();
 

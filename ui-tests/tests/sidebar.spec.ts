@@ -87,8 +87,14 @@ test.describe('sidebar', () => {
     await expect(item.getByRole('button', { name: 'Undo' })).toBeEnabled();
     await expect(cell(page, 1).locator('.jp-InplaceMagic-writerLine')).toHaveCount(0);
 
-    // re-running cells 1-2 now trains: no error, no panel; the sidebar still says applied
-    await runCells(page, 1, 2);
+    // the fixed cell runs again (In[4] now): the panel still offers Undo, and names it cell [4]
+    await runCells(page, 1);
+    const panelFix = panelIn(page, 2).locator('.jp-InplaceMagic-fix').first();
+    await expect(panelFix.getByRole('button', { name: 'Undo' })).toBeEnabled();
+    await expect(panelFix.locator('.jp-InplaceMagic-diffTarget')).toHaveText('cell [4]');
+
+    // re-running the failing cell now trains: no error, no panel; the sidebar still says applied
+    await runCells(page, 2);
     await expect(cell(page, 2)).toContainText('step done');
     await expect(cell(page, 2)).not.toContainText('modified by an inplace operation');
     await expect(panelIn(page, 2)).toHaveCount(0);
