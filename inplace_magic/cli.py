@@ -13,6 +13,7 @@ import sys
 import traceback
 from typing import Any
 
+from . import ranks
 from ._version import __version__
 from .fix import apply_to_file, unified_diff
 from .pipeline.core import check_cells
@@ -39,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("path", help="a .py file in percent format (# %%) or an .ipynb notebook")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    check.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="launch N ranks on this machine, as torchrun does, and diagnose them together (DDP on gloo)",
+    )
     fixing = check.add_mutually_exclusive_group()
     fixing.add_argument("--no-fix", action="store_true", help="diagnose only; do not search and verify fixes")
     fixing.add_argument("--fix", action="store_true", help="also print the best fix as a unified diff")
@@ -81,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     except UnusableInput as exc:
         print(f"inplace-magic: {exc}", file=sys.stderr)
         return 3
+    # a distributed check: --nproc launches the ranks, or this process is one of them (torchrun)
+    if args.nproc is not None or ranks.in_launch():
+        return ranks.main(args, cells, sys.argv[1:] if argv is None else argv)
     # with --json, stdout carries exactly one JSON object: the user's prints go to stderr
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         result = check_cells(cells, script_path=args.path, with_fixes=not args.no_fix)

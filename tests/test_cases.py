@@ -44,9 +44,11 @@ def test_case_is_diagnosed(case: Path, run_cli) -> None:  # type: ignore[no-unty
         merge = (got.get("skip") or {}).get("merge")
         assert _got_locations(merge) & _expected_locations(expected["skip"]["merge"]), got.get("skip")
     # the original error is never lost
-    assert got["error"]["type"] == "RuntimeError" and got["error"]["message"]
+    # (a jagged nested tensor turns the version error into a NotImplementedError: its "error" says so)
+    error_type = expected.get("error", "RuntimeError:").split(":")[0]
+    assert got["error"]["type"] == error_type and got["error"]["message"]
     if "error" in expected:
-        assert expected["error"].startswith(f"RuntimeError: {got['error']['message'][:60]}")
+        assert expected["error"].startswith(f"{error_type}: {got['error']['message'][:60]}")
 
 
 @pytest.mark.parametrize("case", negative_cases(), ids=lambda p: p.stem)

@@ -291,3 +291,65 @@ def test_two_neighbouring_convolutions_pick_the_one_that_saved() -> None:
     assert diagnosis is not None and diagnosis.saved_by is not None
     assert diagnosis.saved_by.role == "saved its input"
     assert diagnosis.saved_by.location is not None and diagnosis.saved_by.location.line == 4
+
+
+def test_slices_of_one_buffer_are_not_a_branch() -> None:
+    # hidden[t] and hidden[t + 1] share a storage and its version counter: the write into the next
+    # slice bumps the version of the saved one, but no value of the saved slice flows through it
+    result = check(
+        """
+        import torch, torch.nn as nn
+        h2h = nn.Linear(4, 4)
+        hidden = torch.zeros(5, 2, 4)
+        for t in range(4):
+            hidden[t + 1] = torch.tanh(h2h(hidden[t]))
+        hidden.sum().backward()
+        """
+    )
+    diagnosis = result.diagnosis
+    assert diagnosis is not None and diagnosis.inplace is not None and diagnosis.saved_by is not None
+    assert diagnosis.inplace.op == "aten.copy_.default" and diagnosis.saved_by.module == "h2h"
+    assert diagnosis.skip is None
+
+
+def test_a_statistic_of_the_value_is_no_branch_but_a_gate_is() -> None:
+    # x /= x.norm() divides by one number computed from x; x *= gate merges a second path of x
+    normalised = check(
+        """
+        import torch
+        x = torch.randn(4, 3, requires_grad=True) * 2
+        x /= torch.linalg.norm(x) + 1e-6
+        x.sum().backward()
+        """
+    ).diagnosis
+    assert normalised is not None and normalised.saved_by is not None
+    assert normalised.saved_by.op == "aten.linalg_vector_norm.default" and normalised.skip is None
+    gated = check(
+        """
+        import torch
+        w = torch.randn(3, 3, requires_grad=True)
+        x = torch.relu(torch.randn(2, 3) @ w)
+        x *= torch.sigmoid(x @ w)
+        x.sum().backward()
+        """
+    ).diagnosis
+    assert gated is not None and gated.skip is not None
+    assert gated.skip.merge_kind == "mul" and gated.skip.writer_position == "inside"
+
+
+def test_celu_with_a_negative_alpha_is_named_though_the_message_says_elu() -> None:
+    result = check(
+        """
+        import torch, torch.nn as nn
+        act = nn.CELU(alpha=-1.0, inplace=True)
+        lin = nn.Linear(3, 3)
+        act(lin(torch.randn(2, 3))).sum().backward()
+        """
+    )
+    diagnosis = result.diagnosis
+    assert diagnosis is not None and diagnosis.member == "negative_slope"
+    assert "elu backward" in diagnosis.error.message  # torch names the wrong function
+    assert diagnosis.inplace is not None and diagnosis.inplace.module_type is not None
+    assert diagnosis.inplace.module_type.startswith("CELU(")
+    assert diagnosis.inplace.defined_at is not None and diagnosis.inplace.defined_at.line == 2
+    assert "CELU is computed by the in-place elu kernel" in diagnosis.explanation

@@ -83,6 +83,8 @@ def test_a_kernel_names_cells_by_their_prompt_everywhere() -> None:
 
 
 def test_the_headline_is_short_module_paths_and_code_without_comments() -> None:
+    from inplace_magic.diagnose.explain import explain
+
     diagnosis = _diagnosis({})
     diagnosis.saved_by = OpSite(
         op="aten.convolution.default",
@@ -91,6 +93,8 @@ def test_the_headline_is_short_module_paths_and_code_without_comments() -> None:
         module_type="Conv2d(4, 4, kernel_size=(1, 1), stride=(1, 1))",
         defined_at=Location(line=1, code="self.shortcut = nn.Conv2d(4, 4, 1)", function="__init__", cell=0),
     )
+    explain(diagnosis)  # the engine's headline, with the module's repr and the line's comment
+    assert "Conv2d(" in diagnosis.headline and "# " in diagnosis.headline
     state = build_state(diagnosis.to_json())
     parts = state["headline_parts"]
     codes = [(p["text"], p.get("title")) for p in parts if p.get("code")]
@@ -143,3 +147,24 @@ def test_code_is_shown_without_its_comment(code: str, expected: str) -> None:
     from inplace_magic.present.words import without_comment
 
     assert without_comment(code) == expected
+
+
+@pytest.mark.parametrize(
+    "name", ["skip_connection", "skip_shortcut", "optimizer_step", "leaf", "view", "branch_cat"]
+)
+def test_real_headlines_keep_the_engine_words_without_reprs(name: str) -> None:
+    import json
+    from pathlib import Path
+
+    fixture = json.loads((Path(__file__).parent / "fixtures" / "widget" / f"{name}.json").read_text())
+    diag = fixture["diagnosis"]
+    state = build_state(diag, dict(enumerate(fixture["sources"])))
+    shown = state["headline"]
+    sites = [diag.get("inplace"), diag.get("saved_by"), *(diag.get("also_written_by") or [])]
+    for site in (s for s in sites if s):
+        if site.get("module_type") and site.get("defined_at"):
+            assert f"({site['module_type']})" not in shown
+            assert any(p.get("title") == site["module_type"] for p in state["headline_parts"])
+    # nothing but the reprs and comments went: the engine's words are all there
+    for word in ("overwrote", "writes", "updated", "saved", "detach"):
+        assert (word in shown) == (word in diag["headline"])

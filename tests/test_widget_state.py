@@ -66,7 +66,7 @@ def test_skip_connection_graph_timeline_and_fix() -> None:
     roles = _roles(state)
     assert roles["writer"] == roles["merge"]  # `x += residual` overwrites and merges
     assert roles["saver"][0]["module"] == "blocks.1.act2"
-    assert roles["split"][0]["where"]["line"] == 17
+    assert roles["split"][0]["where"]["line"] == 18  # `residual = x`, where the skip is captured
     skip = [e for e in state["graph"]["edges"] if e["kind"] == "skip"]
     assert len(skip) == 1 and skip[0]["broken"] and skip[0]["source"] == roles["split"][0]["id"]
     assert [s["text"] for s in state["timeline"]] == [

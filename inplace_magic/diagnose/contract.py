@@ -51,6 +51,7 @@ class SiteJSON(_SiteBase, total=False):
     names: list[str]  # Python names bound to the written tensor
     defined_at: LocationJSON  # the line that constructed the module (where a fix often edits)
     stack: list[LocationJSON]  # enclosing user frames, innermost first
+    autograd_function: str  # the custom autograd.Function whose forward holds this line
 
 
 class TensorJSON(TypedDict):
@@ -63,6 +64,7 @@ class TensorJSON(TypedDict):
     parameter: str | None  # "encoder.0.weight" when it is a parameter
     is_leaf: bool
     requires_grad: bool
+    nested: bool  # a nested tensor: its ragged dimensions are -1 in ``shape``
 
 
 class BranchStepJSON(_MaybeLine):
@@ -81,6 +83,7 @@ class SkipEndJSON(_SkipEndBase, total=False):
 
     kind: str  # the merge: "add", "cat", "mul", ...
     module: str | None  # the module that merges
+    stack: list[LocationJSON]  # the user's lines that called the code of this line (a library block)
 
 
 # "from" is a Python keyword: the functional syntax declares it
@@ -89,6 +92,8 @@ SkipJSON = TypedDict(
     {
         "from": SkipEndJSON,  # where the branched value was produced or captured
         "merge": SkipEndJSON,
+        # the write sits on a branch ("before" the merge), is the merge ("inside"), or comes "after"
+        "writer_position": Literal["before", "inside", "after"],
         "saver_branch": list[BranchStepJSON],  # from the split to the merge through the saver
         "writer_branch": list[BranchStepJSON],  # from the split to the merge through the writer
     },
@@ -144,6 +149,7 @@ class DiagnosisJSON(TypedDict):
     status: Literal["inplace_error"]
     error: ErrorJSON
     kind: Kind
+    member: str | None  # which error of the family (record/family.py), e.g. "negative_slope"
     inplace: SiteJSON | None  # the in-place writer
     saved_by: SiteJSON | None  # the saver (or the op that created the written view)
     skip: SkipJSON | None
@@ -153,5 +159,6 @@ class DiagnosisJSON(TypedDict):
     headline: str
     explanation: str
     notes: list[str]
+    limits: list[str]  # what the engine could not know, in words (also in the explanation)
     reproduced: bool  # the replay raised the same kind of error
     fixes: list[FixJSON]

@@ -1,10 +1,15 @@
-"""The diagnosis as plain data. Every face (text report, CLI JSON, widget, sidebar) renders this."""
+"""The diagnosis as plain data. Every face (text report, CLI JSON, widget, sidebar) renders this.
+
+Every ``to_json`` keeps one regular shape: the keys of a type are always present when their value
+is known, optional keys are listed in each docstring, and a location is always ``cell`` (with
+``cell_id`` in a live notebook) or ``file``, plus ``line``, ``code`` and ``function``.
+"""
 
 from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from ..record.family import Kind
 from .contract import (
@@ -17,6 +22,8 @@ from .contract import (
     SkipJSON,
     TensorJSON,
 )
+
+WriterPosition = Literal["before", "inside", "after"]
 
 # How a label names a cell: a script's or a notebook file's cells by index ("cell 0"); a live kernel's
 # cells by the In[] prompt the notebook shows beside them (the kernel face sets "cell [{}]" while it
@@ -60,7 +67,11 @@ class Location:
 
 @dataclass(frozen=True)
 class OpSite:
-    """An operation: the writer or the saver (or the op that created a written view)."""
+    """An operation: the writer or the saver (or the op that created a written view).
+
+    JSON: the location's keys, ``op`` and ``module`` always; ``module_type``, ``optimizer``, ``role``,
+    ``node``, ``autograd_function``, ``names``, ``defined_at`` and ``stack`` when known.
+    """
 
     op: str  # aten op ("aten.relu_.default"), torch function ("Tensor.add_") or Function.apply
     location: Location | None
@@ -72,12 +83,13 @@ class OpSite:
     optimizer: str | None = None  # "Adam.step() call #1"
     role: str | None = None  # how the tensor was involved: "saved its output", "created the view"...
     node: str | None = None  # autograd node, for savers
+    autograd_function: str | None = None  # the custom autograd.Function whose forward this line is in
 
     def to_json(self) -> SiteJSON:
         out: dict[str, Any] = dict(self.location.to_json()) if self.location else {}
         out["op"] = self.op
         out["module"] = self.module
-        for key in ("module_type", "optimizer", "role", "node"):
+        for key in ("module_type", "optimizer", "role", "node", "autograd_function"):
             value = getattr(self, key)
             if value:
                 out[key] = value
@@ -99,6 +111,7 @@ class TensorSummary:
     parameter: str | None = None
     is_leaf: bool = False
     requires_grad: bool = False
+    nested: bool = False  # a nested tensor: ragged dimensions are -1 in ``shape``
 
     def to_json(self) -> TensorJSON:
         out = asdict(self)
@@ -120,7 +133,12 @@ class BranchStep:
 
 @dataclass(frozen=True)
 class Skip:
-    """The overwritten value fans out and the branches meet again: a skip connection or a branch."""
+    """The overwritten value fans out and the branches meet again: a skip connection or a branch.
+
+    JSON: ``from`` (a location and ``op``; ``stack`` when the producer ran in code called from a
+    cell), ``merge`` (a location, ``op``, ``kind``, ``module``; ``stack`` when the merge ran inside
+    an imported block), ``writer_position`` and both branches as lists of steps.
+    """
 
     source: Location | None  # where the branched value was produced or captured
     source_op: str | None
@@ -130,16 +148,27 @@ class Skip:
     merge_module: str | None
     saver_branch: tuple[BranchStep, ...]  # from the split to the merge through the saver
     writer_branch: tuple[BranchStep, ...]  # from the split to the merge through the writer
+    # the write is on a branch (before the merge), is the merge (inside), or comes after it
+    writer_position: WriterPosition = "before"
+    merge_stack: tuple[Location, ...] = ()  # the user's lines that called the merging block
+    source_stack: tuple[Location, ...] = ()
 
     def to_json(self) -> SkipJSON:
+        source: dict[str, Any] = {**(self.source.to_json() if self.source else {}), "op": self.source_op}
+        if self.source_stack:
+            source["stack"] = [loc.to_json() for loc in self.source_stack]
+        merge: dict[str, Any] = {
+            **(self.merge.to_json() if self.merge else {}),
+            "op": self.merge_op,
+            "kind": self.merge_kind,
+            "module": self.merge_module,
+        }
+        if self.merge_stack:
+            merge["stack"] = [loc.to_json() for loc in self.merge_stack]
         out: dict[str, Any] = {
-            "from": {**(self.source.to_json() if self.source else {}), "op": self.source_op},
-            "merge": {
-                **(self.merge.to_json() if self.merge else {}),
-                "op": self.merge_op,
-                "kind": self.merge_kind,
-                "module": self.merge_module,
-            },
+            "from": source,
+            "merge": merge,
+            "writer_position": self.writer_position,
             "saver_branch": [s.to_json() for s in self.saver_branch],
             "writer_branch": [s.to_json() for s in self.writer_branch],
         }
@@ -166,6 +195,9 @@ class ErrorInfo:
 
 @dataclass
 class Diagnosis:
+    """JSON: every key below, always; ``member`` names the family member (record/family.py) and
+    ``limits`` says what the engine could not know (each an English sentence, often empty)."""
+
     kind: Kind
     error: ErrorInfo
     inplace: OpSite | None
@@ -179,12 +211,15 @@ class Diagnosis:
     notes: list[str] = field(default_factory=list)
     reproduced: bool = True  # the replay raised the same kind of error
     fixes: list[dict[str, Any]] = field(default_factory=list)
+    member: str | None = None  # which member of the family: "saved_tensor_modified", "negative_slope"...
+    limits: list[str] = field(default_factory=list)  # what the engine could not know, in words
 
     def to_json(self) -> DiagnosisJSON:
         return {
             "status": "inplace_error",
             "error": self.error.to_json(),
             "kind": self.kind,
+            "member": self.member,
             "inplace": self.inplace.to_json() if self.inplace else None,
             "saved_by": self.saved_by.to_json() if self.saved_by else None,
             "skip": self.skip.to_json() if self.skip else None,
@@ -194,6 +229,7 @@ class Diagnosis:
             "headline": self.headline,
             "explanation": self.explanation,
             "notes": list(self.notes),
+            "limits": list(self.limits),
             "reproduced": self.reproduced,
             "fixes": cast(list[FixJSON], list(self.fixes)),  # built by the fix stage as FixJSON
         }

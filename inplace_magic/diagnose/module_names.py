@@ -52,10 +52,11 @@ class ModuleNamer:
             return None
         leaf = modules[-1]
         roots = [modules[0]] + [m for _, m in self.models if m is not modules[0]]
-        for root in roots:
-            path = self._index(root).get(id(leaf))
-            if path is not None:
-                return self._qualify(root, path)
+        found = [(root, path) for root in roots if (path := self._index(root).get(id(leaf))) is not None]
+        if found:
+            # a submodule called on its own (``net[1](h)``) is still ``net.1`` when a model holds it
+            root, path = min(found, key=lambda item: not item[1])
+            return self._qualify(root, path)
         # created inline (``nn.ReLU(inplace=True)(h)``): name it under the nearest registered caller
         for depth in range(len(modules) - 2, -1, -1):
             for root in roots:

@@ -8,11 +8,13 @@ from .context import Context
 from .kinds import (
     allow_mutation,
     augmented_assign,
+    captured_argument,
     carried_state,
     clone,
     inplace_kwarg,
     inplace_method,
     no_grad,
+    out_argument,
     reorder_step,
 )
 from .model import Candidate
@@ -23,6 +25,7 @@ Generator = Callable[[Context], list[Candidate]]
 # flag at a module's construction, copies (they cost memory), semantic changes, the fallback.
 _PRECISE: list[Generator] = [
     inplace_method.candidates,
+    out_argument.candidates,
     augmented_assign.candidates,
     inplace_kwarg.candidates,
     clone.candidates,
@@ -36,13 +39,16 @@ _BY_KIND: dict[str, list[Generator]] = {
     ],
     # An out-of-place rewrite would turn the leaf into a non-leaf that never gets a .grad.
     "leaf_inplace": [no_grad.candidates],
+    # a view made by a module's full backward hook is often written by an in-place module right
+    # after the hooked one (``nn.ReLU(inplace=True)``): its flag is the edit
     "view_inplace": [
         inplace_method.candidates,
         augmented_assign.candidates,
+        inplace_kwarg.candidates,
         clone.candidates,
         no_grad.candidates,
     ],
-    "other": _PRECISE,
+    "other": [captured_argument.candidates, *_PRECISE],
 }
 
 

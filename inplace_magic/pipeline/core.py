@@ -3,15 +3,17 @@ error, replay it under the recorder and return the diagnosis (with its verified 
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..diagnose.analysis import diagnose
 from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location
 from ..diagnose.locations import Locator
-from ..record.family import classify
+from ..record.family import classify, confirmable
 from ..record.recorder import Recorder, ReplayStopped
 from ..replay.cells import Cell
 from ..replay.run import (
@@ -42,10 +44,12 @@ class CheckResult:
             "status": self.status,
             "error": self.error.to_json() if self.error else None,
             "kind": None,
+            "member": None,
             "inplace": None,
             "saved_by": None,
             "skip": None,
             "tensor": None,
+            "limits": [],
             "fixes": [],
         }
 
@@ -69,8 +73,18 @@ def replay(
     return diagnose(recorder.trace, original, source_map, namespace(), replay_error, error_location)
 
 
-def check_cells(cells: list[Cell], script_path: str | None = None, *, with_fixes: bool = True) -> CheckResult:
-    """Run ``cells`` in one fresh namespace, as a kernel would; diagnose an in-place error."""
+def check_cells(
+    cells: list[Cell],
+    script_path: str | None = None,
+    *,
+    with_fixes: bool = True,
+    replay_scope: Callable[[], AbstractContextManager[object]] | None = None,
+) -> CheckResult:
+    """Run ``cells`` in one fresh namespace, as a kernel would; diagnose an in-place error.
+
+    ``replay_scope`` is entered around the replay only (one rank of a distributed launch meets the
+    other ranks there and gives the replay a fresh process group: :mod:`.distributed`).
+    """
     source_map = SourceMap()
     compiled = compile_cells(cells, source_map)
     random_state = RandomState.capture()
@@ -81,7 +95,7 @@ def check_cells(cells: list[Cell], script_path: str | None = None, *, with_fixes
         exc = first.exception
         location = Locator(source_map).location(raising_frame(exc, source_map))
         error = ErrorInfo(type(exc).__name__, str(exc), location)
-        if classify(exc) is None:
+        if classify(exc) is None and confirmable(exc) is None:
             return CheckResult("other_error", error, exc, None)
         # release the first run (its namespace and the graph its traceback's frames hold) so the
         # replay's peak memory stays close to a plain run's; the traceback itself stays printable
@@ -95,8 +109,10 @@ def check_cells(cells: list[Cell], script_path: str | None = None, *, with_fixes
             random_state.restore()
             return run_compiled(replay_compiled, replay_namespace, stop_after=first.cell).exception
 
-        diagnosis = replay(rerun, exc, source_map, lambda: replay_namespace, location)
-    assert diagnosis is not None  # classify() said the error is ours
+        with replay_scope() if replay_scope is not None else contextlib.nullcontext():
+            diagnosis = replay(rerun, exc, source_map, lambda: replay_namespace, location)
+    if diagnosis is None:  # a text that only the replay could make ours, and it did not
+        return CheckResult("other_error", error, exc, None)
     if with_fixes:
         diagnosis.fixes = find_fixes(cells, diagnosis, script_path)
     return CheckResult("inplace_error", error, exc, diagnosis)

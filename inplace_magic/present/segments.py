@@ -138,81 +138,60 @@ def plain(segments: list[Segment]) -> str:
 
 def _short_op(op: object) -> str:
     name = str(op or "?")
-    if name.startswith("aten."):
-        return name.split(".")[1]
-    return name.removeprefix("Tensor.")
+    return name.removeprefix("aten.").split(".")[0] if name.startswith("aten.") else name
 
 
-def _who(site: Mapping[str, Any] | None) -> list[Segment]:
-    """The writer or saver as the user knows it: the module's path, else its line of code."""
-    if not site:
-        return [text("an unrecorded write")]
-    line = without_comment(str(site.get("code") or ""))
-    if site.get("optimizer"):
-        return [code(line or "optimizer.step()", str(site["optimizer"]))]
-    module = site.get("module")
-    if module and site.get("defined_at"):
-        return [code(str(module), str(site.get("module_type") or module))]
+def _who_forms(site: Mapping[str, Any]) -> list[tuple[str, Segment]]:
+    """How the engine's headline names a site (diagnose/explain.py's ``_who``), each with the short
+    form the panel shows: the module path with its repr on hover, the code without its comment."""
+    forms: list[tuple[str, Segment]] = []
+    code_line = str(site.get("code") or "")
+    short = without_comment(code_line)
+    module, module_type = site.get("module"), site.get("module_type")
     op = str(site.get("op") or "?")
-    inside = f" in {module}" if module else ""
-    if line:
-        return [code(line, f"{op}{inside}")]
-    return [code(_short_op(op), f"{op}{inside}")]
+    if site.get("optimizer"):
+        forms.append(
+            (
+                f"`{code_line or 'optimizer.step()'}` ({site['optimizer']})",
+                code(short or "optimizer.step()", str(site["optimizer"])),
+            )
+        )
+    if module and module_type:
+        forms.append((f"`{module}` ({module_type})", code(str(module), str(module_type))))
+    if module:
+        inside, words = f" in `{module}`", f" in {module}"
+    elif site.get("autograd_function"):
+        inside, words = (
+            f" in `{site['autograd_function']}.forward`",
+            f" in {site['autograd_function']}.forward",
+        )
+    else:
+        inside = words = ""
+    if code_line:
+        forms.append((f"`{code_line}` [{_short_op(op)}{inside}]", code(short, f"{op}{words}")))
+        if short != code_line:
+            forms.append((f"`{code_line}`", code(short, op)))
+    return forms
 
 
-def _at(site: Mapping[str, Any] | None, cells: Cells) -> list[Segment]:
-    where = location(site, cells)
-    return [text(" at "), *where] if where else []
-
-
-def _tensor(diag: DiagnosisJSON) -> list[Segment]:
-    tensor = diag.get("tensor")
-    if not tensor:
-        return [text("a tensor")]
-    shape = "[" + ", ".join(str(n) for n in tensor.get("shape") or []) + "]"
-    label = text(f"{tensor.get('dtype', '?')}{shape}")
-    if tensor.get("parameter"):
-        return [text("parameter "), code(str(tensor["parameter"])), text(" "), label]
-    return [label]
-
-
-def headline(diag: DiagnosisJSON, cells: Cells) -> list[Segment]:
-    """The headline, short: module paths (their repr on hover) or code without its comments, and
-    the cells as references. A diagnosis the replay could not complete keeps the engine's words."""
-    writer, saver = diag.get("inplace"), diag.get("saved_by")
-    kind = diag.get("kind")
-    subject = [*_who(writer), *_at(writer, cells)]
-    if kind == "leaf_inplace":
-        return [*subject, text(" writes in place into a leaf tensor that requires grad")]
-    if kind == "view_inplace":
-        made = [text(" created by "), *_who(saver), *_at(saver, cells)] if saver else []
-        return [*subject, text(" writes in place into a view"), *made]
-    if not diag.get("reproduced", True) or not writer:
-        return prose(str(diag.get("headline") or "In-place autograd error"), cells)
-    if writer.get("op") == "Tensor.detach_":
-        return [
-            *subject,
-            text(" detached in place a tensor that "),
-            *_who(saver),
-            *_at(saver, cells),
-            text(" saved for backward"),
-        ]
-    if diag.get("optimizer_step"):
-        return [
-            *subject,
-            text(" updated "),
-            *_tensor(diag),
-            text(" in place after "),
-            *_who(saver),
-            *_at(saver, cells),
-            text(" saved it for a backward that ran later"),
-        ]
-    return [
-        *subject,
-        text(" overwrote "),
-        *_tensor(diag),
-        text(" that "),
-        *_who(saver),
-        *_at(saver, cells),
-        text(" saved for backward"),
-    ]
+def headline(diag: DiagnosisJSON | Mapping[str, Any], cells: Cells) -> list[Segment]:
+    """The engine's headline, short: each writer and saver by its module path (the repr on hover) or
+    its code without the comment (what it ran on hover), and the cells as references. A phrase the
+    engine words otherwise is kept as it is."""
+    value = str(diag.get("headline") or "In-place autograd error")
+    sites = [diag.get("inplace"), diag.get("saved_by"), *(diag.get("also_written_by") or [])]
+    marks: list[Segment] = []
+    for site in sites:
+        if not isinstance(site, Mapping):
+            continue
+        for long, short in _who_forms(site):
+            if long in value:
+                value = value.replace(long, f"\x00{len(marks)}\x00")
+                marks.append(short)
+    parts: list[Segment] = []
+    for index, piece in enumerate(value.split("\x00")):
+        if index % 2:
+            parts.append(marks[int(piece)])
+        elif piece:
+            parts.extend(prose(piece, cells))
+    return parts

@@ -18,12 +18,21 @@ The traps this module works around are measured in ../shared/notes/engine.md:
   mode catches them at the call, with the tensor in hand.
 * ``detach_()`` never reaches the dispatcher either, and with our hooks installed autograd no longer
   notices a saved tensor detached in place: the function mode records it and ``_unpack`` checks.
+* ``torch.func.grad``/``vjp`` (and anything else that enters ``disable_saved_tensors_hooks``) raise at
+  once while saved-tensor hooks are installed: inside such a region ours are taken off the stack and
+  put back after it, so the replay runs as the plain run does (saves made there are not recorded).
+* A user's own saved-tensor hooks (``save_on_cpu``, non-reentrant checkpoint) nest inside ours and
+  take over the saves of their region; autograd then checks nothing there, and neither do we.
+* Full backward hooks wrap a module's inputs and outputs in ``BackwardHookFunction`` views after our
+  module hooks ran (outputs) or before its forward (inputs): a mark per hooked module call tells the
+  diagnosis which module's hook made a view.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -35,13 +44,34 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.hooks import RemovableHandle
 
-from .family import classify
-from .frames import Frame, is_user_file, user_frames
-from .records import DetachEvent, ForwardFailure, OpRecord, SaveRecord, StaleUse, Trace, Write
-from .torch_facts import foreach_bumps_versions, op_info, storage_key, tensor_info, tensors_in, version_of
+from .family import member_of
+from .frames import Frame, is_own_file, is_user_file, user_frames
+from .records import (
+    DetachEvent,
+    ForwardFailure,
+    HookMark,
+    OpRecord,
+    SaveRecord,
+    StaleUse,
+    Trace,
+    Write,
+)
+from .torch_facts import (
+    foreach_bumps_versions,
+    op_info,
+    region_of,
+    shape_of,
+    storage_key,
+    tensor_info,
+    tensors_in,
+    version_of,
+)
 
 TENSOR_SEQ_ATTR = "_inplace_magic_view_seq"
 _DETACH_ = torch.Tensor.detach_
+_BACKWARD_ENTRIES = (torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad)
+_MODULES = torch.nn.modules.module  # its global hook dicts are mutated in place, never rebound
+_CHECKPOINT_FILE = os.path.join("torch", "utils", "checkpoint.py")
 
 
 class ReplayStopped(RuntimeError):
@@ -97,6 +127,7 @@ class Recorder:
         )
         stack.enter_context(_handle(register_optimizer_step_pre_hook(self._pre_step)))
         stack.enter_context(_handle(register_optimizer_step_post_hook(self._post_step)))
+        stack.enter_context(self._hooks_lifted_where_torch_disables_them())
         stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack))
         stack.enter_context(_DispatchRecorder(self))
         stack.enter_context(_FunctionRecorder(self))
@@ -134,16 +165,61 @@ class Recorder:
         finally:
             torch.nn.Module.__init__ = original  # type: ignore[method-assign]
 
+    @contextmanager
+    def _hooks_lifted_where_torch_disables_them(self) -> Iterator[None]:
+        """``disable_saved_tensors_hooks(msg)`` raises ``msg`` when any hooks are installed (so
+        ``torch.func.grad`` would fail in the replay only): take ours off the stack for its region.
+
+        torch looks the function up on ``torch.autograd.graph`` at each call (``torch._functorch``),
+        so replacing the attribute for the replay's duration reaches it; it is put back on exit.
+        """
+        original = torch.autograd.graph.disable_saved_tensors_hooks
+        hooks = torch._C._autograd
+
+        @contextmanager
+        def disable_saved_tensors_hooks(error_message: str) -> Iterator[None]:
+            top = hooks._top_saved_tensors_default_hooks(False)
+            ours = top is not None and top[0] == self._pack
+            if ours:
+                hooks._pop_saved_tensors_default_hooks()
+            start = len(self.trace.ops)
+            try:
+                with original(error_message):
+                    yield
+            finally:
+                if ours:
+                    hooks._push_saved_tensors_default_hooks(self._pack, self._unpack)
+                    self.trace.unhooked.append((start, len(self.trace.ops)))
+
+        torch.autograd.graph.disable_saved_tensors_hooks = disable_saved_tensors_hooks  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            torch.autograd.graph.disable_saved_tensors_hooks = original
+
+    @staticmethod
+    def _wraps_for_backward_hooks(module: torch.nn.Module) -> bool:
+        """Autograd wraps this module call's inputs and outputs in BackwardHookFunction views."""
+        if module._backward_pre_hooks or _MODULES._global_backward_pre_hooks:
+            return True
+        if module._backward_hooks and module._is_full_backward_hook:
+            return True
+        return bool(_MODULES._global_backward_hooks and _MODULES._global_is_full_backward_hook)
+
     def _pre_forward(self, module: torch.nn.Module, args: Any) -> None:
         if not self._modules and id(module) not in self._root_ids:
             self._root_ids.add(id(module))
             self.trace.roots.append(module)
+        if self._wraps_for_backward_hooks(module):
+            self.trace.hook_marks.append(HookMark(len(self.trace.ops), module, "inputs"))
         self._modules = (*self._modules, module)
         # a built-in module runs no user code: one frame walk here serves all of its ops
         builtin = type(module).__module__.startswith("torch.")
         self._call_sites = (*self._call_sites, user_frames(3, skip=2) if builtin else None)
 
     def _post_forward(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        if self._wraps_for_backward_hooks(module):
+            self.trace.hook_marks.append(HookMark(len(self.trace.ops), module, "outputs"))
         stack = self._modules
         for depth in range(len(stack) - 1, -1, -1):
             if stack[depth] is module:
@@ -207,7 +283,15 @@ class Recorder:
             node = torch._C._current_autograd_node()
             node_name = node.name() if node is not None else "?"
             custom = isinstance(node, torch.autograd.function.BackwardCFunction)
-            self.trace.stale = StaleUse(save, current, node_name, custom, detached)
+            self.trace.stale = StaleUse(
+                save,
+                current,
+                node_name,
+                custom,
+                detached,
+                function_forward=_function_forward(node) if custom else None,
+                checkpoint=_inside_checkpoint(),
+            )
             raise ReplayStopped(
                 f"inplace_magic: saved tensor {list(save.tensor.shape)} is at version {current}; "
                 f"expected version {save.tensor.version}"
@@ -229,15 +313,22 @@ class Recorder:
         for position, name in info.written:
             value = args[position] if position < len(args) else kwargs.get(name)
             if isinstance(value, torch.Tensor):
-                writes.append(Write(storage_key(value), version_of(value)))
+                writes.append(Write(storage_key(value), version_of(value), region_of(value)))
             elif isinstance(value, (list, tuple)):
                 tensors = [v for v in value if isinstance(v, torch.Tensor)]
-                writes.extend(Write(storage_key(v), version_of(v)) for v in tensors)
+                writes.extend(Write(storage_key(v), version_of(v), region_of(v)) for v in tensors)
                 written_lists.append(tensors)
 
         # inside a torch built-in module every op has the module's call site as its user frame;
         # backward ops are located only when they write (their frame is the .backward() line)
         call_site = self._call_sites[-1] if self._call_sites else None
+        modules = self._modules
+        if call_site is not None and writes and _called_from_user_code():
+            # the user's own code runs inside the built-in module (a saved-tensor pack hook, a
+            # forward hook): the write is at its line, and belongs to no built-in module
+            call_site = user_frames(3, skip=3)
+            while modules and type(modules[-1]).__module__.startswith("torch."):
+                modules = modules[:-1]
         if call_site is None and not backward:
             call_site = user_frames(3, skip=3) if writes else self._function_site or user_frames(1, skip=3)
         elif call_site is None and writes:
@@ -247,11 +338,13 @@ class Recorder:
             op=info.name,
             backward=backward,
             frames=call_site or (),
-            modules=self._modules,
+            modules=modules,
             optimizer=self._optimizer,
             writes=tuple(writes),
             grad_enabled=torch.is_grad_enabled(),
         )
+        if writes:  # a slope or alpha decides whether an in-place activation's backward is defined
+            record.scalars = tuple(float(a) for a in args if isinstance(a, (int, float)) and a is not True)
         if not backward:
             inputs = [t for a in args for t in tensors_in(a)]
             inputs += [t for a in kwargs.values() for t in tensors_in(a)]
@@ -294,7 +387,8 @@ class Recorder:
                 self._producer[(storage, version)] = seq
             record.outputs = tuple(keys_out)
             if outputs:
-                record.output_shape = tuple(int(s) for s in outputs[0].shape)
+                record.output_shape = shape_of(outputs[0])
+                record.output_dtype = outputs[0].dtype
         return out
 
     # -- forward-time errors and detach_
@@ -310,28 +404,125 @@ class Recorder:
         outer = self._function_site
         if is_user_file(code.co_filename):
             self._function_site = (Frame(code.co_filename, caller.f_lineno, code.co_name),)
+        first_seq = len(self.trace.ops)
         try:
             return func(*args, **kwargs)
         except RuntimeError as exc:
-            if self.trace.forward_failure is None and classify(exc) is not None:
-                self.trace.forward_failure = self._forward_failure(_function_name(func), exc, args)
+            if self.trace.forward_failure is None and member_of(exc, confirmable=True) is not None:
+                self.trace.forward_failure = self._forward_failure(func, exc, args, kwargs, first_seq)
             raise
         finally:
             self._function_site = outer
 
-    def _forward_failure(self, name: str, exc: RuntimeError, args: tuple[Any, ...]) -> ForwardFailure:
-        target = next((a for a in args if isinstance(a, torch.Tensor)), None)
+    def _forward_failure(
+        self,
+        func: Callable[..., Any],
+        exc: RuntimeError,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        first_seq: int,
+    ) -> ForwardFailure:
+        # the tensor written: an out= argument, else the first tensor (self of a method, x of F.relu)
+        out = kwargs.get("out")
+        target = (
+            out
+            if isinstance(out, torch.Tensor)
+            else next((a for a in args if isinstance(a, torch.Tensor)), None)
+        )
         grad_fn = target.grad_fn if target is not None else None
+        inputs = [t for a in args for t in tensors_in(a)] + [
+            t for name, a in kwargs.items() if name != "out" for t in tensors_in(a)
+        ]
+        frames = user_frames(3, skip=4)
         return ForwardFailure(
-            function=name,
+            function=_function_name(func),
             message=str(exc),
-            frames=user_frames(3, skip=4),
+            frames=frames,
             modules=self._modules,
             tensor=tensor_info(target) if target is not None else None,
             view_seq=getattr(target, TENSOR_SEQ_ATTR, None) if target is not None else None,
             optimizer=self._optimizer,
             custom_function_view=isinstance(grad_fn, torch.autograd.function.BackwardCFunction),
+            first_seq=first_seq,
+            during_backward=func in _BACKWARD_ENTRIES or torch._C._current_graph_task_id() != -1,
+            grad_fn=type(grad_fn).__name__ if grad_fn is not None else None,
+            call=self._unrecorded_call(func, inputs, target, frames),
+            grad_inputs=tuple(
+                self._producer.get((storage_key(t), version_of(t))) for t in inputs if t.requires_grad
+            ),
+            running_op=_running_op(exc),
         )
+
+    def _unrecorded_call(
+        self,
+        func: Callable[..., Any],
+        inputs: list[torch.Tensor],
+        target: torch.Tensor | None,
+        frames: tuple[Frame, ...],
+    ) -> OpRecord:
+        """The failing call as the op it would have been: autograd refused it before the dispatcher."""
+        keys = tuple((storage_key(t), version_of(t)) for t in inputs)
+        record = OpRecord(
+            seq=len(self.trace.ops),
+            op=_function_name(func),
+            backward=False,
+            frames=frames,
+            modules=self._modules,
+            optimizer=self._optimizer,
+            inputs=keys,
+            producers=tuple(
+                None if t.requires_grad and t.is_leaf else self._producer.get(k)
+                for t, k in zip(inputs, keys, strict=True)
+            ),
+            writes=(Write(storage_key(target), version_of(target), region_of(target)),)
+            if target is not None
+            else (),
+        )
+        if target is not None:
+            record.output_shape, record.output_dtype = shape_of(target), target.dtype
+        return record
+
+
+def _called_from_user_code() -> bool:
+    """The op being dispatched was called by the user's code (not by torch's module code): the
+    first frame above our own (the recorder's modes, the undo log's) is a user frame."""
+    frame = sys._getframe(3)
+    while frame is not None and is_own_file(frame.f_code.co_filename):
+        frame = frame.f_back  # type: ignore[assignment]
+    return frame is not None and is_user_file(frame.f_code.co_filename)
+
+
+def _function_forward(node: Any) -> Frame | None:
+    """The ``def forward`` of the user's autograd.Function that ``node`` is the backward of."""
+    cls = getattr(node, "_forward_cls", None)
+    code = getattr(getattr(cls, "forward", None), "__code__", None)
+    if cls is None or code is None or not is_user_file(code.co_filename):
+        return None
+    return Frame(code.co_filename, code.co_firstlineno, code.co_name, cls.__name__)
+
+
+def _inside_checkpoint() -> bool:
+    """torch.utils.checkpoint is unpacking: it saved the inputs to recompute the forward now."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.endswith(_CHECKPOINT_FILE):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+def _running_op(exc: BaseException) -> str | None:
+    """The aten op a Python dispatch mode was running when ``exc`` was raised (the selective
+    checkpoint's cache raises inside its ``__torch_dispatch__(func, ...)``)."""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        dispatching = tb.tb_frame.f_code.co_name == "__torch_dispatch__"
+        func = tb.tb_frame.f_locals.get("func") if dispatching else None
+        if isinstance(func, torch._ops.OpOverload):
+            found = str(func)
+        tb = tb.tb_next
+    return found
 
 
 def _function_name(func: Callable[..., Any]) -> str:

@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 
 from .frames import Frame
 
+Region = tuple[int, tuple[int, ...], tuple[int, ...]]  # storage offset, sizes, strides
+
 
 @dataclass(frozen=True, slots=True)
 class TensorInfo:
-    shape: tuple[int, ...]
+    shape: tuple[int, ...]  # -1 for a ragged dimension of a nested tensor
     dtype: str
     storage: int
     version: int
     requires_grad: bool
     is_leaf: bool
+    nested: bool = False
+    region: Region | None = None  # where in its storage: two slices of one buffer share the storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,7 @@ class Write:
 
     storage: int
     version_before: int  # inside __torch_dispatch__ the bump has not happened yet
+    region: Region | None = None  # the slice written (``h[t + 1] = ...`` is not ``h[t]``)
 
 
 @dataclass(slots=True)
@@ -48,6 +54,13 @@ class OpRecord:
     names: tuple[str, ...] = ()  # Python names bound to the written tensor at the user's line
     is_view: bool = False
     grad_enabled: bool = True  # False under no_grad: a view made there cannot be written with grad on
+    output_dtype: torch.dtype | None = None  # a mask or an index (bool, int) carries no gradient
+    scalars: tuple[float, ...] = ()  # the number arguments of a writing op (a negative slope, an alpha)
+
+    @property
+    def float_output(self) -> bool:
+        dtype = self.output_dtype
+        return dtype is None or dtype.is_floating_point or dtype.is_complex
 
 
 @dataclass(slots=True)
@@ -77,11 +90,27 @@ class StaleUse:
     node_name: str
     custom_function: bool  # the node belongs to a user's autograd.Function
     detached: DetachEvent | None = None
+    # the custom Function's ``forward`` (its ``def`` line) when the user wrote it, and its class name
+    function_forward: Frame | None = None
+    # torch.utils.checkpoint saved the tensor (its inputs) to recompute the forward in backward
+    checkpoint: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HookMark:
+    """A module with full backward hooks starts or ends here: autograd wraps its inputs (at the start)
+    or its outputs (at the end) in ``BackwardHookFunction`` views, made by the ops that follow."""
+
+    seq: int  # the first op recorded after the mark
+    module: torch.nn.Module
+    wraps: Literal["inputs", "outputs"]
 
 
 @dataclass(slots=True)
 class ForwardFailure:
-    """An in-place error autograd raised at the call itself (leaf, view, detach_ of a view)."""
+    """An in-place error raised at a torch call itself: autograd refused the write before it reached
+    the dispatcher (leaf, view, ``out=``, ``detach_`` of a view), or a backward call failed in a way no
+    saved-tensor check of ours saw (a negative slope, a selective-checkpoint cache)."""
 
     function: str
     message: str
@@ -91,6 +120,13 @@ class ForwardFailure:
     view_seq: int | None  # the op that created the written view
     optimizer: str | None
     custom_function_view: bool  # the view came out of an autograd.Function (e.g. a full backward hook)
+    first_seq: int = 0  # the ops recorded from this seq on ran inside the failing call
+    during_backward: bool = False  # the call ran inside a backward pass (recomputation, hooks, kernels)
+    grad_fn: str | None = None  # class name of the written tensor's autograd node
+    # the failing call as an op record that never reached the dispatcher: its inputs and writes
+    call: OpRecord | None = None
+    grad_inputs: tuple[int | None, ...] = ()  # producers of the call's inputs that require grad
+    running_op: str | None = None  # the aten op running when it was raised, from the traceback
 
 
 @dataclass
@@ -106,6 +142,10 @@ class Trace:
         default_factory=weakref.WeakKeyDictionary
     )
     roots: list[torch.nn.Module] = field(default_factory=list)
+    hook_marks: list[HookMark] = field(default_factory=list)
+    # op seq ranges [start, stop) run where torch disables saved-tensor hooks: saves made there
+    # are autograd's own (it checks them), not ours
+    unhooked: list[tuple[int, int]] = field(default_factory=list)
     optimizers: list[torch.optim.Optimizer] = field(default_factory=list)
     writes_by_storage: dict[int, list[int]] = field(default_factory=dict)  # storage -> op seqs
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .records import TensorInfo
+from .records import Region, TensorInfo
 
 
 def storage_key(t: torch.Tensor) -> int:
@@ -35,14 +35,40 @@ def version_of(t: torch.Tensor) -> int:
         return -1  # inference tensors have no version counter
 
 
+def shape_of(t: torch.Tensor) -> tuple[int, ...]:
+    """The sizes of ``t``; a nested tensor's ragged dimensions are -1 (a strided nested tensor has
+    no ``shape`` at all, a jagged one has symbolic sizes)."""
+    if not t.is_nested:
+        return tuple(t.shape)  # torch.Size holds plain ints (a hot path: once per recorded op)
+    # a jagged tensor's ragged size is a symbolic int whose int() raises AttributeError
+    unknown = (RuntimeError, TypeError, ValueError, AttributeError)
+    sizes: list[int] = []
+    for dim in range(t.dim()):
+        try:
+            sizes.append(int(t.size(dim)))
+        except unknown:
+            sizes.append(-1)
+    return tuple(sizes)
+
+
+def region_of(t: torch.Tensor) -> Region | None:
+    """Which elements of its storage a view covers (``h[t]`` is not ``h[t + 1]``). None for a tensor
+    that owns its storage (it covers all of it) and where strides do not apply (nested tensors)."""
+    if not t._is_view() or t.is_nested:
+        return None
+    return int(t.storage_offset()), tuple(t.shape), t.stride()
+
+
 def tensor_info(t: torch.Tensor) -> TensorInfo:
     return TensorInfo(
-        shape=tuple(int(s) for s in t.shape),
+        shape=shape_of(t),
         dtype=str(t.dtype).replace("torch.", ""),
         storage=storage_key(t),
         version=version_of(t),
         requires_grad=bool(t.requires_grad),
         is_leaf=bool(t.is_leaf),
+        nested=bool(t.is_nested),
+        region=region_of(t),
     )
 
 

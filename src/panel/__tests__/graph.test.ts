@@ -16,7 +16,7 @@ describe('the neighbourhood graph of each kind', () => {
     expect(writer.text).toBe('x += residual');
     expect(withRole(graph, 'saver').map(n => n.module)).toEqual(['blocks.1.act2']);
     const [split] = withRole(graph, 'split');
-    expect(split.where?.line).toBe(17);
+    expect(split.where?.line).toBe(18); // `residual = x`, where the skip is captured
     const broken = graph.edges.filter(e => e.broken);
     expect(broken.map(e => e.kind).sort()).toEqual(['needs', 'skip']);
     const skip = graph.edges.find(e => e.kind === 'skip')!;
