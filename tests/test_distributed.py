@@ -163,7 +163,7 @@ def test_under_torchrun_one_report_comes_out() -> None:
     command = [str(TORCHRUN), "--nproc-per-node", "2", "-m", "inplace_magic", "check", str(case), "--no-fix"]
     code, out, err, _ = _run(command)
     assert code == 1, err[-3000:]  # torchrun's own code for a failed worker
-    assert out.count("In-place autograd error (version_counter)") == 1
+    assert out.count("In-place autograd error: Saved tensor overwritten") == 1  # one report
     words = " ".join(out.split())  # the summary is wrapped at 100 columns
     assert "The in-place error was raised on ranks 0, 1; the report below is rank 0's." in words
     assert "rank 1: in-place error (version_counter) at cell 1, line 16: the same writer" in words
