@@ -4,16 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo check-example test lint typecheck pytest test-libraries clean-libraries cases bench clean
+.PHONY: setup demo check-example test test-all test-quick test-profile lint typecheck pytest test-libraries \
+	clean-libraries cases bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-# Pinned CPU torch first: an unpinned resolve would pull a multi-GB CUDA build.
+# Pinned CPU torch first: an unpinned resolve would pull a multi-GB CUDA build. The venv's own pip
+# resolves these pins; --no-compile: a module is compiled when first imported, not every file at install.
+PIP_INSTALL := pip install -q --no-compile --disable-pip-version-check
 $(STAMP): $(BIN)/python pyproject.toml requirements-dev.txt
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements-dev.txt
-	$(BIN)/pip install -q -e . --no-build-isolation
+	$(BIN)/$(PIP_INSTALL) -r requirements-dev.txt
+	$(BIN)/$(PIP_INSTALL) -e . --no-build-isolation
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -33,8 +35,23 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# On every core (pytest-xdist); tests that share a module-scoped kernel, shell or wheel stay on one
+# worker (tests/conftest.py). PYTEST_WORKERS=0 runs in this process.
+PYTEST_WORKERS ?= auto
+PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadgroup
 pytest: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_XDIST)
+
+# For developers: the Python tests without the ones marked slow (CI runs them all: `make test`).
+test-quick: setup
+	$(BIN)/python -m pytest -q $(PYTEST_XDIST) -m "not slow"
+
+# Where the suite's time goes, per file and per test, in CPU seconds (tests/suite_profile.py).
+PROFILE_DIR ?= .pytest_cache/suite-profile
+test-profile: setup
+	rm -rf $(PROFILE_DIR)
+	PYTHONPATH=tests $(BIN)/python -m pytest -q $(PYTEST_XDIST) -p suite_profile --suite-profile=$(PROFILE_DIR)
+	$(BIN)/python tests/suite_profile.py $(PROFILE_DIR)
 
 # frontend.mk (owned by the front-end work) adds its targets to FRONTEND_TESTS and FRONTEND_SETUP.
 FRONTEND_TESTS :=
@@ -57,7 +74,7 @@ $(LIB_BIN)/python:
 	$(PY) -m venv $(LIB_VENV)
 
 $(LIB_STAMP): $(LIB_BIN)/python requirements-libraries.txt
-	$(LIB_BIN)/pip install -q -r requirements-libraries.txt
+	$(LIB_BIN)/$(PIP_INSTALL) -r requirements-libraries.txt
 	touch $(LIB_STAMP)
 
 # fails (rather than skipping every case) when the libraries do not import
@@ -68,7 +85,15 @@ test-libraries: $(LIB_STAMP)
 clean-libraries:
 	rm -rf $(LIB_VENV)
 
-test: lint typecheck pytest $(LIBRARY_TESTS) $(FRONTEND_TESTS) $(UI_TESTS)
+# The parts side by side (make -j): the installs (the library venv, Chromium, ui-tests' npm packages)
+# wait on the disk while the setup and then pytest keep the cores busy. Each part's output is printed
+# whole when it ends (--output-sync). `make test TEST_JOBS=1` runs them one after another.
+TEST_JOBS ?= 4
+test:
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-all
+
+# pytest first: the longest part starts as soon as the setup is done
+test-all: pytest lint typecheck $(LIBRARY_TESTS) $(FRONTEND_TESTS) $(UI_TESTS)
 
 # Score the CLI on the shared real-world cases exactly as the project is judged.
 cases: setup

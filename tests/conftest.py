@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -39,3 +40,64 @@ def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
         return code, captured.out, captured.err
 
     return run
+
+
+# -- running the suite on several cores (pytest-xdist, ``--dist loadgroup``: see the Makefile)
+
+
+# Module-scoped fixtures that are cheap to make again (a kernel, a shell: seconds) and whose tests each
+# start from a reset: every worker makes its own, and their tests spread over the workers.
+PER_WORKER = {"test_kernel.kernel", "test_magic.ip"}
+# Module-scoped caches that run a case on first use: the tests of one case stay on one worker.
+PER_CASE = {"test_magic.case_runs"}
+
+
+def _shared_fixtures(item: pytest.Item) -> list[str]:
+    """The fixtures this test shares with others: wider than one test, and defined in tests/."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return []
+    shared = []
+    for name, definitions in info.name2fixturedefs.items():
+        for definition in definitions:
+            where = Path(definition.func.__code__.co_filename).resolve()
+            if definition.scope != "function" and where.is_relative_to(ROOT / "tests"):
+                shared.append(f"{where.stem}.{name}")
+    return sorted(set(shared) - PER_WORKER)
+
+
+def _case(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or "case" not in callspec.params:
+        return None
+    case = callspec.params["case"]
+    return str(getattr(case, "stem", case))
+
+
+def _group(item: pytest.Item) -> str | None:
+    shared, case = _shared_fixtures(item), _case(item)
+    if shared and case is not None and set(shared) <= PER_CASE:
+        return f"{'+'.join(shared)}:{case}"
+    if shared:
+        return "+".join(shared)
+    module = getattr(item, "module", None)
+    # a module that memoizes per case (a module-level ``functools.cache``, as the library cases do:
+    # one check serving one test per field) shares that check between the tests of one case
+    memoized = module is not None and any(
+        isinstance(value, functools._lru_cache_wrapper) for value in vars(module).values()
+    )
+    return f"{module.__name__}:{case}" if memoized and case is not None else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that share an expensive fixture (a kernel, a shell, a built wheel, the runs of every case,
+    a memoized check) run on one worker, so that it is made once; every other test goes to whichever
+    worker is free. Derived from fixture scopes and caches, so a new one is grouped without a list."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        group = _group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -81,15 +81,24 @@ def run(ip: Any, case: Path, sources: list[str]) -> Run:
     return Run(result, stdout, stderr, outputs, inplace_magic.last_diagnosis(), state_hash(ip.user_ns))
 
 
+class _CaseRuns(dict[Path, tuple[Run, Run]]):
+    """(plain, magic) for a case, run on first use (each xdist worker runs only its own cases)."""
+
+    def __init__(self, ip: Any) -> None:
+        super().__init__()
+        self.ip = ip
+
+    def __missing__(self, case: Path) -> tuple[Run, Run]:
+        plain = run(self.ip, case, [c.source for c in cells_of(case)])
+        magic = run(self.ip, case, sources_with_magic(case, "%%gradcheck --no-fix"))
+        self[case] = (plain, magic)
+        return plain, magic
+
+
 @pytest.fixture(scope="module")
 def case_runs(ip: Any) -> dict[Path, tuple[Run, Run]]:
     """(plain, magic) for each case, computed once for the tests that read them."""
-    cache: dict[Path, tuple[Run, Run]] = {}
-    for case in positive_cases():
-        plain = run(ip, case, [c.source for c in cells_of(case)])
-        magic = run(ip, case, sources_with_magic(case, "%%gradcheck --no-fix"))
-        cache[case] = (plain, magic)
-    return cache
+    return _CaseRuns(ip)
 
 
 CASES = pytest.mark.parametrize("case", positive_cases(), ids=lambda p: p.stem)
