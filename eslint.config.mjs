@@ -6,7 +6,7 @@ import prettierRecommended from 'eslint-plugin-prettier/recommended';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['lib/', 'node_modules/', 'inplace_magic/', 'ui-tests/', '.venv/', 'coverage/'] },
+  { ignores: ['lib/', 'node_modules/', 'inplace_magic/', 'ui-tests/', '.venv/', '.venv-*/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettierRecommended,
