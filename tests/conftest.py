@@ -89,10 +89,18 @@ def _group(item: pytest.Item) -> str | None:
     return f"{module.__name__}:{case}" if memoized and case is not None else None
 
 
+# The end-to-end modules that start many real processes (tests/suite_profile.py measured them at minutes
+# of CPU): marked slow, so `make test-quick` leaves them out; `make test` and CI run them.
+SLOW_MODULES = {"test_distributed", "test_fix_cases", "test_lab_wheel", "test_replay_state"}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that share an expensive fixture (a kernel, a shell, a built wheel, the runs of every case,
     a memoized check) run on one worker, so that it is made once; every other test goes to whichever
     worker is free. Derived from fixture scopes and caches, so a new one is grouped without a list."""
+    for item in items:
+        if item.path.stem in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:

@@ -371,7 +371,8 @@ def test_the_time_limit_is_derived_from_the_cells_first_run(
     )
     note = result.error_in_exec.__notes__[0]
     seconds = float(re.search(r"time limit of ([0-9.]+) s", note).group(1))  # type: ignore[union-attr]
-    assert 2.0 <= seconds < 3.0
+    # at least ten times the 0.2 s sleep; more when a loaded machine slows the run (under 1 s even then)
+    assert 2.0 <= seconds < 10.0, note
     monkeypatch.setattr(time_limit, "FLOOR_S", 1.0)  # a fast first run gets the floor
     ip.user_ns["t"].zero_()
     ip.user_ns["calls"].clear()
