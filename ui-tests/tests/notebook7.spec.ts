@@ -1,10 +1,9 @@
 /**
  * Notebook 7 (issue 14, item 5): the same server serves it (/notebooks/...). The panel renders there,
- * the sidebar is reachable from the View menu, whose item counts the new diagnoses, and its shortcut
- * (Notebook 7's left side area), and
- * Apply goes through the extension. Galata drives it with `appPath: ''` and its own ready check
- * (Notebook 7 has no Launcher); its notebook helpers assume JupyterLab's tabs, so cells run through
- * the app's commands (see ui-tests/README.md).
+ * the sidebar is reachable from the View menu, whose item counts the new diagnoses, and from its
+ * shortcut (Notebook 7's left side area), and Apply goes through the extension. Galata drives it
+ * with `appPath: ''` and its own ready check (Notebook 7 has no Launcher); its notebook helpers
+ * assume JupyterLab's tabs, so cells run through the app's commands (see ui-tests/README.md).
  */
 import { expect, test } from '@jupyterlab/galata';
 import type { Page } from '@playwright/test';
@@ -76,6 +75,8 @@ test('Notebook 7: the panel renders, the sidebar is reachable, Apply goes throug
   const item = sidebar.getByRole('listitem', { name: /block\.act.*overwrote.*block\.shortcut/ });
   await expect(item).toHaveAttribute('data-status', 'new');
   await cells.nth(2).locator('.jp-InplaceMagic-foldedFrames').scrollIntoViewIfNeeded();
+  // the wheel over the notebook (the mouse was left on the menu bar)
+  await page.mouse.move(800, 500);
   await page.mouse.wheel(0, 250);
   await expect(panel.getByRole('heading')).toBeInViewport();
   await screenshot(page, 'notebook7-panel-and-sidebar.png');

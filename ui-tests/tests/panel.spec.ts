@@ -327,13 +327,23 @@ test.describe('at 900 px with the sidebar open', () => {
     tmpPath
   }) => {
     await openFixture(page, tmpPath, 'skip_connection.ipynb');
-    await openSidebar(page);
+    const sidebar = await openSidebar(page);
     await runCells(page, 0, 2);
     const panel = panelIn(page, 2);
     await expect(panel).toBeVisible();
     // nothing of the panel is cut off or scrolls sideways
     const overflow = await panel.evaluate(el => el.scrollWidth - el.clientWidth);
     expect(overflow).toBeLessThanOrEqual(1);
+    // nor of the sidebar's entry: its fixes' titles wrap, long identifiers included
+    const item = entry(sidebar, /block\.act.*overwrote/);
+    await expect(item.getByRole('radiogroup', { name: 'Fix to apply' })).toContainText('nn.ReLU()');
+    const outside = await item.evaluate(el => {
+      const right = el.getBoundingClientRect().right;
+      return [...el.querySelectorAll('*')]
+        .filter(child => child.getBoundingClientRect().right > right + 0.5)
+        .map(child => child.textContent);
+    });
+    expect(outside).toEqual([]);
     const graph = await graphOf(panel);
     const frame = panel.locator('.jp-InplaceMagic-graphFrame');
     for (const callSites of [false, true]) {
