@@ -38,36 +38,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 LIBRARY_CASES = OWN_CASES / "libraries"
 
 
-def _no_library_frame(where: str, user: str) -> str:
-    return (
-        f"engine: reported only at the user's line {user}; the library line {where} is missing "
-        "(no library frame in the location or its stack)"
-    )
-
-
 def _hook_parent(hooked: str, reported: str) -> str:
     return f"engine: an op in a forward hook registered on {hooked} is attributed to the parent {reported}"
 
 
-# What the engine gets wrong today, per (case, field); measured with the engine of main 017d81b.
+# What the engine gets wrong today, per (case, field); the engine team removes an entry when they fix it.
 ENGINE_XFAIL: dict[tuple[str, str], str] = {
-    ("tv_resnet18_distill_hook_bn2_out_iadd_identity", "writer"): _no_library_frame(
-        "torchvision/models/resnet.py:102 `out += identity`", "cell 1:5"
-    ),
     ("tv_resnet18_distill_hook_bn2_out_iadd_identity", "saver_module"): _hook_parent(
         "student.layer1.0.bn2", "student.layer1.0"
     ),
-    ("tv_resnet18_distill_hook_bn2_out_iadd_identity", "merge"): _no_library_frame(
-        "torchvision/models/resnet.py:102 `out += identity`", "cell 1:5"
-    ),
     ("tv_resnet18_relu_hook_clamps_inplace", "writer_module"): _hook_parent(
         "layer1.0.relu", "model.layer1.0"
-    ),
-    ("tv_resnet18_relu_hook_clamps_inplace", "saver"): _no_library_frame(
-        "torchvision/models/resnet.py:103 `out = self.relu(out)`", "cell 1:3"
-    ),
-    ("tv_resnet18_fpn_topdown_iadd_on_layer1_output", "saver"): _no_library_frame(
-        "torchvision/models/resnet.py:100 `identity = self.downsample(x)`", "cell 0:18"
     ),
     ("tv_resnet18_fpn_topdown_iadd_on_layer1_output", "merge"): (
         "engine: no skip reported (skip is null); c2 feeds layer2 -> reduce -> interpolate -> top, and the "
@@ -76,43 +57,13 @@ ENGINE_XFAIL: dict[tuple[str, str], str] = {
     ("timm_vit_head_mask_hook_on_attn_drop", "writer_module"): _hook_parent(
         "blocks.1.attn.attn_drop", "blocks.1.attn"
     ),
-    ("timm_vit_head_mask_hook_on_attn_drop", "saver"): _no_library_frame(
-        "timm/layers/attention.py:135 `attn = attn.softmax(dim=-1)`", "cell 1:3"
-    ),
-    ("timm_resnet10t_attention_transfer_hook_bn2", "writer"): _no_library_frame(
-        "timm/models/resnet.py:163 `x += shortcut`", "cell 1:3"
-    ),
     ("timm_resnet10t_attention_transfer_hook_bn2", "saver_module"): _hook_parent("layer1.0.bn2", "layer1.0"),
-    ("timm_resnet10t_attention_transfer_hook_bn2", "merge"): _no_library_frame(
-        "timm/models/resnet.py:163 `x += shortcut`", "cell 1:3"
-    ),
-    ("timm_resnet10t_forward_features_mul_mask", "saver"): _no_library_frame(
-        "timm/models/resnet.py:164 `x = self.act2(x)`", "cell 1:5"
-    ),
     ("timm_resnet10t_forward_features_mul_mask", "saver_module"): (
         "engine: module path '0.act2' is relative to model.layer4 (forward_features is called without "
         "model.__call__); expected layer4.0.act2"
     ),
-    ("hf_bert_multilabel_logits_div_after_internal_loss", "saver"): _no_library_frame(
-        "transformers/models/bert/modeling_bert.py:1134 `loss = loss_fct(logits, labels)`", "cell 1:3"
-    ),
-    ("hf_bert_mask_padding_in_last_hidden_state", "saver"): _no_library_frame(
-        "transformers/models/bert/modeling_bert.py:465 `pooled_output = self.dense(first_token_tensor)`",
-        "cell 1:3",
-    ),
     ("hf_bert_eager_attention_head_mask_hook", "writer_module"): _hook_parent(
         "bert.encoder.layer.1.attention.self", "bert.encoder.layer.1.attention"
-    ),
-    ("hf_bert_eager_attention_head_mask_hook", "saver"): _no_library_frame(
-        "transformers/models/bert/modeling_bert.py:134 `attn_output = torch.matmul(attn_weights, value)`",
-        "cell 1:2",
-    ),
-    ("hf_llama_inputs_embeds_noise_add_between_forwards", "saver"): _no_library_frame(
-        "transformers/models/llama/modeling_llama.py:66 `hidden_states = hidden_states * torch.rsqrt(...)`",
-        "cell 1:3",
-    ),
-    ("hf_gpt2_optimizer_step_between_microbatch_backwards", "saver"): _no_library_frame(
-        "transformers/models/gpt2/modeling_gpt2.py:698 `logits = self.lm_head(hidden_states)`", "cell 1:2"
     ),
 }
 
@@ -313,3 +264,49 @@ def test_library_case_locations_are_exact(case: Path) -> None:
             path = _site_file(loc["file"])
             assert path is not None, f"{loc['file']} not found on sys.path"
             assert path.read_text().splitlines()[loc["line"] - 1].strip() == loc["code"], loc
+
+
+# -- what the engine's library model rests on, without the libraries themselves
+
+
+def test_files_are_the_users_a_librarys_or_internal(tmp_path: Path) -> None:
+    """An installed package other than torch is a library; torch, the standard library and the
+    kernel are internal; cells, scripts and the user's own modules are the user's."""
+    from inplace_magic.record import frames
+
+    installed = tmp_path / "lib" / "site-packages"
+    assert frames.file_kind(str(installed / "somelib" / "models.py")) == "library"
+    assert frames.file_kind(str(installed / "torch" / "nn" / "modules" / "module.py")) == "internal"
+    assert frames.file_kind(str(installed / "ipykernel" / "ipkernel.py")) == "internal"
+    assert frames.file_kind(frames.torch.__file__) == "internal"
+    assert frames.file_kind(os.__file__) == "internal"
+    assert frames.file_kind(frames.__file__) == "internal"
+    assert frames.file_kind("<cell 1>") == "user"
+    assert frames.file_kind(__file__) == "user"
+    assert frames.file_kind(str(OWN_CASES / "helper_resblocks.py")) == "user"
+    assert frames.installed_path(str(installed / "somelib" / "models.py")) == "somelib/models.py"
+    assert frames.installed_path(__file__) is None
+
+
+def test_a_library_line_comes_with_the_users_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Of a library's nested calls only the innermost line is kept, then the user's line that ran
+    it; the test runner's frames outside the user's are not."""
+    from inplace_magic.record.frames import user_frames
+
+    package = tmp_path / "site-packages" / "inplace_magic_fake_library"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from inplace_magic.record.frames import user_frames\n\n\n"
+        "def inner():\n    return user_frames(3, skip=1)\n\n\n"
+        "def outer():\n    return inner()\n"
+    )
+    monkeypatch.syspath_prepend(str(package.parent))
+    library = importlib.import_module("inplace_magic_fake_library")
+
+    found = library.outer()
+    assert [(Path(f.filename).name, f.function) for f in found[:2]] == [
+        ("__init__.py", "inner"),
+        ("test_library_cases.py", "test_a_library_line_comes_with_the_users_line"),
+    ]
+    assert all("site-packages" not in f.filename for f in found[1:]), found
+    assert user_frames(3, skip=1)[0].function == "test_a_library_line_comes_with_the_users_line"

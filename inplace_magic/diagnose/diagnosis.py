@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, cast
 
 from ..record.family import Kind
+from ..record.frames import installed_path, is_library_file
 from .contract import (
     BranchStepJSON,
     DiagnosisJSON,
@@ -49,8 +50,17 @@ class Location:
         out["function"] = self.function
         return cast(LocationJSON, out)
 
+    @property
+    def library(self) -> bool:
+        """The line is in an installed library's code (torchvision, timm), not the user's."""
+        return self.cell is None and self.file is not None and is_library_file(self.file)
+
     def label(self) -> str:
-        where = f"cell {self.cell}" if self.cell is not None else (self.file or "?")
+        if self.cell is not None:
+            where = f"cell {self.cell}"
+        else:
+            # an installed library's file by the name people know it by, not its site-packages path
+            where = (installed_path(self.file) if self.library and self.file else None) or self.file or "?"
         return f"{where}, line {self.line}"
 
 

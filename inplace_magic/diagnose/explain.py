@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..record.frames import installed_path
 from .diagnosis import Diagnosis, OpSite, Skip
 
 
@@ -34,6 +35,10 @@ def _where(site: OpSite | None) -> str:
     if site is None or site.location is None:
         return ""
     called = f", called at {site.stack[0].label()}" if site.autograd_function and site.stack else ""
+    if site.location.library:
+        # the library's line says where the op sits; the user's line is the one they can change
+        user = next((outer for outer in site.stack if not outer.library), None)
+        called = f" (run from {user.label()})" if user is not None else called
     return f" at {site.location.label()}{called}"
 
 
@@ -175,8 +180,25 @@ def _saved_modified(d: Diagnosis) -> None:
     elif writer is not None and len(writer.names) > 1:
         names = ", ".join(writer.names)
         parts.append(f"The names {names} are aliases of one tensor; use .clone() for a copy.")
-    parts.append("Make the write out of place, or clone the tensor before writing into it.")
+    library = _library_of(writer)
+    if library is not None and (saver is None or saver.location is None or not saver.location.library):
+        # the library's in-place op is correct on its own: the user's code kept the value it writes
+        parts.append(
+            f"The write is {library}'s own code; a fix goes in your code: clone the tensor where your "
+            "code keeps it or saves it (`output.clone()` in a forward hook), so that the library "
+            "writes into its own copy."
+        )
+    else:
+        parts.append("Make the write out of place, or clone the tensor before writing into it.")
     d.explanation = " ".join(parts)
+
+
+def _library_of(site: OpSite | None) -> str | None:
+    """The installed package whose code ``site`` runs in (``torchvision``), else None."""
+    if site is None or site.location is None or not site.location.library or not site.location.file:
+        return None
+    below = installed_path(site.location.file)
+    return below.split("/", 1)[0] if below else None
 
 
 def _negative_slope(d: Diagnosis) -> None:

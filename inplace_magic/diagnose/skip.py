@@ -30,7 +30,7 @@ import textwrap
 from collections import deque
 from collections.abc import Iterable
 
-from ..record.frames import Frame, is_user_file
+from ..record.frames import Frame, is_code_file
 from ..record.records import OpRecord, Region, SaveRecord, Trace
 from .diagnosis import BranchStep, Location, Skip, WriterPosition
 from .locations import Locator
@@ -374,7 +374,7 @@ def _source_location(
     block = merge.modules[-1] if merge.modules else None
     if block is not None and not any(m is block for m in source.modules):
         code = getattr(type(block).forward, "__code__", None)
-        if code is not None and is_user_file(code.co_filename):
+        if code is not None and is_code_file(code.co_filename):
             captured = _capture_line(code.co_filename, code.co_firstlineno, merge.frames[:1])
             frame = captured or Frame(code.co_filename, code.co_firstlineno, code.co_name)
             return locator.location(frame), ()

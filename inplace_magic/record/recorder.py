@@ -45,7 +45,16 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.hooks import RemovableHandle
 
 from .family import member_of
-from .frames import Frame, is_own_file, is_user_file, user_frames
+from .frames import (
+    LIBRARY,
+    USER,
+    Frame,
+    file_kind,
+    is_code_file,
+    is_own_file,
+    is_user_file,
+    user_frames,
+)
 from .records import (
     DetachEvent,
     ForwardFailure,
@@ -79,9 +88,10 @@ class ReplayStopped(RuntimeError):
 
 
 def _names_bound_to(storage: int, skip: int) -> tuple[str, ...]:
-    """Names in the innermost user frame whose tensor lives in ``storage`` (aliases such as ``r = y``)."""
+    """Names in the innermost user or library frame whose tensor lives in ``storage`` (aliases such
+    as ``r = y``)."""
     frame = sys._getframe(skip)
-    while frame is not None and not is_user_file(frame.f_code.co_filename):
+    while frame is not None and not is_code_file(frame.f_code.co_filename):
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
         return ()
@@ -402,8 +412,12 @@ class Recorder:
         caller = sys._getframe(2)
         code = caller.f_code
         outer = self._function_site
-        if is_user_file(code.co_filename):
+        kind = file_kind(code.co_filename)
+        if kind == USER:
             self._function_site = (Frame(code.co_filename, caller.f_lineno, code.co_name),)
+        elif kind == LIBRARY:
+            # a library's line has the user's line that ran it beside it: its ops walk the stack
+            self._function_site = None
         first_seq = len(self.trace.ops)
         try:
             return func(*args, **kwargs)
@@ -484,19 +498,19 @@ class Recorder:
 
 
 def _called_from_user_code() -> bool:
-    """The op being dispatched was called by the user's code (not by torch's module code): the
-    first frame above our own (the recorder's modes, the undo log's) is a user frame."""
+    """The op being dispatched was called by the user's code or a library's (not by torch's module
+    code): the first frame above our own (the recorder's modes, the undo log's) is such a frame."""
     frame = sys._getframe(3)
     while frame is not None and is_own_file(frame.f_code.co_filename):
         frame = frame.f_back  # type: ignore[assignment]
-    return frame is not None and is_user_file(frame.f_code.co_filename)
+    return frame is not None and is_code_file(frame.f_code.co_filename)
 
 
 def _function_forward(node: Any) -> Frame | None:
     """The ``def forward`` of the user's autograd.Function that ``node`` is the backward of."""
     cls = getattr(node, "_forward_cls", None)
     code = getattr(getattr(cls, "forward", None), "__code__", None)
-    if cls is None or code is None or not is_user_file(code.co_filename):
+    if cls is None or code is None or not is_code_file(code.co_filename):
         return None
     return Frame(code.co_filename, code.co_firstlineno, code.co_name, cls.__name__)
 
