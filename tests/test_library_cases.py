@@ -38,32 +38,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 LIBRARY_CASES = OWN_CASES / "libraries"
 
 
-def _hook_parent(hooked: str, reported: str) -> str:
-    return f"engine: an op in a forward hook registered on {hooked} is attributed to the parent {reported}"
-
-
 # What the engine gets wrong today, per (case, field); the engine team removes an entry when they fix it.
 ENGINE_XFAIL: dict[tuple[str, str], str] = {
-    ("tv_resnet18_distill_hook_bn2_out_iadd_identity", "saver_module"): _hook_parent(
-        "student.layer1.0.bn2", "student.layer1.0"
-    ),
-    ("tv_resnet18_relu_hook_clamps_inplace", "writer_module"): _hook_parent(
-        "layer1.0.relu", "model.layer1.0"
-    ),
     ("tv_resnet18_fpn_topdown_iadd_on_layer1_output", "merge"): (
         "engine: no skip reported (skip is null); c2 feeds layer2 -> reduce -> interpolate -> top, and the "
         "writer `c2 += top` (cell 0:20) merges it back"
     ),
-    ("timm_vit_head_mask_hook_on_attn_drop", "writer_module"): _hook_parent(
-        "blocks.1.attn.attn_drop", "blocks.1.attn"
-    ),
-    ("timm_resnet10t_attention_transfer_hook_bn2", "saver_module"): _hook_parent("layer1.0.bn2", "layer1.0"),
     ("timm_resnet10t_forward_features_mul_mask", "saver_module"): (
         "engine: module path '0.act2' is relative to model.layer4 (forward_features is called without "
         "model.__call__); expected layer4.0.act2"
-    ),
-    ("hf_bert_eager_attention_head_mask_hook", "writer_module"): _hook_parent(
-        "bert.encoder.layer.1.attention.self", "bert.encoder.layer.1.attention"
     ),
 }
 
@@ -310,3 +293,33 @@ def test_a_library_line_comes_with_the_users_line(tmp_path: Path, monkeypatch: p
     ]
     assert all("site-packages" not in f.filename for f in found[1:]), found
     assert user_frames(3, skip=1)[0].function == "test_a_library_line_comes_with_the_users_line"
+
+
+def _double(module: Any, inputs: Any, output: Any) -> Any:
+    return output * 2
+
+
+def test_ops_in_a_forward_hook_belong_to_the_hooked_module_and_copies_stay_inert() -> None:
+    """torch runs a module's forward hooks inside its call: the recorder keeps the module on its
+    stack until they ran, through a hook of its own that a copy of the module (deepcopy,
+    torch.save) turns into one that does nothing, and that is gone after the replay."""
+    import copy
+
+    import torch
+
+    from inplace_magic.record.recorder import Recorder
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
+    net[1].register_forward_hook(_double)
+    hooks_before = dict(net[1]._forward_hooks)
+    with Recorder() as recorder:
+        net(torch.randn(3, 2))
+        torch.save(net, io.BytesIO())
+        twin = copy.deepcopy(net)
+    mul = next(op for op in recorder.trace.ops if op.op == "aten.mul.Tensor")
+    assert mul.modules[-1] is net[1]
+    after = next(op for op in recorder.trace.ops if op.seq > mul.seq and op.op == "aten.addmm.default")
+    assert after.modules[-1] is net[2]
+    assert dict(net[1]._forward_hooks) == hooks_before
+    assert not net[1]._forward_hooks_always_called
+    twin(torch.randn(3, 2))  # the copy's marker does nothing once the replay is over

@@ -230,3 +230,15 @@ def traceback_user_frames(tb: TracebackType | None) -> tuple[Frame, ...]:
             found.append(_frame(tb.tb_frame, tb.tb_lineno))
         tb = tb.tb_next
     return tuple(reversed(found))
+
+
+def forward_hook_of(module: torch.nn.Module, frames: tuple[Frame, ...]) -> str | None:
+    """``"forward hook"`` or ``"forward pre-hook"`` when one of ``frames`` runs such a hook registered
+    on ``module`` (torch runs them inside the module's call), else None: decided from the hooks'
+    code objects, which the module holds."""
+    registered = (("forward hook", module._forward_hooks), ("forward pre-hook", module._forward_pre_hooks))
+    for kind, hooks in registered:
+        codes = {(c.co_filename, c.co_name) for h in hooks.values() if (c := getattr(h, "__code__", None))}
+        if codes and any((frame.filename, frame.function) in codes for frame in frames):
+            return kind
+    return None
