@@ -44,10 +44,6 @@ ENGINE_XFAIL: dict[tuple[str, str], str] = {
         "engine: no skip reported (skip is null); c2 feeds layer2 -> reduce -> interpolate -> top, and the "
         "writer `c2 += top` (cell 0:20) merges it back"
     ),
-    ("timm_resnet10t_forward_features_mul_mask", "saver_module"): (
-        "engine: module path '0.act2' is relative to model.layer4 (forward_features is called without "
-        "model.__call__); expected layer4.0.act2"
-    ),
 }
 
 
