@@ -39,12 +39,7 @@ LIBRARY_CASES = OWN_CASES / "libraries"
 
 
 # What the engine gets wrong today, per (case, field); the engine team removes an entry when they fix it.
-ENGINE_XFAIL: dict[tuple[str, str], str] = {
-    ("tv_resnet18_fpn_topdown_iadd_on_layer1_output", "merge"): (
-        "engine: no skip reported (skip is null); c2 feeds layer2 -> reduce -> interpolate -> top, and the "
-        "writer `c2 += top` (cell 0:20) merges it back"
-    ),
-}
+ENGINE_XFAIL: dict[tuple[str, str], str] = {}
 
 
 def _params(folder: Path, aspects: tuple[str, ...]) -> list[Any]:
