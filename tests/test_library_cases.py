@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 from conftest import OWN_CASES, case_ids
+from test_short_wording import assert_short, text_report_words
 
 # the cases build their models from configs; nothing may be fetched
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -85,6 +86,17 @@ def _check(case: Path) -> tuple[int, dict[str, Any]]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["check", str(case), "--json", "--no-fix"])
     return code, json.loads(out.getvalue())
+
+
+@functools.cache
+def _report(case: Path) -> str:
+    """The text report of ``inplace-magic check CASE --no-fix``, once per case."""
+    from inplace_magic.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        main(["check", str(case), "--no-fix"])
+    return out.getvalue()
 
 
 def _load(case: Path) -> tuple[dict[str, Any], int, dict[str, Any]]:
@@ -193,6 +205,15 @@ def test_library_case_saver_module(case: Path) -> None:
 def test_library_case_merge(case: Path) -> None:
     expected, _, got = _load(case)
     _assert_location(expected["skip"]["merge"], (got.get("skip") or {}).get("merge"), "skip merge")
+
+
+@pytest.mark.parametrize("case", _params(LIBRARY_CASES, ("wording",)))
+def test_library_case_wording_is_short(case: Path) -> None:
+    """Issue 14 on library models: their modules' reprs (a BERT layer's, a ResNet's Conv2d) and the
+    comments of the lines quoted stay out of the headline and the explanation."""
+    _, _, got = _load(case)
+    texts = {"headline": got["headline"], "explanation": got["explanation"]}
+    assert_short(got, case.read_text(), {**texts, **text_report_words(_report(case))})
 
 
 @pytest.mark.parametrize("case", _params(LIBRARY_CASES / "negatives", ("negative",)))

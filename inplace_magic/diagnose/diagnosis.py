@@ -95,6 +95,11 @@ class OpSite:
     node: str | None = None  # autograd node, for savers
     autograd_function: str | None = None  # the custom autograd.Function whose forward this line is in
 
+    @property
+    def module_class(self) -> str | None:
+        """The module's class (``ReLU``): how a sentence names it; ``module_type`` is its full repr."""
+        return self.module_type.split("(", 1)[0] if self.module_type else None
+
     def to_json(self) -> SiteJSON:
         out: dict[str, Any] = dict(self.location.to_json()) if self.location else {}
         out["op"] = self.op
