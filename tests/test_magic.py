@@ -377,7 +377,8 @@ def test_a_snapshot_past_its_object_limit_is_said_in_the_note(
     ip.run_line_magic("reset", "-f")
     _cell(ip, "import torch\ncalls = []\nt = torch.zeros(3)\nmany = [[i] for i in range(50)]")
     monkeypatch.setattr(undo, "MAX_OBJECTS", 20)
-    result, _ = _cell(ip, "%%gradcheck --no-fix\n" + FAILING_CELL)
+    # the snapshot walks what the replayed cell reaches: this one reads ``many``
+    result, _ = _cell(ip, "%%gradcheck --no-fix\nmany.append([50])\n" + FAILING_CELL)
     assert "changes the replay made past them were not undone" in result.error_in_exec.__notes__[0]
 
 

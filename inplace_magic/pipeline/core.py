@@ -13,8 +13,9 @@ from typing import Any, Literal
 from ..diagnose.analysis import diagnose
 from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location
 from ..diagnose.locations import Locator
-from ..record.family import classify, confirmable
-from ..record.recorder import Recorder, ReplayStopped
+from ..diagnose.members import ANALYSES
+from ..record.family import classify, confirmable, member_of
+from ..record.recorder import OpObserver, Recorder, ReplayStopped
 from ..replay.cells import Cell
 from ..replay.run import (
     CellLookup,
@@ -54,20 +55,39 @@ class CheckResult:
         }
 
 
+def recorder_for(original: BaseException, undo: OpObserver | None = None) -> Recorder:
+    """A recorder of what the diagnosis of ``original`` reads. A stale saved tensor's diagnosis
+    (the common error) reads no torch call and no op autograd runs in backward: those are left out,
+    which on small models is most of the replay's cost. Every other member records everything."""
+    member = member_of(original, confirmable=True)
+    lean = member is not None and member.kind == "version_counter" and member.id not in ANALYSES
+    return Recorder(calls=not lean, backward_ops=not lean, undo=undo)
+
+
 def replay(
     rerun: Callable[[], BaseException | None],
     original: BaseException,
     source_map: CellLookup,
     namespace: Callable[[], dict[str, Any]],
     error_location: Location | None,
+    *,
+    undo: OpObserver | None = None,
 ) -> Diagnosis | None:
     """Re-run failing code under the recorder and diagnose ``original`` from what it recorded.
 
     ``rerun`` executes the code and returns the exception it raised (or None); ``namespace`` gives
-    the names to resolve models and parameters against once it has run.
+    the names to resolve models and parameters against once it has run; ``undo`` sees every op the
+    re-execution dispatches (the kernel's undo log). When the lean recording missed what the
+    diagnosis needs (the stale tensor was written or saved during backward), ``rerun`` is called a
+    second time, under a recorder of everything.
     """
-    with Recorder() as recorder:
+    recorder = recorder_for(original, undo)
+    with recorder:
         replay_error = rerun()
+    if not recorder.saw_enough():
+        recorder = Recorder(undo=undo)
+        with recorder:
+            replay_error = rerun()
     if isinstance(replay_error, ReplayStopped):
         replay_error = None
     return diagnose(recorder.trace, original, source_map, namespace(), replay_error, error_location)

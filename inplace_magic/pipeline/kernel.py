@@ -258,14 +258,15 @@ class _Replayer:
             diagnosis = replay_in_kernel(
                 self.shell,
                 window,
-                lambda rerun: core.replay(
-                    rerun, self.exc, self.cells, lambda: self.shell.user_ns, self.location
+                lambda rerun, undo: core.replay(
+                    rerun, self.exc, self.cells, lambda: self.shell.user_ns, self.location, undo=undo
                 ),
                 line,
                 seconds=seconds,
                 report=report,
             )
         except TimeLimitExceeded as hit:
+            outcome.replays.extend([window.label] * (report.runs - 1))
             outcome.timed_out = hit.seconds
             outcome.incomplete_snapshot |= not report.snapshot_complete
             if outcome.diagnosis is not None:
@@ -275,6 +276,7 @@ class _Replayer:
             )
             return _without_replay(self.exc, self.location, why)
         outcome.incomplete_snapshot |= not report.snapshot_complete
+        outcome.replays.extend([window.label] * (report.runs - 1))  # re-executed a second time
         if diagnosis is not None:
             diagnosis.notes.extend(
                 f"The replay could not set {stream} back to where {window.label} started (it ran out, or "

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any, Protocol, TypeVar
 
-from .celldeps import names_defined, names_reached, names_read
+from .celldeps import hides_names, names_defined, names_reached, names_read
 from .cells import Cell
 from .run import RandomState
 from .streams import Streams
@@ -114,28 +114,38 @@ class ReplayReport:
 
     not_rewound: list[str] = field(default_factory=list)  # streams the replay read from elsewhere
     snapshot_complete: bool = True
+    runs: int = 0  # how many times the cells were re-executed (a second time: see pipeline.core.replay)
+
+
+def _below(namespace: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    """The part of the namespace the replayed cells reach: a stream below other names is not read."""
+    return {name: namespace[name] for name in names if name in namespace}
 
 
 def would_advance(shell: Any, window: FailedCell) -> list[str]:
     """The streams ``window`` reaches that a replay would move on for good (a generator, ...)."""
     reached = names_reached([c.transformed for c in window.cells], shell.user_ns)
-    return Streams.capture(shell.user_ns, hidden_names(shell)).cannot_rewind(reached)
+    return Streams.capture(_below(shell.user_ns, reached), hidden_names(shell)).cannot_rewind(reached)
 
 
 def replay_in_kernel(
     shell: Any,
     window: FailedCell,
-    under: Callable[[Rerun], T],
+    under: Callable[[Rerun, WriteLog], T],
     progress: AbstractContextManager[Any] | None = None,
     *,
     seconds: float | None = None,
     report: ReplayReport | None = None,
 ) -> T:
-    """Call ``under(rerun)``, where ``rerun()`` re-executes ``window`` in the kernel's namespace and
-    returns the exception it raised (or None); afterwards every tensor, name, object, random state,
-    generator object and iterator position the re-execution touched is put back as the failed run
-    left it, even on Ctrl-C or when the re-execution runs past ``seconds``
+    """Call ``under(rerun, undo)``, where ``rerun()`` re-executes ``window`` in the kernel's namespace
+    and returns the exception it raised (or None); afterwards every tensor, name, object, random
+    state, generator object and iterator position the re-execution touched is put back as the failed
+    run left it, even on Ctrl-C or when the re-execution runs past ``seconds``
     (:class:`~.time_limit.TimeLimitExceeded` is then raised out of here).
+
+    ``undo`` is the undo log of tensor writes: ``under`` must let it see every op ``rerun`` dispatches
+    (``Recorder(undo=undo)`` does, with the recorder's own mode). A second ``rerun()`` first puts
+    the kernel back as the failed run left it.
     """
     from IPython.utils.capture import capture_output
 
@@ -144,13 +154,27 @@ def replay_in_kernel(
     namespace = shell.user_ns
     hidden = hidden_names(shell)
     after = RandomState.capture()  # what the failed run left: the kernel goes back to it
-    snapshot = ObjectSnapshot.take(namespace, skip=hidden)
+    sources = [c.transformed for c in window.cells]
+    # below the names the cells reach, unless a magic may reach names no source shows: then all
+    reached = names_reached(sources, namespace)
+    roots = None if hides_names(sources) else reached
+    snapshot = ObjectSnapshot.take(namespace, skip=hidden, roots=roots)
     report.snapshot_complete = snapshot.complete
-    streams = Streams.capture(namespace, hidden)
-    reached = names_reached([c.transformed for c in window.cells], namespace)
+    streams = Streams.capture(namespace if roots is None else _below(namespace, roots), hidden)
     writes, assignments = WriteLog(), DataAssignments()
 
+    def put_back() -> None:
+        assignments.restore()  # first: the undo log's writes go to the memory put back here
+        writes.restore()
+        snapshot.restore()
+        streams.put_back()
+        after.restore()
+
     def rerun() -> BaseException | None:
+        if report.runs:
+            with deferred_interrupts():
+                put_back()
+        report.runs += 1
         if window.start is not None:
             window.start.random.restore()  # same dropout masks and random batches as the failed run
         start = window.start.streams if window.start is not None else None
@@ -168,13 +192,8 @@ def replay_in_kernel(
         return None
 
     try:
-        # the undo logs are entered first so that their modes sit below whatever ``under`` installs
-        with progress or nullcontext(), writes, assignments:
-            return under(rerun)
+        with progress or nullcontext(), assignments:
+            return under(rerun, writes)
     finally:
         with deferred_interrupts():
-            assignments.restore()  # first: the undo log's writes go to the memory put back here
-            writes.restore()
-            snapshot.restore()
-            streams.put_back()
-            after.restore()
+            put_back()
