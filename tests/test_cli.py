@@ -124,3 +124,25 @@ def test_write_applies_the_verified_fix_and_keeps_a_backup(run_cli, tmp_path: Pa
     # the written file now runs cleanly
     code, out, _ = run_cli("check", str(script), "--json", "--no-fix")
     assert code == 0 and json.loads(out)["status"] == "ok"
+
+
+def test_the_help_says_how_often_the_code_runs(run_cli, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = run_cli("check", "--help")
+    text = " ".join(out.split())
+    assert code == 0
+    assert "Runs the cells once" in text and "run a second time under diagnostic hooks (the replay)" in text
+    assert "again in a separate sandbox process to verify fixes" in text and "(`executions`)" in text
+    assert "3 unusable input" in text and "--time-limit SECONDS" in text and "--skip-shell" in text
+
+
+def test_the_readme_documents_every_option_and_exit_code() -> None:
+    from inplace_magic.cli.options import parser
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## On the command line and in CI") : readme.index("## Fixes")]
+    check = parser()._subparsers._group_actions[0].choices["check"]  # type: ignore[union-attr]
+    options = [o for action in check._actions for o in action.option_strings if o not in ("-h", "--help")]
+    assert options and all(f"`{option}" in section for option in options)
+    for code in ("`0` every cell ran", "`1` an in-place", "`2` another exception", "`3` unusable input"):
+        assert code in section
+    assert "`executions` (`run`, `replay`, `fix_verification`, `total`)" in section

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from conftest import ROOT
 
-from inplace_magic.ranks import without_nproc
+from inplace_magic.cli.ranks import without_nproc
 from inplace_magic.replay.cells import split_percent
-from inplace_magic.replay.process_group import RANK_TIMEOUT_ENV, World
+from inplace_magic.replay.process_group import RANK_TIMEOUT_ENV, World, rank_timeout
 
 CASES = ROOT / "tests" / "cases" / "distributed"
 TORCHRUN = Path(sys.executable).with_name("torchrun")
@@ -86,6 +86,14 @@ def test_world_is_read_from_torchrun_variables() -> None:
     assert world.launcher == "torchrun"
     assert World.from_env({"RANK": "0", "WORLD_SIZE": "2"}) is None  # no rendezvous: not a launch
     assert World.from_env({}) is None
+
+
+def test_the_rank_timeout_is_the_replays_time_limit_unless_set(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv(RANK_TIMEOUT_ENV, raising=False)
+    assert rank_timeout(1.0) == 30.0 and rank_timeout(5.0) == 50.0
+    assert rank_timeout(5.0, 7.0) == 7.0  # --time-limit
+    monkeypatch.setenv(RANK_TIMEOUT_ENV, "4")
+    assert rank_timeout(5.0, 7.0) == 4.0
 
 
 def test_each_rank_gets_the_command_line_without_nproc() -> None:
@@ -155,7 +163,7 @@ def test_under_torchrun_one_report_comes_out() -> None:
     command = [str(TORCHRUN), "--nproc-per-node", "2", "-m", "inplace_magic", "check", str(case), "--no-fix"]
     code, out, err, _ = _run(command)
     assert code == 1, err[-3000:]  # torchrun's own code for a failed worker
-    assert out.count("In-place autograd error (version_counter)") == 1
+    assert out.count("In-place autograd error: Saved tensor overwritten") == 1  # one report
     words = " ".join(out.split())  # the summary is wrapped at 100 columns
     assert "The in-place error was raised on ranks 0, 1; the report below is rank 0's." in words
     assert "rank 1: in-place error (version_counter) at cell 1, line 16: the same writer" in words
@@ -180,6 +188,7 @@ def test_a_rank_that_did_not_fail_joins_the_replay(tmp_path: Path) -> None:
         tmp_path,
         """\
         # %%
+        import os
         import torch
         import torch.distributed as dist
         import torch.nn as nn
@@ -189,6 +198,8 @@ def test_a_rank_that_did_not_fail_joins_the_replay(tmp_path: Path) -> None:
         rank = dist.get_rank()
         torch.manual_seed(0)
         model = DDP(nn.Linear(4, 4))
+        print("a print on rank", rank)
+        os.write(1, b"bytes on file descriptor 1\\n")
 
         # %%
         model(torch.randn(8, 4)).pow(2).mean().backward()
@@ -201,9 +212,12 @@ def test_a_rank_that_did_not_fail_joins_the_replay(tmp_path: Path) -> None:
         """,
     )
     code, out, err, _ = check(script, "--json", "--no-fix")
-    got = json.loads(out)
+    got = json.loads(out)  # the only thing on stdout: each rank's output went to stderr, fd 1 included
     assert code == 1, err[-3000:]
+    assert err.count("bytes on file descriptor 1") == 4 and err.count("a print on rank") == 4  # run + replay
     assert got["failed_ranks"] == [1] and got["reporter"] == 1
+    # the reporter ran its code twice: as given, then under the recorder
+    assert got["executions"] == {"run": 1, "replay": 1, "fix_verification": 0, "total": 2}
     rank0, rank1 = got["ranks"]
     # rank 0 ran to the end; it re-ran its cells so that rank 1's replay had DDP's collectives
     assert rank0["status"] == "ok" and rank0["replay"] == "re-ran its cells for the other ranks' replay"
@@ -274,6 +288,8 @@ def test_a_rank_gone_is_said_plainly_without_waiting(tmp_path: Path) -> None:
     assert got["failed_ranks"] == [0] and got["kind"] == "leaf_inplace"
     assert got["ranks"][1]["status"] == "missing"
     assert got["ranks"][1]["reason"] == "rank 1 exited (code 3) before it answered"
+    # rank 1's supervising process said so on stderr, and kept its exit status for the launcher
+    assert "inplace-magic (rank 1): the code ended the process with exit status 3" in err
     assert got["reproduced"] and (got["inplace"]["cell"], got["inplace"]["line"]) == (1, 4)
     assert any(note.startswith("Rank 0 replayed alone: rank 1 exited") for note in got["notes"])
     assert seconds < 120  # the launcher said rank 1 was gone: nobody waited out the limit
@@ -315,6 +331,77 @@ def test_a_replay_collective_nobody_joins_fails_at_the_time_limit(tmp_path: Path
     assert got["ranks"][0]["diagnosis"]["reproduced"]
 
 
+def test_when_no_rank_can_report_stdout_still_has_one_json_object(tmp_path: Path) -> None:
+    script = _script(
+        tmp_path,
+        """\
+        # %%
+        import os
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        os._exit(5)
+        """,
+    )
+    code, out, err, _ = check(script, "--json", "--no-fix")
+    got = json.loads(out)
+    assert (code, got["status"]) == (2, "other_error"), err[-3000:]
+    assert got["error"]["type"] == "RankLost" and got["reporter"] is None
+    assert [r["reason"] for r in got["ranks"]] == [
+        "rank 0 exited (code 5) before it answered",
+        "rank 1 exited (code 5) before it answered",
+    ]
+    assert "inplace-magic: no rank printed a report" in err
+
+
+def test_a_signal_to_the_command_reaches_every_rank_and_one_report_comes_out(tmp_path: Path) -> None:
+    script = _script(
+        tmp_path,
+        f"""\
+        # %%
+        import pathlib
+        import time
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        rank = dist.get_rank()
+
+        # %%
+        (pathlib.Path({str(tmp_path)!r}) / f"started{{rank}}").touch()
+        while True:
+            time.sleep(0.05)
+        """,
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_PORT")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inplace_magic", "check", str(script), "--nproc", "2", "--json", "--no-fix"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + LIMIT_S
+        while not all((tmp_path / f"started{r}").exists() for r in (0, 1)):
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)  # as CI cancels a job: to the command, not to its group
+        out, err = process.communicate(timeout=LIMIT_S)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    got = json.loads(out)
+    # the launcher passed it on to both ranks: each raised KeyboardInterrupt in the user's code
+    assert (process.returncode, got["status"]) == (2, "other_error"), err[-3000:]
+    assert [(r["status"], r["error"]["type"]) for r in got["ranks"]] == [
+        ("other_error", "KeyboardInterrupt")
+    ] * 2
+    assert got["error"]["type"] == "KeyboardInterrupt" and got["error"]["cell"] == 1
+    assert "KeyboardInterrupt" in got["traceback"] and err.count("Traceback (most recent call last)") == 1
+
+
 # -- fixes, verified under the same launch
 
 
@@ -322,6 +409,7 @@ def test_fix_is_verified_by_rerunning_every_rank_and_written(tmp_path: Path) -> 
     case = tmp_path / "gan.py"
     original = (CASES / "ddp_gan_opt_d_step_before_g_backward.py").read_text()
     case.write_text(original)
+    (tmp_path / "gan.py.bak").write_text("an older backup")  # never overwritten
     code, out, err, _ = check(case, "--json", "--write")
     got = json.loads(out)
     assert code == 1, err[-3000:]
@@ -329,8 +417,12 @@ def test_fix_is_verified_by_rerunning_every_rank_and_written(tmp_path: Path) -> 
     assert best["verified"] and best["kind"] == "reorder_step"
     assert "Verified under the same launch: 2 gloo ranks on this machine ran the fixed code." in best["notes"]
     assert best["preserves_gradients"] is None  # no gradient reference under a launch
-    # only the reporting rank wrote, and only the fix verified under the launch
-    assert (tmp_path / "gan.py.bak").read_text() == original
+    # only the reporting rank wrote, and only the fix verified under the launch, through the
+    # backup-safe writer: a new backup beside the older one
+    assert got["write"]["written"] and got["write"]["backup"] == str(tmp_path / "gan.py.bak.1")
+    assert (tmp_path / "gan.py.bak.1").read_text() == original
+    assert (tmp_path / "gan.py.bak").read_text() == "an older backup"
+    assert got["executions"]["fix_verification"] == 1
     fixed = [c.source for c in split_percent(case.read_text())]
     assert fixed[1] == best["cells"]["1"] and fixed[1] != split_percent(original)[1].source
 

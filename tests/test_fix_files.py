@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from inplace_magic.fix import apply_to_file, unified_diff
+from inplace_magic.fix import WriteRefused, apply_to_file, unified_diff
 from inplace_magic.replay.cells import read_cells
 
 SCRIPT = """# %%
@@ -97,26 +97,26 @@ def test_a_file_changed_since_it_was_read_is_not_written(tmp_path: Path) -> None
     cells = read_cells(str(path))
     changed = SCRIPT.replace("y += 1", "y *= 2")
     path.write_text(changed)
-    with pytest.raises(ValueError, match="changed on disk"):
+    with pytest.raises(WriteRefused, match="changed on disk"):
         apply_to_file(str(path), cells, FIX)
     assert path.read_text() == changed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.py"]
 
 
-def test_a_failed_write_leaves_the_original_intact(tmp_path: Path) -> None:
+def test_a_folder_named_like_the_backup_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "train.py"
     path.write_text(SCRIPT)
-    (tmp_path / "train.py.bak").mkdir()  # the backup cannot be written
-    with pytest.raises(OSError):
-        apply_to_file(str(path), read_cells(str(path)), FIX)
-    assert path.read_text() == SCRIPT
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.py", "train.py.bak"]
+    (tmp_path / "train.py.bak").mkdir()
+    written = apply_to_file(str(path), read_cells(str(path)), FIX)
+    assert written.backup == str(tmp_path / "train.py.bak.1")
+    assert (tmp_path / "train.py.bak").is_dir() and not any((tmp_path / "train.py.bak").iterdir())
+    assert (tmp_path / "train.py.bak.1").read_text() == SCRIPT
 
 
 def test_a_fix_for_a_markdown_cell_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "train.ipynb"
     _notebook(path)
     original = path.read_text()
-    with pytest.raises(ValueError, match="not code cells"):
+    with pytest.raises(WriteRefused, match="not code cells"):
         apply_to_file(str(path), read_cells(str(path)), {"cells": {"1": "x = 1"}})
     assert path.read_text() == original

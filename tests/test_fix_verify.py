@@ -122,3 +122,41 @@ def test_code_that_no_longer_fails_is_not_verified() -> None:
     )
     assert fixes, "the fallback is still proposed"
     assert all(not f["verified"] for f in fixes)
+
+
+def _a_fix_kind_with_a_bug(ctx: object) -> list[object]:
+    raise TypeError("a bug in a fix kind")
+
+
+def test_a_crash_in_a_fix_kind_is_not_turned_into_no_fix(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from inplace_magic.fix import generate
+
+    cells = split_percent(TWO_WRITES)
+    diagnosis = check_cells(cells, with_fixes=False).to_json()
+    kinds = {**generate._BY_KIND, "version_counter": [_a_fix_kind_with_a_bug]}
+    monkeypatch.setattr(generate, "_BY_KIND", kinds)
+    with pytest.raises(TypeError, match="a bug in a fix kind"):
+        find_fixes(cells, diagnosis, verify=False)
+    # the pipeline keeps the diagnosis and says the bug is ours, in the notes and the JSON
+    got = check_cells(cells).to_json()
+    assert got["status"] == "inplace_error" and got["inplace"]["code"] == "b.mul_(2)" and got["fixes"] == []
+    assert got["internal_errors"] == ["searching for fixes: TypeError: a bug in a fix kind"]
+    assert any(
+        note.startswith("inplace_magic internal error while searching for fixes") for note in got["notes"]
+    )
+
+
+def test_the_sandbox_counts_every_run_it_starts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from inplace_magic.fix import search_fixes
+
+    log = tmp_path / "runs"
+    cells = split_percent(f"# %%\nwith open({str(log)!r}, 'a') as f:\n    f.write('run\\n')\n" + TWO_WRITES)
+    diagnosis = check_cells(cells, with_fixes=False).to_json()
+    log.unlink()
+    heard: list[int] = []
+    found = search_fixes(cells, diagnosis, on_executions=heard.append)
+    # the original, the gradient reference, each candidate, each chained diagnosis (two runs each)
+    assert found.executions == len(log.read_text().split()) > 2 + len(found.fixes) // 2
+    assert heard == list(range(1, found.executions + 1)) and found.internal_errors == []

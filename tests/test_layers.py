@@ -79,3 +79,25 @@ def test_a_cycle_is_found_when_there_is_one() -> None:
     graph.add_import(importer="a.y", imported="a.x")
     graph.add_import(importer="a.z", imported="a.x")
     assert _cycles(graph) == [["a.x", "a.y"]]
+
+
+def test_the_readme_lists_every_module_under_its_folder() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## How it works") : readme.index("The error text only decides")]
+    blocks = {}  # "replay" -> the lines under **`inplace_magic/replay/`**
+    for block in section.split("\n**`inplace_magic/")[1:]:
+        folder = block.split("`", 1)[0].rstrip("/")
+        blocks[folder] = block
+    unlisted = []
+    for path in sorted((ROOT / "inplace_magic").rglob("*.py")):
+        relative = path.relative_to(ROOT / "inplace_magic")
+        if relative.parts[0] == "labextension" or (
+            path.name == "__init__.py" and path.read_text().strip() in ("", '""""""')
+        ):
+            continue
+        folder, inside = (
+            (relative.parts[0], "/".join(relative.parts[1:])) if len(relative.parts) > 1 else ("", path.name)
+        )
+        if f"`{inside}`" not in blocks.get(folder, ""):
+            unlisted.append(str(relative))
+    assert unlisted == []

@@ -102,7 +102,7 @@ def test_a_cell_fix_without_the_extension_is_offered_to_copy(comms: list[Recordi
     [outcome] = panel.comm.updates("outcome")
     assert outcome["path"] == "copy" and outcome["applied"] is False
     assert outcome["copy"] == [{"label": "cell 0", "text": panel.state["fixes"][0]["cells"]["0"]}]
-    assert "re-run cells 0–2" in outcome["message"]
+    assert "re-run cell 0 and cell 2" in outcome["message"]
     _apply(panel, 0)  # the same request again still answers: the request id differs
     assert [o["requestId"] for o in panel.comm.updates("outcome")] == ["r0", "r1"]
 

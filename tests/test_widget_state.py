@@ -79,7 +79,7 @@ def test_skip_connection_graph_timeline_and_fix() -> None:
         {"tag": "verified", "text": "verified"},
         {"tag": "gradient-preserving", "text": "gradient-preserving"},
     ]
-    assert fix["rerun"] == "Then re-run cells 0–2."
+    assert fix["rerun"] == "Then re-run cell 0 and cell 2."
     assert state["kind_label"] == "Saved tensor overwritten"
     lines = fix["diffs"][0]["lines"]
     assert {"op": "-", "text": "        x += residual"} in lines

@@ -22,3 +22,5 @@ c.ServerApp.log_level = "ERROR"
 _extra = os.environ.get("UI_TESTS_EXTRA_LABEXTENSIONS")
 if _extra:
     c.LabServerApp.extra_labextensions_path = [_extra, str(c.LabServerApp.extra_labextensions_path)]
+# Notebook 7 is served by the same server (/tree, /notebooks); its app in the page, for Galata's helpers
+c.JupyterNotebookApp.expose_app_in_browser = True

@@ -7,6 +7,8 @@ const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const PYTHON = process.env.UI_TESTS_PYTHON || '../.venv/bin/python';
+// another checkout's tests may hold 8888 on a shared machine
+const PORT = process.env.UI_TESTS_PORT || '8888';
 
 module.exports = {
   ...baseConfig,
@@ -21,7 +23,7 @@ module.exports = {
   expect: { timeout: 30000 },
   use: {
     ...baseConfig.use,
-    baseURL: 'http://127.0.0.1:8888',
+    baseURL: `http://127.0.0.1:${PORT}`,
     viewport: { width: 1400, height: 1000 },
     trace: 'off',
     video: 'off',
@@ -41,8 +43,8 @@ module.exports = {
     }
   },
   webServer: {
-    command: `${PYTHON} -m jupyterlab --config jupyter_server_test_config.py`,
-    url: 'http://127.0.0.1:8888/lab',
+    command: `${PYTHON} -m jupyterlab --config jupyter_server_test_config.py --port ${PORT}`,
+    url: `http://127.0.0.1:${PORT}/lab`,
     timeout: 120000,
     reuseExistingServer: !process.env.CI
   }

@@ -112,6 +112,7 @@ class ErrorJSON(_ErrorBase, total=False):
     """The user's original error and where it was raised."""
 
     file: str
+    cell_id: str  # the notebook's cell id of the failing cell, where the kernel saw it
 
 
 class EditJSON(TypedDict, total=False):

@@ -7,6 +7,7 @@ is known, optional keys are listed in each docstring, and a location is always `
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, cast
 
@@ -23,6 +24,16 @@ from .contract import (
 )
 
 WriterPosition = Literal["before", "inside", "after"]
+
+# How a label names a cell: a script's or a notebook file's cells by index ("cell 0"); a live kernel's
+# cells by the In[] prompt the notebook shows beside them (the kernel face sets "cell [{}]" while it
+# diagnoses and reports).
+CELL_NAME: ContextVar[str] = ContextVar("CELL_NAME", default="cell {}")
+
+
+def cell_name(cell: int) -> str:
+    """The cell as labels name it here: "cell 0" in a script, "cell [4]" in a live kernel."""
+    return CELL_NAME.get().format(cell)
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,7 @@ class Location:
         return cast(LocationJSON, out)
 
     def label(self) -> str:
-        where = f"cell {self.cell}" if self.cell is not None else (self.file or "?")
+        where = cell_name(self.cell) if self.cell is not None else (self.file or "?")
         return f"{where}, line {self.line}"
 
 
@@ -177,6 +188,7 @@ class ErrorInfo:
             "cell": self.location.cell if self.location else None,
             "line": self.location.line if self.location else None,
             **({"file": self.location.file} if self.location and self.location.file else {}),
+            **({"cell_id": self.location.cell_id} if self.location and self.location.cell_id else {}),
         }
         return cast(ErrorJSON, out)
 

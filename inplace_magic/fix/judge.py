@@ -36,13 +36,17 @@ def verdict(
     reference: dict[str, Any] | None,
 ) -> Verdict:
     result = Verdict(notes=list(candidate.notes))
-    if not run.ran or original is None:
-        result.notes.append("Not verified: the sandbox did not finish running it in time.")
-        return result
-    if original.get("timed_out"):
+    if original is not None and original.get("timed_out"):
+        # then the candidate is not even run: there is nothing to compare it with
         result.notes.append(
             "Not verified: the original code ran past the time limit, so it could not be compared."
         )
+        return result
+    if run.ended is not None:
+        result.notes.append(f"Not verified: the code ended the sandbox process ({run.ended}) while it ran.")
+        return result
+    if not run.ran or original is None:
+        result.notes.append("Not verified: the sandbox did not finish running it in time.")
         return result
     if not _reproduced(original):
         result.notes.append(

@@ -46,11 +46,6 @@ class Candidate:
     fallback: bool = False  # offered only when nothing precise works (ranked last among verified)
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def preserves_math(self) -> bool:
-        """Meant to compute the same gradients: the only fixes compared with the reference."""
-        return not self.changes_semantics
-
 
 @dataclass
 class RunOutcome:
@@ -65,6 +60,7 @@ class RunOutcome:
     compared: int = 0
     mismatched: list[str] = field(default_factory=list)
     timed_out: bool = False
+    ended: str | None = None  # how the sandbox process ended while running it (os._exit, a crash)
 
 
 class Edit(TypedDict, total=False):

@@ -26,7 +26,7 @@ from ..record.family import classify
 from ..replay.kernel import MAX_WINDOW, CellCode, CellStart, FailedCell, hidden_names
 from ..replay.run import RandomState
 from .cellmap import CellMap
-from .display import display_diagnosis
+from .display import display_diagnosis, prompt_cell_names
 from .exceptions import ExceptionHook, add_note
 from .nested import InnerMagic
 from .progress import Progress
@@ -299,7 +299,7 @@ class Extension:
     ) -> None:
         self._replaying = True
         try:
-            with mapped or contextlib.nullcontext():
+            with prompt_cell_names(), mapped or contextlib.nullcontext():
                 outcome: Outcome = diagnose_failure(
                     self.shell,
                     self.cellmap,
@@ -320,6 +320,7 @@ class Extension:
             self.shell.showtraceback((type(error), error, error.__traceback__), running_compiled_code=True)
         if outcome.diagnosis is not None:
             try:
-                display_diagnosis(outcome.diagnosis, self.cellmap.sources, self.lab)
+                with prompt_cell_names():
+                    display_diagnosis(outcome.diagnosis, self.cellmap.sources, self.lab)
             except Exception as failure:  # ours; the user's traceback is already shown
                 print(f"inplace_magic: could not display the diagnosis ({failure!r})", file=sys.stderr)

@@ -21,7 +21,7 @@ from typing import Literal, TypedDict
 
 from ..panel.protocol import PanelState
 
-LAB_PROTOCOL_VERSION = 2
+LAB_PROTOCOL_VERSION = 3
 COMM_TARGET = "inplace_magic"
 
 

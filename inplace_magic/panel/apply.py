@@ -105,8 +105,11 @@ class KernelApplier:
                 return outcome("apply", index, "kernel-file", False, f"Not applied in full: {exc}.{done}")
             written.append(item)
         self._written[index] = planned
+        # the cells as the diagnosis named them (a kernel names them by their In[] prompt)
+        named = {str(diff["cell"]): diff["label"] for diff in fix["diffs"] if diff["cell"] is not None}
         copy: list[CopyItem] = [
-            {"label": f"cell {k}", "text": v} for k, v in sorted(fix["cells"].items(), key=_cell_order)
+            {"label": named.get(k, f"cell {k}"), "text": v}
+            for k, v in sorted(fix["cells"].items(), key=_cell_order)
         ]
         parts = []
         if planned:

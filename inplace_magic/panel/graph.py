@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..diagnose.contract import DiagnosisJSON, SkipJSON
+from ..diagnose.diagnosis import cell_name
+from ..present.segments import location
+from ..present.words import without_comment
 from .protocol import EdgeKind, GraphEdge, GraphNode, GraphView, NodeRole, Where
 
 MAX_NODES = 40
@@ -39,15 +42,16 @@ def where(loc: Mapping[str, Any] | None) -> Where | None:
         return None
     cell = loc.get("cell")
     out: Where
+    parts = location(loc, {})
     if isinstance(cell, int):
-        out = {"line": line, "cell": cell, "label": f"cell {cell}, line {line}"}
+        out = {"line": line, "cell": cell, "label": f"{cell_name(cell)}, line {line}", "parts": parts}
         if loc.get("cell_id"):
             out["cell_id"] = str(loc["cell_id"])
     else:
         file = str(loc.get("file") or "?")
-        out = {"line": line, "file": file, "label": f"{file}, line {line}"}
+        out = {"line": line, "file": file, "label": f"{file}, line {line}", "parts": parts}
     if loc.get("code"):
-        out["code"] = _clip(str(loc["code"]), 300)
+        out["code"] = _clip(without_comment(str(loc["code"])), 300)
     if loc.get("function"):
         out["function"] = str(loc["function"])
     return out
@@ -83,6 +87,7 @@ class _Graph:
         text: str,
         loc: Where | None,
         level: int,
+        title: str | None = None,
     ) -> str:
         found = self.nodes.get(key)
         if found is None:
@@ -91,7 +96,8 @@ class _Graph:
                 "roles": [],
                 "op": op,
                 "module": module,
-                "text": _clip(text, 120),
+                "title": title if title is not None else (f"{op} · {module}" if module else op),
+                "text": _clip(without_comment(text), 120),
                 "where": loc,
                 "level": level,
             }
@@ -101,7 +107,7 @@ class _Graph:
         found["level"] = min(found["level"], level)
         return found["id"]
 
-    def site(self, site: Mapping[str, Any], role: NodeRole, level: int) -> str:
+    def site(self, site: Mapping[str, Any], role: NodeRole, level: int, title: str | None = None) -> str:
         loc = where(site)
         op = (
             site.get("optimizer")
@@ -109,7 +115,14 @@ class _Graph:
             else short_op(site.get("op"))
         )
         return self.node(
-            _site_key(site), role, str(op), site.get("module"), str(site.get("code") or ""), loc, level
+            _site_key(site),
+            role,
+            str(op),
+            site.get("module"),
+            str(site.get("code") or ""),
+            loc,
+            level,
+            title,
         )
 
     def edge(
@@ -162,29 +175,21 @@ def build_graph(diag: DiagnosisJSON) -> GraphView:
     if saved_v is not None and now_v is not None:
         t_text = f"saved at v{saved_v}, now v{now_v}"
     t_name = tensor.get("parameter") or ", ".join(part(writer).get("names") or []) or "tensor"
-    t = g.node(("tensor",), "tensor", label, t_name, t_text, None, 0)
+    t = g.node(("tensor",), "tensor", label, t_name, t_text, None, 0, f"{label} · {t_name}")
     if tensor.get("is_leaf"):
         g.node(("tensor",), "leaf", label, t_name, t_text, None, 0)
 
     if saver:
         s = g.site(saver, "saver", 0)
         role = str(saver.get("role") or "")
+        saved = f"saved v{saved_v}" if saved_v is not None else "saved"
         if "output" in role or kind == "view_inplace":
-            relation = "its view" if kind == "view_inplace" else f"output, saved at v{saved_v}"
-            g.edge(
-                s, t, "saved", f"{label} {relation}" if kind == "view_inplace" else relation, highlight=True
-            )
+            g.edge(s, t, "saved", "its view" if kind == "view_inplace" else saved, highlight=True)
         else:
-            g.edge(
-                t,
-                s,
-                "saved",
-                f"input, saved at v{saved_v}" if saved_v is not None else "input",
-                highlight=True,
-            )
+            g.edge(t, s, "saved", saved, highlight=True)
     if writer:
         w = g.site(writer, "optimizer" if diag.get("optimizer_step") else "writer", 0)
-        change = f"overwritten in place → v{now_v}" if now_v is not None else "written in place"
+        change = f"writes → v{now_v}" if now_v is not None else "writes"
         g.edge(t, w, "writes", change, highlight=True)
     if saver and saver.get("node") and kind == "version_counter":
         err = where(diag.get("error"))
@@ -195,9 +200,9 @@ def build_graph(diag: DiagnosisJSON) -> GraphView:
 
     skip = diag.get("skip")
     if skip:
-        _add_skip(g, skip, label)
+        _add_skip(g, skip, ", ".join(part(writer).get("names") or []) or label)
     for other in (diag.get("also_written_by") or [])[:4]:
-        g.edge(t, g.site(other, "writer", 1), "writes", "also written in place", highlight=True)
+        g.edge(t, g.site(other, "writer", 1), "writes", "also writes", highlight=True)
     for site in (writer, saver):
         for caller in (part(site).get("stack") or [])[:MAX_CALLERS]:
             c = g.node(
@@ -208,12 +213,21 @@ def build_graph(diag: DiagnosisJSON) -> GraphView:
                 str(caller.get("code") or ""),
                 where(caller),
                 2,
+                "called from",
             )
-            g.edge(c, g.nodes[_site_key(part(site))]["id"], "calls", "calls")
+            g.edge(c, g.nodes[_site_key(part(site))]["id"], "calls", "")
     return _capped(g)
 
 
-def _add_skip(g: _Graph, skip: SkipJSON, label: str) -> None:
+def _split_text(source: Mapping[str, Any]) -> str:
+    """What the split stands for: its line, or for a value that came in as an argument, the function."""
+    code = str(source.get("code") or "")
+    if code.startswith(("def ", "async def ")):
+        return f"input of {source.get('function') or 'the function'}()"
+    return code
+
+
+def _add_skip(g: _Graph, skip: SkipJSON, value: str) -> None:
     source = skip.get("from") or {}
     merge_info = skip.get("merge") or {}
     split = g.node(
@@ -221,11 +235,14 @@ def _add_skip(g: _Graph, skip: SkipJSON, label: str) -> None:
         "split",
         short_op(source.get("op")),
         None,
-        str(source.get("code") or ""),
+        _split_text(source),
         where(source),
         0,
+        f"split · {value}",
     )
-    merge = g.site(merge_info, "merge", 0)
+    merged = f"merge ({merge_info.get('kind') or short_op(merge_info.get('op'))})"
+    module = merge_info.get("module")
+    merge = g.site(merge_info, "merge", 0, f"{merged} · {module}" if module else merged)
     for branch, first_kind in (("saver_branch", "skip"), ("writer_branch", "data")):
         steps = [s for s in part(skip).get(branch) or [] if _site_key(s) != _site_key(merge_info)]
         chain = [split]
@@ -242,7 +259,7 @@ def _add_skip(g: _Graph, skip: SkipJSON, label: str) -> None:
             # the saver's branch is the one whose value was overwritten: its edge out of the split
             # is the skip edge the in-place write broke
             if i == 0 and first_kind == "skip":
-                g.edge(a, b, "skip", f"skip · {label}", highlight=True, broken=True)
+                g.edge(a, b, "skip", "", highlight=True, broken=True)
             else:
                 g.edge(a, b, "data", "")
 

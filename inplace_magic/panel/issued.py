@@ -18,6 +18,7 @@ from typing import Any
 
 from ..diagnose.contract import DiagnosisJSON
 from .protocol import FixView, PanelState
+from .state import FixVerdict, with_verdict
 
 # The latest diagnoses a kernel keeps (a long session fails often): older panels then say so.
 MAX_ISSUED = 64
@@ -90,6 +91,16 @@ class IssuedDiagnoses:
         for diagnosis_id, issued in self._by_id.items():
             if diagnosis_id not in self._dismissed:
                 yield copy.deepcopy(issued.state)
+
+    def update_fix(self, diagnosis_id: str, index: int, verdict: FixVerdict) -> PanelState | None:
+        """Record what the kernel found out about fix ``index`` (its verification); the new state, a
+        copy, or None when this kernel issued no such diagnosis or fix. Apply follows the update."""
+        issued = self._by_id.get(diagnosis_id)
+        fix = issued.fix(index) if issued is not None else None
+        if issued is None or fix is None:
+            return None
+        issued.state["fixes"][index] = with_verdict(fix, verdict)
+        return copy.deepcopy(issued.state)
 
     def dismiss(self, diagnosis_id: str) -> bool:
         """Leave ``diagnosis_id`` out of :meth:`current` (its fixes still apply from its panel)."""

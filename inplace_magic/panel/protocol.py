@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-from ..present.words import LabelTag
+from ..present.segments import Segment
+from ..present.words import LabelTag, VerificationStatus
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 NodeRole = Literal[
     "tensor", "leaf", "saver", "writer", "optimizer", "split", "merge", "step", "backward", "caller", "more"
@@ -36,6 +37,7 @@ ALIASES = {
     "TimelineEvent": TimelineEvent,
     "DiffOp": DiffOp,
     "FixLabelTag": LabelTag,
+    "VerificationStatus": VerificationStatus,
     "ApplyPath": ApplyPath,
     "RequestType": RequestType,
     "OutcomeType": OutcomeType,
@@ -44,7 +46,8 @@ ALIASES = {
 
 class _WhereBase(TypedDict):
     line: int  # 1-based within the cell or file
-    label: str  # "cell 0, line 22"
+    label: str  # "cell [4], line 22"
+    parts: list[Segment]  # the label, its cell as a reference
 
 
 class Where(_WhereBase, total=False):
@@ -94,6 +97,7 @@ class GraphNode(TypedDict):
     roles: list[NodeRole]
     op: str
     module: str | None
+    title: str  # the node's first line: "relu_ · block.act", "split · h", "merge (add) · block"
     text: str  # the code line, or what the node stands for
     where: Where | None
     level: int  # 0: the conflict itself; 1: the branches; 2: call sites ("expand" shows more)
@@ -134,6 +138,7 @@ class TargetDiff(TypedDict):
     cell: int | None
     file: str | None
     label: str
+    parts: list[Segment]  # the label, its cell as a reference
     lines: list[DiffLine]
 
 
@@ -157,6 +162,14 @@ class FixLabel(TypedDict):
     text: str  # "verified", "changes the training semantics"
 
 
+class Verification(TypedDict):
+    """How far the kernel got in checking a fix; it updates this while the panel is shown."""
+
+    status: VerificationStatus
+    label: str  # "verifying…", "verified, gradient-preserving", "did not help"
+    detail: str  # why Apply waits or is not offered, or what the verification found ("" when nothing)
+
+
 class FixView(TypedDict):
     """A fix the kernel issued: what it changes and how far it can be trusted."""
 
@@ -164,11 +177,15 @@ class FixView(TypedDict):
     kind: str
     title: str
     description: str
+    description_parts: list[Segment]  # the description, its cells as references
     verified: bool
     preserves_gradients: bool | None
     changes_semantics: bool
     labels: list[FixLabel]
-    rerun: str  # what to re-run after applying it: "Then re-run cells 0–2."
+    verification: Verification
+    can_apply: bool  # the kernel offers this fix now (not while it is verifying it, not when it failed)
+    rerun: str  # what to re-run after applying it: "Then re-run cell [2] and cell [3]."
+    rerun_parts: list[Segment]
     diffs: list[TargetDiff]
     edits: list[EditView]
     cells: dict[str, str]  # cell index -> fixed full text (what "copy" offers)
@@ -190,8 +207,10 @@ class PanelState(TypedDict):
     id: str
     kind: str
     kind_label: str  # the kind in plain words
-    headline: str
+    headline: str  # in one line of text (what the text report says)
+    headline_parts: list[Segment]  # short module names (their repr on hover), no comments, cell references
     explanation: str
+    explanation_parts: list[Segment]
     notes: list[str]
     error: ErrorView
     writer: SiteView | None

@@ -7,15 +7,29 @@ user reads come from :mod:`inplace_magic.present.words`, so the front end writes
 
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from .._version import __version__
 from ..diagnose.contract import DiagnosisJSON, FixJSON, SiteJSON, SkipJSON, TensorJSON
-from ..present.words import LABEL_WORDS, fix_tags, kind_name, panel_mismatch, rerun_hint
+from ..diagnose.diagnosis import cell_name
+from ..present.segments import Cells, cell_ref, cells_of, headline, plain, prose, text
+from ..present.words import (
+    APPLY_WAITS,
+    LABEL_WORDS,
+    VerificationStatus,
+    can_apply,
+    fix_label,
+    fix_tags,
+    kind_name,
+    panel_mismatch,
+    rerun_hint,
+    verification_status,
+)
 from .graph import build_graph, part, short_op, tensor_label, where
 from .protocol import (
     PROTOCOL_VERSION,
@@ -30,6 +44,7 @@ from .protocol import (
     TargetDiff,
     TensorView,
     TimelineStep,
+    Verification,
 )
 
 MAX_MESSAGE = 2000
@@ -61,14 +76,19 @@ def build_state(diag: DiagnosisJSON, sources: Sources | None = None) -> PanelSta
         "where": where(error),
     }
     failing = error_view["where"].get("cell") if error_view["where"] else None
-    return {
+    cells = cells_of(diag)
+    head = headline(diag, cells)
+    explanation = str(diag.get("explanation") or "")
+    state: PanelState = {
         "version": PROTOCOL_VERSION,
         "mismatch": panel_mismatch(__version__, PROTOCOL_VERSION),
         "id": diagnosis_id(diag),
         "kind": str(diag.get("kind") or "other"),
         "kind_label": kind_name(diag.get("kind")),
-        "headline": str(diag.get("headline") or "In-place autograd error"),
-        "explanation": str(diag.get("explanation") or ""),
+        "headline": plain(head),
+        "headline_parts": head,
+        "explanation": explanation,
+        "explanation_parts": prose(explanation, cells),
         "notes": [str(n) for n in diag.get("notes") or []],
         "error": error_view,
         "writer": _site(writer, "writer", diag) if writer else None,
@@ -81,8 +101,28 @@ def build_state(diag: DiagnosisJSON, sources: Sources | None = None) -> PanelSta
         "cell_ids": cell_ids(diag),
         "graph": build_graph(diag),
         "timeline": build_timeline(diag),
-        "fixes": [_fix(i, f, sources, failing) for i, f in enumerate((diag.get("fixes") or [])[:MAX_FIXES])],
+        "fixes": [
+            _fix(i, f, sources, failing, cells) for i, f in enumerate((diag.get("fixes") or [])[:MAX_FIXES])
+        ],
     }
+    _fill_cell_ids(state, cells)
+    return state
+
+
+def _fill_cell_ids(value: object, cells: Cells) -> None:
+    """Give every cell reference the cell's id where any location of the diagnosis had it."""
+    if isinstance(value, dict):
+        cell = value.get("cell")
+        named = ("label" in value and "line" in value) or "text" in value  # a location or a reference
+        if isinstance(cell, int) and not isinstance(cell, bool) and named and "cell_id" not in value:
+            cell_id = cells.get(cell)
+            if cell_id:
+                value["cell_id"] = cell_id
+        for item in value.values():
+            _fill_cell_ids(item, cells)
+    elif isinstance(value, list):
+        for item in value:
+            _fill_cell_ids(item, cells)
 
 
 def cell_ids(diag: Any) -> dict[str, str]:
@@ -209,11 +249,19 @@ def _step(
     }
 
 
-def _labels(fix: FixJSON) -> list[FixLabel]:
-    return [{"tag": tag, "text": LABEL_WORDS[tag]} for tag in fix_tags(fix)]
+def _labels(fix: Mapping[str, Any], status: VerificationStatus) -> list[FixLabel]:
+    return [{"tag": tag, "text": LABEL_WORDS[tag]} for tag in fix_tags(fix, status)]
 
 
-def _fix(index: int, fix: FixJSON, sources: Sources | None, failing: int | None) -> FixView:
+def verification(fix: Mapping[str, Any], status: VerificationStatus, detail: str = "") -> Verification:
+    return {
+        "status": status,
+        "label": fix_label(fix, status),
+        "detail": detail or APPLY_WAITS.get(status, ""),
+    }
+
+
+def _fix(index: int, fix: FixJSON, sources: Sources | None, failing: int | None, cells: Cells) -> FixView:
     edits: list[EditView] = []
     for raw in fix.get("edits") or []:
         edit: EditView = {
@@ -226,21 +274,28 @@ def _fix(index: int, fix: FixJSON, sources: Sources | None, failing: int | None)
         else:
             edit["file"] = str(raw.get("file") or "?")
         edits.append(edit)
-    cells = {str(k): str(v) for k, v in (fix.get("cells") or {}).items()}
+    fixed = {str(k): str(v) for k, v in (fix.get("cells") or {}).items()}
+    status = verification_status(fix)
+    description = str(fix.get("description") or "")
+    rerun = rerun_hint((e["cell"] for e in edits if "cell" in e), failing)
     return {
         "index": index,
         "kind": str(fix.get("kind") or "other"),
         "title": str(fix.get("title") or fix.get("kind") or "Fix"),
-        "description": str(fix.get("description") or ""),
+        "description": description,
+        "description_parts": prose(description, cells),
         "verified": bool(fix.get("verified")),
         "preserves_gradients": fix.get("preserves_gradients"),
         "changes_semantics": bool(fix.get("changes_semantics")),
-        "labels": _labels(fix),
-        "rerun": rerun_hint((e["cell"] for e in edits if "cell" in e), failing),
-        "diffs": build_diffs(edits, cells, sources),
+        "labels": _labels(fix, status),
+        "verification": verification(fix, status),
+        "can_apply": can_apply(status) and bool(edits or fixed),
+        "rerun": rerun,
+        "rerun_parts": prose(rerun, cells),
+        "diffs": build_diffs(edits, fixed, sources),
         "edits": edits,
-        "cells": cells,
-        "before": {k: sources[int(k)] for k in cells if sources and k.isdigit() and int(k) in sources},
+        "cells": fixed,
+        "before": {k: sources[int(k)] for k in fixed if sources and k.isdigit() and int(k) in sources},
         "notes": [str(n) for n in fix.get("notes") or []],
     }
 
@@ -266,9 +321,16 @@ def build_diffs(edits: list[EditView], cells: Mapping[str, str], sources: Source
             lines.append({"op": "@", "text": f"line {edit.get('line', '?')}"})
             lines += [{"op": "-", "text": t} for t in edit.get("old", "").splitlines()]
             lines += [{"op": "+", "text": t} for t in edit.get("new", "").splitlines()]
-        label = f"cell {cell}" if cell is not None else str(file)
+        label = cell_name(cell) if cell is not None else str(file)
+        parts = [cell_ref(cell, None)] if cell is not None else [text(label)]
         diffs.append(
-            {"cell": cell, "file": None if cell is not None else file, "label": label, "lines": lines}
+            {
+                "cell": cell,
+                "file": None if cell is not None else file,
+                "label": label,
+                "parts": parts,
+                "lines": lines,
+            }
         )
     return diffs
 
@@ -286,4 +348,50 @@ def _cell_diff(index: int, old: str, new: str) -> TargetDiff:
                 continue
             lines += [{"op": "-", "text": t} for t in a_lines[i1:i2]]
             lines += [{"op": "+", "text": t} for t in b_lines[j1:j2]]
-    return {"cell": index, "file": None, "label": f"cell {index}", "lines": lines}
+    return {
+        "cell": index,
+        "file": None,
+        "label": cell_name(index),
+        "parts": [cell_ref(index, None)],
+        "lines": lines,
+    }
+
+
+class FixVerdict(TypedDict, total=False):
+    """What the kernel found out about a fix while its panel was shown (:meth:`DiagnosisPanel.update_fix`).
+
+    ``status`` is required; the other fields default to what the status says ("verified" is verified and
+    gradient-preserving, "changes_semantics" verified with other gradients, the rest not verified).
+    """
+
+    status: VerificationStatus
+    verified: bool
+    preserves_gradients: bool | None
+    detail: str  # what the verification found, shown under the fix
+    notes: list[str]  # replace the fix's notes
+
+
+_VERDICT_DEFAULTS: dict[VerificationStatus, tuple[bool, bool | None]] = {
+    "verifying": (False, None),
+    "verified": (True, True),
+    "changes_semantics": (True, False),
+    "did_not_help": (False, None),
+    "not_verified": (False, None),
+}
+
+
+def with_verdict(fix: FixView, verdict: FixVerdict | Mapping[str, Any]) -> FixView:
+    """``fix`` as ``verdict`` leaves it: its labels, verification line and whether Apply is offered."""
+    status = verdict.get("status")
+    if status not in _VERDICT_DEFAULTS:
+        raise ValueError(f"unknown verification status {status!r}; one of {', '.join(_VERDICT_DEFAULTS)}")
+    verified, preserves = _VERDICT_DEFAULTS[status]
+    updated: FixView = copy.deepcopy(fix)
+    updated["verified"] = bool(verdict.get("verified", verified))
+    updated["preserves_gradients"] = verdict.get("preserves_gradients", preserves)
+    if "notes" in verdict:
+        updated["notes"] = [str(note) for note in verdict["notes"] or []]
+    updated["labels"] = _labels(updated, status)
+    updated["verification"] = verification(updated, status, str(verdict.get("detail") or ""))
+    updated["can_apply"] = can_apply(status) and bool(updated["edits"] or updated["cells"])
+    return updated

@@ -31,7 +31,7 @@ from ..present.words import panel_request_mismatch
 from .apply import KernelApplier, outcome
 from .issued import ISSUED, Issued, IssuedDiagnoses
 from .protocol import PROTOCOL_VERSION, ApplyRequest, Outcome, PanelModel, PanelState
-from .state import Sources, build_state
+from .state import FixVerdict, Sources, build_state, with_verdict
 from .wire import problem
 
 STATIC = Path(__file__).parent.parent / "static"
@@ -92,6 +92,18 @@ class DiagnosisPanel(anywidget.AnyWidget):  # type: ignore[misc]
         state = build_state(diag, sources)  # type: ignore[arg-type]  # a partial diagnosis is drawn too
         return cls(registry.issue(state, diag, base_dir), **kwargs)
 
+    def update_fix(self, index: int, verdict: FixVerdict) -> PanelState | None:
+        """Show what the kernel found out about fix ``index`` (``verdict["status"]``: "verifying",
+        "verified", "changes_semantics", "did_not_help", "not_verified"): the page redraws that fix,
+        and Apply follows it. The kernel's own copy changes too (the registry holds the same one), so
+        a later sync and Apply see it. Returns the new state, or None when there is no such fix."""
+        fix = self.issued.fix(index)
+        if fix is None:
+            return None
+        self.issued.state["fixes"][index] = with_verdict(fix, verdict)
+        self.state = dict(copy.deepcopy(self.issued.state))
+        return copy.deepcopy(self.issued.state)
+
     @property
     def panel_state(self) -> PanelState:
         """The state as the kernel issued it (the ``state`` trait is the page's copy)."""
@@ -138,6 +150,8 @@ class DiagnosisPanel(anywidget.AnyWidget):  # type: ignore[misc]
         if fix is None:
             return _refusal(content, f"This diagnosis has no fix {request['fixIndex']}; nothing was changed.")
         if request["type"] == "apply":
+            if not fix["can_apply"]:
+                return _refusal(content, f"Not applied. {fix['verification']['detail']}".strip())
             return self._applier.apply(fix)
         return self._applier.undo(fix)
 

@@ -1,34 +1,98 @@
 """The one entry point every face calls: run code, and when it fails with an in-place autograd
-error, replay it under the recorder and return the diagnosis (with its verified fixes)."""
+error, replay it under the recorder and return the diagnosis (with its verified fixes).
+
+How often the user's code ran is counted and returned (:class:`Executions`): once as given; once
+more, up to the failing cell, for the replay; and, with fixes, in a sandbox process for each
+verification run. Every re-execution has a time limit and stops at the first Ctrl-C; then, or when
+our own code fails, the user's original error is what is reported, with a note saying why it is
+not diagnosed. The user's exception keeps their frames only.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import time
 import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from ..diagnose.analysis import diagnose
 from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location
+from ..diagnose.explain import explain
 from ..diagnose.locations import Locator
 from ..diagnose.members import ANALYSES
-from ..record.family import classify, confirmable, member_of
+from ..record.family import Member, confirmable, member_of
 from ..record.recorder import OpObserver, Recorder, ReplayStopped
 from ..replay.cells import Cell
 from ..replay.run import (
     CellLookup,
+    Dialect,
     RandomState,
     SourceMap,
+    as_script,
     compile_cells,
+    dialect_of,
     fresh_namespace,
     raising_frame,
-    run_compiled,
-    script_path_on_sys_path,
+    run_program,
 )
+from ..replay.time_limit import TimeLimitExceeded, interrupt_once, limit_for, time_limit
 
 Status = Literal["ok", "inplace_error", "other_error"]
+
+_KIND_WORDS = {
+    "version_counter": "A tensor saved for backward was modified by an in-place operation",
+    "leaf_inplace": "An in-place operation wrote into a leaf tensor that requires grad",
+    "view_inplace": "An in-place operation wrote into a view autograd cannot track",
+    "other": "An in-place operation broke autograd",
+}
+
+
+@dataclass
+class Executions:
+    """How many times the user's code was started: as given, replayed, and to verify fixes."""
+
+    run: int = 0
+    replay: int = 0
+    fix_verification: int = 0
+    fixes_ran: str = "in a sandbox process"  # where the fix verification ran (a DDP launch: its ranks)
+
+    @property
+    def total(self) -> int:
+        return self.run + self.replay + self.fix_verification
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "run": self.run,
+            "replay": self.replay,
+            "fix_verification": self.fix_verification,
+            "total": self.total,
+        }
+
+    def count_fix_run(self) -> None:
+        self.fix_verification += 1
+
+    def sentence(self) -> str:
+        parts = [f"{self.run} as given" if self.run != 1 else "once as given"]
+        if self.replay:
+            parts.append("once more under the recorder (the replay)")
+        if self.fix_verification:
+            parts.append(f"{_times(self.fix_verification)} {self.fixes_ran} to verify fixes")
+        return f"Your code ran {_times(self.total)}: " + ", ".join(parts) + "."
+
+
+def _times(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
+class Watcher(Protocol):
+    """Told what the check is doing, for a supervising process that must report if it never ends."""
+
+    def cell(self, index: int) -> None: ...
+
+    def stage(self, name: str, seconds: float, provisional: CheckResult) -> None: ...
 
 
 @dataclass
@@ -37,22 +101,39 @@ class CheckResult:
     error: ErrorInfo | None
     exception: BaseException | None
     diagnosis: Diagnosis | None
+    traceback: str = ""  # the user's exception as Python prints it: their frames only
+    notes: list[str] = field(default_factory=list)  # about the run, the replay and the fix search
+    internal_errors: list[str] = field(default_factory=list)  # bugs of ours, never the user's
+    executions: Executions = field(default_factory=Executions)
+    error_cell: int | None = None  # the cell of an error without a line (a cell too deep to compile)
+    interrupted: bool = False  # a Ctrl-C stopped the replay or the fix search
+    replay_finished: bool = False  # the diagnosis comes from a replay that ran to its end
 
     def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any]
         if self.diagnosis is not None:
-            return dict(self.diagnosis.to_json())
-        return {
-            "status": self.status,
-            "error": self.error.to_json() if self.error else None,
-            "kind": None,
-            "member": None,
-            "inplace": None,
-            "saved_by": None,
-            "skip": None,
-            "tensor": None,
-            "limits": [],
-            "fixes": [],
-        }
+            out = dict(self.diagnosis.to_json())
+            out["notes"] = [*out["notes"], *self.notes]
+        else:
+            out = {
+                "status": self.status,
+                "error": self.error.to_json() if self.error else None,
+                "kind": None,
+                "member": None,
+                "inplace": None,
+                "saved_by": None,
+                "skip": None,
+                "tensor": None,
+                "limits": [],
+                "fixes": [],
+                "notes": list(self.notes),
+            }
+        if out["error"] is not None and out["error"]["cell"] is None and self.error_cell is not None:
+            out["error"]["cell"] = self.error_cell
+        out["traceback"] = self.traceback
+        out["executions"] = self.executions.to_json()
+        out["internal_errors"] = list(self.internal_errors)
+        return out
 
 
 def recorder_for(original: BaseException, undo: OpObserver | None = None) -> Recorder:
@@ -93,49 +174,186 @@ def replay(
     return diagnose(recorder.trace, original, source_map, namespace(), replay_error, error_location)
 
 
+def undiagnosed(member: Member, error: ErrorInfo, note: str) -> Diagnosis:
+    """What the error alone tells (its kind and where it was raised), when no replay could say more."""
+    kind = member.kind
+    diagnosis = Diagnosis(kind, error, None, None, None, reproduced=False, notes=[note], member=member.id)
+    explain(diagnosis)  # the advice for a leaf or a view holds without a replay; the rest needs one
+    where = f" (raised at {error.location.label()}: `{error.location.code}`)" if error.location else ""
+    diagnosis.headline = f"{_KIND_WORDS[kind]}{where}"
+    if kind in ("version_counter", "other"):
+        diagnosis.explanation = (
+            "Which operation wrote the tensor and which one saved it is known only from a replay."
+        )
+    return diagnosis
+
+
+def _message(exc: BaseException) -> str | None:
+    """``str(exc)``, or None when the user's ``__str__`` itself raises (Python then prints a placeholder)."""
+    try:
+        return str(exc)
+    except Exception:
+        return None
+
+
+def _internal(result: CheckResult, what: str, bug: Exception) -> None:
+    summary = f"{type(bug).__name__}: {_message(bug)}"
+    result.internal_errors.append(f"{what}: {summary}")
+    result.notes.append(
+        f"inplace_magic internal error while {what} ({summary}): a bug of ours, please report it; "
+        "the error shown is yours."
+    )
+
+
 def check_cells(
     cells: list[Cell],
     script_path: str | None = None,
     *,
     with_fixes: bool = True,
+    time_limit_s: float | None = None,
+    dialect: Dialect | None = None,
+    skip_shell: bool = False,
+    watcher: Watcher | None = None,
     replay_scope: Callable[[], AbstractContextManager[object]] | None = None,
 ) -> CheckResult:
-    """Run ``cells`` in one fresh namespace, as a kernel would; diagnose an in-place error.
+    """Run ``cells`` in one fresh namespace, as ``python PATH`` or a kernel would; diagnose an in-place error.
 
+    ``time_limit_s`` bounds each re-execution (None: derived from the first run, see
+    :func:`~inplace_magic.replay.time_limit.limit_for`); the user's own run has no limit.
     ``replay_scope`` is entered around the replay only (one rank of a distributed launch meets the
     other ranks there and gives the replay a fresh process group: :mod:`.distributed`).
     """
+    dialect = dialect or dialect_of(cells, script_path)
     source_map = SourceMap()
-    compiled = compile_cells(cells, source_map)
+    program = compile_cells(cells, source_map, dialect=dialect, skip_shell=skip_shell)
     random_state = RandomState.capture()
-    with script_path_on_sys_path(script_path):
-        first = run_compiled(compiled, fresh_namespace(script_path))
-        if first.exception is None:
-            return CheckResult("ok", None, None, None)
-        exc = first.exception
-        location = Locator(source_map).location(raising_frame(exc, source_map))
-        error = ErrorInfo(type(exc).__name__, str(exc), location)
-        if classify(exc) is None and confirmable(exc) is None:
-            return CheckResult("other_error", error, exc, None)
-        # release the first run (its namespace and the graph its traceback's frames hold) so the
-        # replay's peak memory stays close to a plain run's; the traceback itself stays printable
-        first.namespace.clear()
-        traceback.clear_frames(exc.__traceback__)
+    with as_script(script_path):
+        started = time.monotonic()
+        first = run_program(program, fresh_namespace(script_path), on_cell=watcher.cell if watcher else None)
+        first_s = time.monotonic() - started
+    result = CheckResult("ok", None, None, None, notes=list(first.notes), executions=Executions(run=1))
+    if first.exit is not None:
+        where = Locator(source_map).location(raising_frame(first.exit, source_map))
+        result.notes.append(
+            f"The code called sys.exit({first.exit.code!r})"
+            + (f" at {where.label()}" if where else "")
+            + "; as in a script, that ends the run: the code after it did not run."
+        )
+    exc = first.exception
+    if exc is None:
+        return result
+    message = _message(exc)
+    location = Locator(source_map).location(raising_frame(exc, source_map))
+    result.error = ErrorInfo(
+        type(exc).__name__, "<exception str() failed>" if message is None else message, location
+    )
+    result.exception, result.error_cell = exc, first.cell
+    result.traceback = "".join(traceback.format_exception(exc))
+    member = member_of(exc) if message is not None else None  # ours by its text
+    # or a text that is ours only when the replay finds the in-place write behind it
+    unconfirmed = confirmable(exc) if member is None and message is not None else None
+    if member is None and unconfirmed is None:
+        result.status = "other_error"
+        return result
+    result.status = "inplace_error" if member is not None else "other_error"
+    # release the first run (its namespace and the graph its traceback's frames hold) so the
+    # replay's peak memory stays close to a plain run's; the traceback itself stays printable
+    first.namespace.clear()
+    traceback.clear_frames(exc.__traceback__)
+    limit = limit_for(first_s, time_limit_s)
+    replay_namespace = fresh_namespace(script_path)
+    replay_program = compile_cells(
+        cells, source_map, prefix="replay cell", dialect=dialect, skip_shell=skip_shell
+    )
 
-        replay_namespace = fresh_namespace(script_path)
-        replay_compiled = compile_cells(cells, source_map, prefix="replay cell")
+    def rerun() -> BaseException | None:
+        random_state.restore()
+        result.executions.replay += 1
+        with as_script(script_path), time_limit(limit):
+            return run_program(
+                replay_program, replay_namespace, stop_after=first.cell, interruptible=True
+            ).exception
 
-        def rerun() -> BaseException | None:
-            random_state.restore()
-            return run_compiled(replay_compiled, replay_namespace, stop_after=first.cell).exception
+    if member is not None:  # until the replay says more (an unconfirmed text stays another error)
+        result.diagnosis = undiagnosed(
+            member, result.error, "Not diagnosed: the diagnostic replay did not finish."
+        )
+    if watcher is not None:
+        watcher.stage("replay", limit, result)
+    diagnosis: Diagnosis | None = None
+    stopped: str | None = None  # why the replay did not run to its end
+    with interrupt_once():
+        try:
+            with replay_scope() if replay_scope is not None else contextlib.nullcontext():
+                diagnosis = replay(rerun, exc, source_map, lambda: replay_namespace, location)
+        except TimeLimitExceeded:
+            how = (
+                "as set"
+                if time_limit_s is not None
+                else f"ten times your own run of {first_s:.1f} s, at least 30 s"
+            )
+            stopped = f"the diagnostic replay ran past its time limit of {limit:g} s ({how}) and was stopped"
+        except KeyboardInterrupt:
+            stopped, result.interrupted = "the diagnostic replay was interrupted (Ctrl-C)", True
+        except Exception as bug:  # ours: reported as such, and the user's error stays what is shown
+            _internal(result, "replaying and diagnosing", bug)
+            stopped = "inplace_magic failed while replaying it"
+        if diagnosis is None and member is None:  # not confirmed: the user's other error, as raised
+            if stopped is not None:
+                result.notes.append(
+                    "The error's text is an in-place autograd error only when a replay finds the in-place "
+                    f"write behind it, and {stopped}; it is shown as raised."
+                )
+            return result
+        if diagnosis is None:
+            assert member is not None
+            why = stopped or "the diagnostic replay did not finish"
+            result.diagnosis = undiagnosed(
+                member, result.error, f"Not diagnosed: {why}; the error is shown as raised."
+            )
+            return result
+        result.status, result.diagnosis, result.replay_finished = "inplace_error", diagnosis, True
+        if with_fixes:
+            _search_fixes(result, cells, diagnosis, script_path, limit, dialect, skip_shell, watcher)
+    return result
 
-        with replay_scope() if replay_scope is not None else contextlib.nullcontext():
-            diagnosis = replay(rerun, exc, source_map, lambda: replay_namespace, location)
-    if diagnosis is None:  # a text that only the replay could make ours, and it did not
-        return CheckResult("other_error", error, exc, None)
-    if with_fixes:
-        diagnosis.fixes = find_fixes(cells, diagnosis, script_path)
-    return CheckResult("inplace_error", error, exc, diagnosis)
+
+def _search_fixes(
+    result: CheckResult,
+    cells: list[Cell],
+    diagnosis: Diagnosis,
+    script_path: str | None,
+    limit: float,
+    dialect: Dialect,
+    skip_shell: bool,
+    watcher: Watcher | None,
+) -> None:
+    from .. import fix  # the fix stage imports libcst: only when fixes are asked for
+
+    if watcher is not None:
+        watcher.stage("fixes", fix.search_deadline_s(limit), result)
+    try:
+        found = fix.search_fixes(
+            cells,
+            dict(diagnosis.to_json()),
+            script_path,
+            time_limit_s=limit,
+            dialect=dialect,
+            skip_shell=skip_shell,
+            on_executions=lambda n: setattr(result.executions, "fix_verification", n),
+        )
+    except KeyboardInterrupt:
+        result.interrupted = True
+        result.notes.append("The search for fixes was interrupted (Ctrl-C); no fix is offered.")
+        return
+    except Exception as bug:  # ours: the diagnosis stands, and the bug is said to be ours
+        _internal(result, "searching for fixes", bug)
+        return
+    diagnosis.fixes = found.fixes
+    result.notes += found.notes
+    for failure in found.internal_errors:
+        result.internal_errors.append(failure)
+        result.notes.append(f"inplace_magic internal error: {failure} (a bug of ours, please report it).")
 
 
 def find_fixes(

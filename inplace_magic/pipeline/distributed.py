@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,19 +42,22 @@ from ..replay.process_group import (
     replay_groups,
 )
 from ..replay.run import (
+    Dialect,
     RandomState,
     SourceMap,
+    as_script,
     cell_filename,
     compile_cells,
+    dialect_of,
     fresh_namespace,
-    run_compiled,
-    script_path_on_sys_path,
+    run_program,
 )
-from ..replay.time_limit import limit_for, time_limit
-from .core import CheckResult, Status, check_cells, find_fixes
+from ..replay.time_limit import TimeLimitExceeded, limit_for, time_limit
+from .core import CheckResult, Status, Watcher, check_cells, find_fixes
 
 REPLAY = "0"  # the replay's process-group prefix: every rank of one launch replays once
 MAX_LAUNCH_CHECKS = 3  # fixes re-run under the launch, in rank order, until one passes
+_LAUNCH_GRACE_S = 30.0  # a fix's launch may take its time limit and this (starting N interpreters)
 _SEVERITY = {"inplace_error": 0, "other_error": 1, "ok": 2, "missing": 3}
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -131,11 +134,39 @@ class DistributedCheck:
         return out
 
 
+class _RankWatcher:
+    """The supervising process's watcher (:class:`.core.Watcher`), told of a rank's longer stages:
+    the replay begins with a meeting of the ranks, which may take the rank timeout first."""
+
+    def __init__(self, watcher: Watcher, started: float, time_limit_s: float | None) -> None:
+        self.watcher, self.started, self.time_limit_s = watcher, started, time_limit_s
+
+    def cell(self, index: int) -> None:
+        self.watcher.cell(index)
+
+    def stage(self, name: str, seconds: float, provisional: CheckResult) -> None:
+        meeting = rank_timeout(time.monotonic() - self.started, self.time_limit_s)
+        self.watcher.stage(name, seconds + meeting, provisional)
+
+
 def check_distributed(
-    cells: list[Cell], script_path: str | None, *, with_fixes: bool, world: World
+    cells: list[Cell],
+    script_path: str | None,
+    *,
+    with_fixes: bool,
+    world: World,
+    time_limit_s: float | None = None,
+    skip_shell: bool = False,
+    watcher: Watcher | None = None,
 ) -> DistributedCheck:
-    """Check ``cells`` as rank ``world.rank`` of a launch; every rank of the launch must call this."""
+    """Check ``cells`` as rank ``world.rank`` of a launch; every rank of the launch must call this.
+
+    ``time_limit_s`` (``--time-limit``) bounds each re-execution as in a single process, and is the
+    rank timeout unless ``INPLACE_MAGIC_RANK_TIMEOUT`` is set; ``watcher`` hears each stage with
+    the time it may take (the rank's part under a supervising process, :mod:`inplace_magic.cli`).
+    """
     channel = RankChannel.connect(world)
+    dialect = dialect_of(cells, script_path)
     random_state = RandomState.capture()  # what check_cells captures too: nothing runs in between
     started = time.monotonic()
     took: dict[str, Any] = {}
@@ -143,29 +174,44 @@ def check_distributed(
     @contextlib.contextmanager
     def failing_rank_replay() -> Iterator[None]:
         took["first_s"] = time.monotonic() - started
-        took["decision"] = decision = _meet(channel, "inplace_error", took["first_s"])
+        took["decision"] = decision = _meet(channel, "inplace_error", took["first_s"], time_limit_s)
         alone = bool(decision["missing"])
         took["replay"] = (
             f"replayed alone under the recorder ({_ALONE})" if alone else "replayed under the recorder"
         )
-        timeout = rank_timeout(took["first_s"])
+        timeout = rank_timeout(took["first_s"], time_limit_s)
         with watch_ddp() as constructions, replay_groups(world, channel, REPLAY, timeout, alone=alone):
             took["constructions"] = constructions
             yield
 
-    own = check_cells(cells, script_path, with_fixes=False, replay_scope=failing_rank_replay)
+    own = check_cells(
+        cells,
+        script_path,
+        with_fixes=False,
+        time_limit_s=time_limit_s,
+        dialect=dialect,
+        skip_shell=skip_shell,
+        watcher=_RankWatcher(watcher, started, time_limit_s) if watcher is not None else None,
+        replay_scope=failing_rank_replay,
+    )
     first_s = took.get("first_s", time.monotonic() - started)
-    timeout = rank_timeout(first_s)
+    timeout = rank_timeout(first_s, time_limit_s)
+    limit = limit_for(first_s, time_limit_s)
     replay = took.get("replay")
     if own.exception is not None:
         _drop_namespace(own.exception)
-    if own.status == "inplace_error":
+    if "decision" in took:  # this rank failed in place and came to the replay's meeting
         release_groups()  # the replay's group, held by the replay's namespace until now
         decision = took["decision"]
     else:
-        decision = _meet(channel, own.status, first_s)
-        if decision["replay"] and not decision["missing"]:
-            replay = _serve_replay(cells, script_path, random_state, world, channel, timeout)
+        if watcher is not None:  # the meeting, then a replay served to the others
+            watcher.stage("ranks", 2 * timeout, own)
+        decision = _meet(channel, own.status, first_s, time_limit_s)
+        if decision["replay"] and not decision["missing"] and own.status != "inplace_error":
+            replay = _serve_replay(
+                cells, script_path, random_state, world, channel, timeout, dialect, skip_shell
+            )
+            own.executions.replay += 1
     if own.diagnosis is not None:
         name_ddp_writer(own.diagnosis, took.get("constructions", []))
     mine = RankResult(
@@ -178,7 +224,9 @@ def check_distributed(
     channel.publish("final", mine.to_json())
     # the others may still replay: wait as long as a replay may take (its time limit), and more;
     # not for a rank missing at the first meeting (blocked on a failed rank, it waits for us to exit)
-    wait_s = limit_for(first_s) + timeout
+    wait_s = limit + timeout
+    if watcher is not None:
+        watcher.stage("ranks", wait_s, own)
     missing = {int(r): why for r, why in decision["missing"].items()}
     finals = channel.gather("final", wait_s, skip=set(missing))
     ranks = [
@@ -209,8 +257,21 @@ def check_distributed(
             "diverge when each writes other parameters (ZeroRedundancyOptimizer steps only the ones a rank "
             "owns, and receives the others by a broadcast that does not bump versions) or sees other data."
         )
-    if check.is_reporter and with_fixes and own.diagnosis is not None:
-        own.diagnosis.fixes = fixes_under_launch(cells, own.diagnosis, script_path, world, first_s)
+    if check.is_reporter and with_fixes and own.diagnosis is not None and own.replay_finished:
+        if watcher is not None:  # candidates come without the sandbox; each launch has its deadline
+            watcher.stage("fixes", MAX_LAUNCH_CHECKS * (limit + _LAUNCH_GRACE_S) + limit, own)
+        own.executions.fixes_ran = "under the launch (every rank, on this machine)"
+        own.diagnosis.fixes = fixes_under_launch(
+            cells,
+            own.diagnosis,
+            script_path,
+            world,
+            first_s,
+            time_limit_s=time_limit_s,
+            dialect=dialect,
+            skip_shell=skip_shell,
+            on_launch=own.executions.count_fix_run,
+        )
     return check
 
 
@@ -233,13 +294,13 @@ def _drop_namespace(exception: BaseException) -> None:
     traceback.clear_frames(exception.__traceback__)
 
 
-def _meet(channel: RankChannel, status: str, first_s: float) -> dict[str, Any]:
+def _meet(channel: RankChannel, status: str, first_s: float, time_limit_s: float | None) -> dict[str, Any]:
     """Release what this rank can of its group, say how its run ended, hear the others, and agree
     with them on the replay: wanted when a rank failed in place; every rank in lockstep when every
     rank answered, else the failing ranks alone."""
     release_groups()
     channel.publish("first", {"status": status})
-    answers = channel.gather("first", rank_timeout(first_s))
+    answers = channel.gather("first", rank_timeout(first_s, time_limit_s))
     missing = {str(r): a.reason for r, a in answers.items() if isinstance(a, Missing)}
     failing = any(isinstance(a, dict) and a.get("status") == "inplace_error" for a in answers.values())
     return channel.decide("replay", {"replay": failing, "missing": missing})
@@ -252,22 +313,33 @@ def _serve_replay(
     world: World,
     channel: RankChannel,
     timeout_s: float,
+    dialect: Dialect,
+    skip_shell: bool,
 ) -> str:
     """Re-run this rank's cells plainly, so the failing ranks' replay has all its collectives."""
-    compiled = compile_cells(cells, SourceMap(), prefix="replay cell")
+    program = compile_cells(cells, SourceMap(), prefix="replay cell", dialect=dialect, skip_shell=skip_shell)
     namespace = fresh_namespace(script_path)
     random_state.restore()
-    with (
-        script_path_on_sys_path(script_path),
-        replay_groups(world, channel, REPLAY, timeout_s),
-        time_limit(timeout_s),
-    ):
-        result = run_compiled(compiled, namespace)
-    namespace.clear()
+    served = "re-ran its cells for the other ranks' replay"
+    try:
+        with as_script(script_path), replay_groups(world, channel, REPLAY, timeout_s), time_limit(timeout_s):
+            result = run_program(program, namespace)
+    except TimeLimitExceeded:
+        return f"{served}; stopped at its time limit of {timeout_s:g} s"
+    finally:
+        namespace.clear()
     if result.exception is None:
-        return "re-ran its cells for the other ranks' replay"
-    error = f"{type(result.exception).__name__}: {str(result.exception).splitlines()[0][:200]}"
-    return f"re-ran its cells for the other ranks' replay; stopped at cell {result.cell}: {error}"
+        return served
+    error = f"{type(result.exception).__name__}: {_first_line(result.exception, 200)}"
+    return f"{served}; stopped at cell {result.cell}: {error}"
+
+
+def _first_line(exc: BaseException, width: int) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # the user's __str__ raised: Python prints a placeholder too
+        return "<exception str() failed>"
+    return text.splitlines()[0][:width] if text else ""
 
 
 def _diagnosis_key(diagnosis: dict[str, Any] | None) -> tuple[Any, ...] | None:
@@ -340,14 +412,24 @@ def name_ddp_writer(diagnosis: Diagnosis, constructions: list[Construction]) -> 
 
 
 def fixes_under_launch(
-    cells: list[Cell], diagnosis: Diagnosis, script_path: str | None, world: World, first_s: float
+    cells: list[Cell],
+    diagnosis: Diagnosis,
+    script_path: str | None,
+    world: World,
+    first_s: float,
+    *,
+    time_limit_s: float | None = None,
+    dialect: Dialect = "python",
+    skip_shell: bool = False,
+    on_launch: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
     """The fix stage's candidates, each verified by re-running every rank of the fixed code here.
 
     The sandbox verifies a fix in one process, where a distributed script cannot run as launched
     (its ranks need their peers); so candidates are generated without it, and the first few, in
     rank order, are re-run as ``world_size`` ranks on this machine until one runs to the end on
-    every rank. Gradients are not compared with a reference here.
+    every rank. Gradients are not compared with a reference here. ``on_launch`` hears each launch
+    (each runs the user's code once more on every rank).
     """
     fixes = find_fixes(cells, diagnosis, script_path, verify=False)
     checked = 0
@@ -363,7 +445,17 @@ def fixes_under_launch(
             notes.append("Not verified: not re-run under the launch (another fix was, first).")
         else:
             checked += 1
-            fix["verified"], note = _run_under_launch(_fixed(cells, fix), script_path, world, first_s)
+            if on_launch is not None:
+                on_launch()
+            fix["verified"], note = _run_under_launch(
+                _fixed(cells, fix),
+                script_path,
+                world,
+                first_s,
+                time_limit_s=time_limit_s,
+                dialect=dialect,
+                skip_shell=skip_shell,
+            )
             notes.append(note)
         fix["notes"] = notes
     return sorted(fixes, key=lambda f: not f.get("verified"))
@@ -375,14 +467,23 @@ def _fixed(cells: list[Cell], fix: dict[str, Any]) -> list[Cell]:
 
 
 def _run_under_launch(
-    cells: list[Cell], script_path: str | None, world: World, first_s: float
+    cells: list[Cell],
+    script_path: str | None,
+    world: World,
+    first_s: float,
+    *,
+    time_limit_s: float | None = None,
+    dialect: Dialect = "python",
+    skip_shell: bool = False,
 ) -> tuple[bool, str]:
     n = world.world_size
+    limit = limit_for(first_s, time_limit_s)
     with tempfile.TemporaryDirectory(prefix="inplace_magic_fix_") as folder:
         job = os.path.join(folder, "cells.json")
         with open(job, "w", encoding="utf-8") as handle:
             rows = [[c.index, c.source, c.kind, c.cell_id] for c in cells]
-            json.dump({"cells": rows, "script_path": script_path}, handle)
+            spec = {"cells": rows, "script_path": script_path, "dialect": dialect, "skip_shell": skip_shell}
+            json.dump({**spec, "time_limit_s": limit}, handle)
         launch = LocalLaunch(n, python_path=_PACKAGE_ROOT)
         program = [sys.executable, "-m", "inplace_magic.replay.run_cells", job]
         launch.start(
@@ -390,7 +491,7 @@ def _run_under_launch(
             stdout=lambda r: subprocess.DEVNULL,
             stderr=lambda r: subprocess.DEVNULL,
         )
-        codes = launch.wait(deadline_s=limit_for(first_s) + 30.0)
+        codes = launch.wait(deadline_s=limit + _LAUNCH_GRACE_S)
         results = [_read_json(os.path.join(folder, f"{r}.json")) for r in range(n)]
     if all(code == 0 for code in codes):
         return True, f"Verified under the same launch: {n} gloo ranks on this machine ran the fixed code."
@@ -398,7 +499,9 @@ def _run_under_launch(
     failed = [r for r in range(n) if codes[r] != 0]
     rank = min(failed, key=lambda r: (results[r] or {}).get("at", float("inf")))
     error = (results[rank] or {}).get("error")
-    if error:
+    if error and error["type"] == "TimeLimitExceeded":
+        what = f"did not finish within the {limit:g} s time limit"
+    elif error:
         what = f"raised {error['type']}: {error['message']} (cell {error['cell']})"
     else:
         what = f"exited with code {codes[rank]}"

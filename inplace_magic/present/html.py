@@ -10,8 +10,9 @@ import html
 from typing import Any
 
 from ..diagnose.contract import FixJSON
-from ..diagnose.diagnosis import Diagnosis, Location, OpSite
-from .words import fix_label
+from ..diagnose.diagnosis import Diagnosis, Location, OpSite, cell_name
+from .segments import cells_of, headline, plain
+from .words import fix_label, kind_name, without_comment
 
 MIME_TYPE = "application/vnd.inplace-magic.diagnosis+json"
 
@@ -33,7 +34,8 @@ def _e(value: object) -> str:
 def _where(location: Location | None) -> str:
     if location is None:
         return "location unknown"
-    code = f' <code style="{_CODE}">{_e(location.code)}</code>' if location.code else ""
+    line = without_comment(location.code)
+    code = f' <code style="{_CODE}">{_e(line)}</code>' if line else ""
     return f"{_e(location.label())}{code}"
 
 
@@ -56,6 +58,7 @@ def _site_row(title: str, site: OpSite | None) -> str:
 
 
 def render_html(diagnosis: Diagnosis) -> str:
+    report = diagnosis.to_json()
     rows = [_site_row("Written in place by", diagnosis.inplace)]
     if diagnosis.kind != "leaf_inplace":
         title = "View created by" if diagnosis.kind == "view_inplace" else "Saved for backward by"
@@ -77,8 +80,8 @@ def render_html(diagnosis: Diagnosis) -> str:
         rows.append(f"<tr><th>Also written by</th><td>{_where(other.location)}</td></tr>")
     body = [
         f'<div class="jp-InplaceMagic-report" style="{_STYLE}">',
-        f"<div><b>In-place autograd error</b> ({_e(diagnosis.kind)})</div>",
-        f'<p class="jp-InplaceMagic-headline">{_e(diagnosis.headline)}</p>',
+        f"<div><b>In-place autograd error</b>: {_e(kind_name(diagnosis.kind))}</div>",
+        f'<p class="jp-InplaceMagic-headline">{_e(plain(headline(report, cells_of(report))))}</p>',
         f'<table class="jp-InplaceMagic-sites" style="text-align: left">{"".join(rows)}</table>',
         f"<p>{_e(diagnosis.explanation)}</p>",
     ]
@@ -97,7 +100,7 @@ def _fix_html(fix: FixJSON | dict[str, Any]) -> str:
     label = fix_label(fix)
     edits = []
     for edit in fix.get("edits", []) or []:
-        where = f"cell {edit['cell']}" if "cell" in edit else edit.get("file", "?")
+        where = cell_name(edit["cell"]) if "cell" in edit else edit.get("file", "?")
         edits.append(
             f"{_e(where)}, line {_e(edit.get('line'))}\n- {_e(str(edit.get('old', '')).strip())}\n"
             f"+ {_e(str(edit.get('new', '')).strip())}"

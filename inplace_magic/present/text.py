@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import textwrap
 
-from ..diagnose.diagnosis import Diagnosis, Location, OpSite
-from .words import fix_label
+from ..diagnose.diagnosis import Diagnosis, Location, OpSite, cell_name
+from .segments import cells_of, headline, plain
+from .words import fix_label, kind_name, without_comment
 
 __all__ = ["fix_label", "render_text"]
 
@@ -13,7 +14,8 @@ __all__ = ["fix_label", "render_text"]
 def _loc(location: Location | None) -> str:
     if location is None:
         return "location unknown"
-    code = location.code if len(location.code) <= 90 else location.code[:87] + "..."
+    code = without_comment(location.code)
+    code = code if len(code) <= 90 else code[:87] + "..."
     return f"{location.label()}: {code}" if code else location.label()
 
 
@@ -36,8 +38,11 @@ def _site(title: str, site: OpSite | None) -> list[str]:
 
 
 def render_text(diagnosis: Diagnosis) -> str:
-    out = [f"In-place autograd error ({diagnosis.kind})", ""]
-    out += textwrap.wrap(diagnosis.headline, 100)
+    report = diagnosis.to_json()
+    name = kind_name(diagnosis.kind)
+    title = "In-place autograd error" if name == kind_name("other") else f"In-place autograd error: {name}"
+    out = [title, ""]
+    out += textwrap.wrap(plain(headline(report, cells_of(report))), 100)
     out.append("")
     out += _site("WRITTEN IN PLACE BY", diagnosis.inplace)
     saver_title = "VIEW CREATED BY" if diagnosis.kind == "view_inplace" else "SAVED FOR BACKWARD BY"
@@ -65,7 +70,7 @@ def render_text(diagnosis: Diagnosis) -> str:
         best = diagnosis.fixes[0]
         out += ["", f"SUGGESTED FIX ({fix_label(best)}): {best.get('title', '')}"]
         for edit in best.get("edits", []):
-            where = f"cell {edit['cell']}" if "cell" in edit else edit.get("file", "?")
+            where = cell_name(edit["cell"]) if "cell" in edit else edit.get("file", "?")
             out.append(f"    {where}, line {edit.get('line')}:")
             for sign, text in (("-", edit.get("old") or ""), ("+", edit.get("new") or "")):
                 out += [f"      {sign} {line}" for line in text.rstrip("\n").split("\n") if line.strip()]

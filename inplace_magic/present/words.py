@@ -1,47 +1,109 @@
 """The words a user reads about a diagnosis, made once: every face (text report, HTML, the panel,
 the sidebar) shows these, and the front end gets them in its payload instead of writing its own.
 
-Fix labels, kind names, which cells to re-run after a fix, and what to do when the kernel and the
-front end speak different protocol versions.
+Fix labels and how far its verification got, kind names, how cells are named, which cells to re-run
+after a fix, and what to do when the kernel and the front end speak different protocol versions.
 """
 
 from __future__ import annotations
 
+import io
+import tokenize
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from ..diagnose.contract import FixJSON
+from ..diagnose.diagnosis import cell_name
 
-LabelTag = Literal["verified", "unverified", "gradient-preserving", "changes-semantics"]
+LabelTag = Literal[
+    "verified", "unverified", "gradient-preserving", "changes-semantics", "verifying", "did-not-help"
+]
 
 LABEL_WORDS: dict[LabelTag, str] = {
     "verified": "verified",
     "unverified": "not verified",
     "gradient-preserving": "gradient-preserving",
     "changes-semantics": "changes the training semantics",
+    "verifying": "verifying…",
+    "did-not-help": "did not help",
 }
+
+# How far the kernel got with a fix: "verifying" while it runs it, then a verdict.
+VerificationStatus = Literal["verifying", "verified", "changes_semantics", "did_not_help", "not_verified"]
+
+VERIFICATION_STATUSES: tuple[VerificationStatus, ...] = (
+    "verifying",
+    "verified",
+    "changes_semantics",
+    "did_not_help",
+    "not_verified",
+)
+
+# Why Apply waits, or is refused, in each status where it is not offered.
+APPLY_WAITS: dict[VerificationStatus, str] = {
+    "verifying": "The kernel is running this fix to check it; Apply is offered when it has finished.",
+    "did_not_help": "The kernel ran this fix and the error remained, so it is not offered.",
+}
+
+# A cell of a live kernel, as the notebook shows it: its In[] prompt (JupyterLab's "[4]:").
+PROMPT_CELL_NAME = "cell [{}]"
 
 KIND_WORDS: dict[str, str] = {
     "version_counter": "Saved tensor overwritten",
-    "leaf_inplace": "In-place write into a leaf",
+    "leaf_inplace": "In-place write into a leaf tensor",
     "view_inplace": "In-place write into a view",
     "other": "In-place autograd error",
 }
 
 
-def fix_tags(fix: FixJSON | Mapping[str, Any]) -> list[LabelTag]:
+def verification_status(fix: FixJSON | Mapping[str, Any]) -> VerificationStatus:
+    """Where the fix's verification stands, from what the fix says about itself."""
+    given = fix.get("verification")
+    if isinstance(given, str) and given in VERIFICATION_STATUSES:
+        return given  # type: ignore[return-value]  # checked just above
+    if not fix.get("verified"):
+        return "not_verified"
+    if fix.get("changes_semantics") or fix.get("preserves_gradients") is False:
+        return "changes_semantics"
+    return "verified"
+
+
+def fix_tags(fix: FixJSON | Mapping[str, Any], status: VerificationStatus | None = None) -> list[LabelTag]:
     """How far a fix can be trusted: verified? gradients compared and equal? semantics changed?"""
-    tags: list[LabelTag] = ["verified" if fix.get("verified") else "unverified"]
-    if fix.get("changes_semantics"):
+    status = status or verification_status(fix)
+    if status in ("verifying", "did_not_help"):
+        tags: list[LabelTag] = ["verifying" if status == "verifying" else "did-not-help"]
+        # a reordered optimizer step changes the training whatever the run shows
+        return [*tags, "changes-semantics"] if fix.get("changes_semantics") else tags
+    tags = ["unverified" if status == "not_verified" else "verified"]
+    if fix.get("changes_semantics") or status == "changes_semantics":
         tags.append("changes-semantics")
     elif fix.get("preserves_gradients") is True:  # only when the gradients were compared and matched
         tags.append("gradient-preserving")
     return tags
 
 
-def fix_label(fix: FixJSON | Mapping[str, Any]) -> str:
+def fix_label(fix: FixJSON | Mapping[str, Any], status: VerificationStatus | None = None) -> str:
     """The labels of a fix in one phrase: "verified, gradient-preserving"."""
-    return ", ".join(LABEL_WORDS[tag] for tag in fix_tags(fix))
+    return ", ".join(LABEL_WORDS[tag] for tag in fix_tags(fix, status))
+
+
+def can_apply(status: VerificationStatus) -> bool:
+    """Whether a fix in ``status`` is offered: not while it is being verified, not when it failed."""
+    return status not in APPLY_WAITS
+
+
+def without_comment(code: str) -> str:
+    """A line of code without its trailing ``# comment`` (a ``#`` inside a string stays)."""
+    if "#" not in code:
+        return code
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+            if token.type == tokenize.COMMENT:
+                return code[: token.start[1]].rstrip()
+    except (tokenize.TokenError, SyntaxError):  # a line of a longer statement: the tokens so far stand
+        pass
+    return code
 
 
 def kind_name(kind: object) -> str:
@@ -50,13 +112,16 @@ def kind_name(kind: object) -> str:
 
 
 def rerun_hint(edited_cells: Iterable[int], failing_cell: int | None) -> str:
-    """Which cells to re-run after a fix: from the first edited cell to the failing one."""
+    """Which cells to re-run after a fix: the edited ones, then the failing one."""
     cells = sorted(set(edited_cells))
     if not cells:
         return "Re-run the failing cell."
-    first = cells[0]
-    last = max(cells[-1], failing_cell if failing_cell is not None else cells[-1])
-    return f"Then re-run cell {first}." if first == last else f"Then re-run cells {first}–{last}."
+    if failing_cell is not None and failing_cell not in cells:
+        cells.append(failing_cell)
+    names = [cell_name(cell) for cell in cells]
+    if len(names) == 1:
+        return f"Then re-run {names[0]}."
+    return f"Then re-run {', '.join(names[:-1])} and {names[-1]}."
 
 
 def panel_mismatch(version: str, protocol: int) -> str:

@@ -90,10 +90,11 @@ class World:
         return self.local_world_size == self.world_size
 
 
-def rank_timeout(first_run_s: float | None) -> float:
-    """How long a rank waits for the others, and the limit on each collective of a replay."""
+def rank_timeout(first_run_s: float | None, time_limit_s: float | None = None) -> float:
+    """How long a rank waits for the others, and the limit on each collective of a replay:
+    ``INPLACE_MAGIC_RANK_TIMEOUT``, else the replay's own limit (``--time-limit``, or derived)."""
     configured = os.environ.get(RANK_TIMEOUT_ENV)
-    return limit_for(first_run_s, float(configured) if configured else None)
+    return limit_for(first_run_s, float(configured) if configured else time_limit_s)
 
 
 @dataclass(frozen=True)

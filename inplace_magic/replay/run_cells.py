@@ -2,10 +2,13 @@
 verification under the same launch (:mod:`inplace_magic.pipeline.distributed`).
 
 Usage: ``python -m inplace_magic.replay.run_cells CELLS.json RESULT.json``, where the first file holds
-``{"cells": [[index, source, kind, cell_id], ...], "script_path": ...}``. Exit code 0 when every
-cell ran, 1 when one raised an in-place autograd error, 2 for any other exception (its traceback
-on stderr, as Python prints it). RESULT.json gets the exception and when it was raised: the rank
-that failed first is the cause, the others often fail because it left their collective.
+``{"cells": [[index, source, kind, cell_id], ...], "script_path", "dialect", "skip_shell",
+"time_limit_s"}`` (all but ``cells`` optional). The cells run as ``python PATH`` would run them
+(:func:`~.run.as_script`), in the check's dialect, within the time limit. Exit code 0 when every
+cell ran, 1 when one raised an in-place autograd error, 2 for any other exception (its traceback on
+stderr, as Python prints it) or the time limit. RESULT.json gets the exception and when it was
+raised: the rank that failed first is the cause, the others often fail because it left their
+collective.
 """
 
 from __future__ import annotations
@@ -14,11 +17,21 @@ import json
 import sys
 import time
 import traceback
+from typing import Any
 
 from ..record.family import classify
 from .cells import Cell
 from .process_group import release_groups
-from .run import SourceMap, compile_cells, fresh_namespace, run_compiled, script_path_on_sys_path
+from .run import SourceMap, as_script, compile_cells, fresh_namespace, run_program
+from .time_limit import TimeLimitExceeded, time_limit
+
+
+def _first_line(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # the user's __str__ raised: Python prints a placeholder too
+        return "<exception str() failed>"
+    return text.splitlines()[0][:300] if text else ""
 
 
 def main(argv: list[str]) -> int:
@@ -26,21 +39,30 @@ def main(argv: list[str]) -> int:
         job = json.load(handle)
     cells = [Cell(int(i), str(source), kind, cell_id) for i, source, kind, cell_id in job["cells"]]
     script_path = job.get("script_path")
-    with script_path_on_sys_path(script_path):
-        result = run_compiled(compile_cells(cells, SourceMap()), fresh_namespace(script_path))
+    program = compile_cells(
+        cells, SourceMap(), dialect=job.get("dialect", "python"), skip_shell=bool(job.get("skip_shell"))
+    )
+    limit = job.get("time_limit_s")
+    error: dict[str, Any] | None = None
+    code = 0
+    try:
+        with as_script(script_path), time_limit(limit):
+            result = run_program(program, fresh_namespace(script_path))
+    except TimeLimitExceeded as stop:
+        error = {"type": "TimeLimitExceeded", "message": str(stop), "cell": None}
+        code = 2
+    else:
+        if result.exception is not None:
+            traceback.print_exception(result.exception)
+            error = {"type": type(result.exception).__name__, "message": _first_line(result.exception)}
+            error["cell"] = result.cell
+            code = 1 if classify(result.exception) is not None else 2
     failed_at = time.time()  # wall clock: comparable between the ranks of one machine
     # a gloo group still alive at exit aborts the interpreter (SIGABRT), which would read as a failure
     release_groups()
-    error = None
-    if result.exception is not None:
-        traceback.print_exception(result.exception)
-        message = str(result.exception).splitlines()[0][:300] if str(result.exception) else ""
-        error = {"type": type(result.exception).__name__, "message": message, "cell": result.cell}
     with open(argv[1], "w", encoding="utf-8") as handle:
         json.dump({"error": error, "at": failed_at}, handle)
-    if result.exception is None:
-        return 0
-    return 1 if classify(result.exception) is not None else 2
+    return code
 
 
 if __name__ == "__main__":

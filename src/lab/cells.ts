@@ -7,6 +7,7 @@ import type { ICellModel } from '@jupyterlab/cells';
 import type { NotebookPanel } from '@jupyterlab/notebook';
 
 import { type IExpectedTarget, type ITextTarget, sameSource } from './edits';
+import { cellName } from './names';
 import type { ITrans } from './trans';
 
 export function cellModels(panel: NotebookPanel): ICellModel[] {
@@ -20,7 +21,7 @@ export function cellModels(panel: NotebookPanel): ICellModel[] {
   return out;
 }
 
-function executionCount(model: ICellModel): number | null {
+export function executionCount(model: ICellModel): number | null {
   const count = (model as { executionCount?: number | null }).executionCount;
   return typeof count === 'number' ? count : null;
 }
@@ -49,7 +50,7 @@ export function cellTarget(
   trans: ITrans
 ): ITextTarget | string {
   const models = cellModels(panel);
-  const label = trans.__('cell %1', target.cell ?? '?');
+  const kernelName = target.name;
   let index: number;
   if (target.cellId) {
     index = models.findIndex(m => m.id === target.cellId);
@@ -63,12 +64,13 @@ export function cellTarget(
   if (index < 0) {
     return trans.__(
       '%1 no longer exists in this notebook; nothing was changed. Re-run the cells to diagnose again.',
-      label
+      kernelName
     );
   }
   const shared = models[index].sharedModel;
   return {
-    label,
+    label: cellName(models, { cell_id: models[index].id }, trans) ?? kernelName,
+    index,
     getSource: () => shared.getSource(),
     updateSource: (start, end, text) => shared.updateSource(start, end, text),
     checkpoint: () =>

@@ -1,14 +1,16 @@
 /**
  * The comm with one notebook's kernel, across restarts and kernel changes: the extension registers
  * the comm target on each kernel (the kernel opens a comm per message it sends), hears hellos,
- * diagnoses and refusals, and answers a hello with the user's settings.
+ * diagnoses and refusals, and answers a hello with the user's settings. When it attaches to a kernel
+ * (a page reload, a notebook opened on a running kernel) it asks for the diagnoses the kernel issued
+ * (`sync`); a dismissal goes to the kernel the same way, on a comm of its own.
  */
 import type { ISessionContext } from '@jupyterlab/apputils';
 import type { Kernel, KernelMessage as Messages } from '@jupyterlab/services';
 import type { IDisposable } from '@lumino/disposable';
 
 import type { IPanelState } from '../panel/wire';
-import { configure, parseKernelMessage } from './protocol';
+import { configure, dismiss, parseKernelMessage, sync } from './protocol';
 import { COMM_TARGET } from './wire';
 
 /** What the channel tells its notebook. */
@@ -68,6 +70,29 @@ export class KernelChannel implements IDisposable {
     if (kernel) {
       kernel.registerCommTarget(COMM_TARGET, (comm, msg) => this.onOpen(comm, msg));
       kernel.statusChanged.connect(this.onStatus, this);
+      // the diagnoses this kernel issued before this page knew it (a kernel without inplace_magic
+      // closes the comm: there is nothing to know)
+      this.request({ ...sync() });
+    }
+  }
+
+  /** Tell the kernel to leave `diagnosisId` out of later syncs. */
+  dismiss(diagnosisId: string): void {
+    this.request({ ...dismiss(diagnosisId) });
+  }
+
+  /** Open a comm of our own to the kernel's target with `data`; the kernel answers on it. */
+  private request(data: Parameters<Kernel.IComm['open']>[0]): void {
+    const kernel = this.kernel;
+    if (!kernel || kernel.isDisposed || this.disposed) {
+      return;
+    }
+    try {
+      const comm = kernel.createComm(COMM_TARGET);
+      comm.onMsg = reply => this.onData(comm, reply.content.data);
+      comm.open(data).done.catch(() => undefined);
+    } catch {
+      // the kernel is gone or restarting: a restart re-attaches and asks again
     }
   }
 

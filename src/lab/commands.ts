@@ -1,4 +1,8 @@
-/** The extension's commands (`inplace-magic:<verb>`), in the palette under one category. */
+/**
+ * The extension's commands (`inplace-magic:<verb>`), in the palette under one category; their
+ * keyboard shortcuts are in the settings schema (schema/settings/plugin.json), so users can change
+ * them in the Settings Editor.
+ */
 import type { JupyterFrontEnd } from '@jupyterlab/application';
 import { type ICommandPalette, Notification } from '@jupyterlab/apputils';
 
@@ -10,6 +14,7 @@ export const CommandIDs = {
   showSidebar: 'inplace-magic:show-sidebar',
   applyFix: 'inplace-magic:apply-fix',
   undoFix: 'inplace-magic:undo-fix',
+  dismiss: 'inplace-magic:dismiss',
   clear: 'inplace-magic:clear'
 } as const;
 
@@ -36,7 +41,11 @@ export function addCommands(
   });
   app.commands.addCommand(CommandIDs.applyFix, {
     label: trans.__('Apply the Selected In-place Fix'),
-    isEnabled: () => current()?.list.current?.status === 'new',
+    isEnabled: () => {
+      const entry = current()?.list.current;
+      const fix = entry?.state.fixes.find(f => f.index === entry.chosenFix);
+      return entry?.status === 'new' && !!fix?.can_apply;
+    },
     execute: async () => {
       const session = current();
       const entry = session?.list.current;
@@ -64,9 +73,20 @@ export function addCommands(
       notify(await session.undo(entry.state.id));
     }
   });
+  app.commands.addCommand(CommandIDs.dismiss, {
+    label: trans.__('Dismiss the Selected In-place Diagnosis'),
+    isEnabled: () => !!current()?.list.current,
+    execute: () => {
+      const session = current();
+      const entry = session?.list.current;
+      if (session && entry) {
+        session.dismiss(entry.state.id);
+      }
+    }
+  });
   app.commands.addCommand(CommandIDs.clear, {
-    label: trans.__('Clear the In-place Diagnoses'),
-    execute: () => current()?.list.clear()
+    label: trans.__('Dismiss All In-place Diagnoses'),
+    execute: () => current()?.clear()
   });
   const category = trans.__('In-place Magic');
   for (const command of Object.values(CommandIDs)) {

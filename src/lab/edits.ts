@@ -14,6 +14,8 @@ export interface IExpectedTarget {
   cell: number | null;
   cellId: string | null;
   file: string | null;
+  /** The target as the kernel named it ("cell [4]", a file's path). */
+  name: string;
   /** The full text at diagnosis time, when the kernel knew it. */
   oldSource: string | null;
   /** The full fixed text, when the fix gives it. */
@@ -27,10 +29,12 @@ export function expectedTargets(state: IPanelState, fix: IFixView): IExpectedTar
     const key = cell !== null ? `cell:${cell}` : `file:${file}`;
     if (!targets.has(key)) {
       const index = cell !== null ? String(cell) : '';
+      const diff = fix.diffs.find(d => (cell !== null ? d.cell === cell : d.file === file));
       targets.set(key, {
         cell,
         cellId: cell !== null ? (state.cell_ids[index] ?? null) : null,
         file,
+        name: diff?.label ?? (cell !== null ? `cell ${cell}` : (file ?? '?')),
         oldSource: cell !== null ? (fix.before[index] ?? null) : null,
         newSource: cell !== null ? (fix.cells[index] ?? null) : null
       });
@@ -48,6 +52,8 @@ export function expectedTargets(state: IPanelState, fix: IFixView): IExpectedTar
 /** Text that can be read and edited in place (edits land in its undo history). */
 export interface ITextTarget {
   readonly label: string;
+  /** The notebook index of a cell target (null for a file). */
+  readonly index?: number;
   getSource(): string;
   updateSource(start: number, end: number, text: string): void;
   /** Start a new undo step, so the fix is one step of the editor's undo. */

@@ -1,7 +1,9 @@
 /**
- * The JupyterLab extension: a sidebar of the in-place autograd diagnoses of each notebook's kernel,
- * click-to-reveal, and Apply/Undo of the kernel's fixes through the notebook's shared model, from the
- * sidebar, the command palette (./commands) and the diagnosis panel's buttons (./panelEvents).
+ * The JupyterLab extension (also in Notebook 7): a sidebar of the in-place autograd diagnoses of each
+ * notebook's kernel, click-to-reveal, and Apply/Undo of the kernel's fixes through the notebook's
+ * shared model, from the sidebar, the command palette and keyboard shortcuts (./commands) and the
+ * diagnosis panel's buttons (./panelEvents). The sidebar's icon counts the diagnoses that arrived
+ * while it was closed; the `autoOpen` setting opens it instead.
  */
 import { ILayoutRestorer, type JupyterFrontEnd, type JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
@@ -31,7 +33,7 @@ function activate(
   restorer: ILayoutRestorer | null
 ): void {
   const trans = (translator ?? nullTranslator).load('inplace_magic');
-  const settings: ISettings = { autoDiagnose: false, highlightLines: true };
+  const settings: ISettings = { autoDiagnose: false, highlightLines: true, autoOpen: false };
   const sessions = new Map<NotebookPanel, NotebookSession>();
   const files = new Files(docManager, trans);
   const sidebar = new DiagnosisSidebar(trans);
@@ -39,6 +41,20 @@ function activate(
 
   const sessionOf = (panel: NotebookPanel | null): NotebookSession | null =>
     panel ? (sessions.get(panel) ?? null) : null;
+  // the icon's badge: diagnoses of every notebook that arrived while the sidebar was closed
+  const badge = (): void => {
+    let unseen = 0;
+    sessions.forEach(session => (unseen += session.list.unseen));
+    sidebar.title.dataset = unseen ? { unseen: String(unseen) } : {};
+    sidebar.title.caption = unseen
+      ? trans._n('In-place autograd diagnoses: %1 new', 'In-place autograd diagnoses: %1 new', unseen)
+      : trans.__('In-place autograd diagnoses');
+  };
+  const seeCurrent = (): void => {
+    if (sidebar.isVisible) {
+      sessionOf(tracker.currentWidget)?.list.markSeen();
+    }
+  };
   const track = (panel: NotebookPanel): void => {
     if (sessions.has(panel)) {
       return;
@@ -48,12 +64,20 @@ function activate(
       trans,
       settings: () => settings,
       openFile: (file, path) => files.target(file, path),
-      revealFile: (file, line, path) => files.reveal(file, line, path)
+      revealFile: (file, line, path) => files.reveal(file, line, path),
+      listShown: () => sidebar.isVisible && tracker.currentWidget === panel,
+      arrived: () => {
+        if (settings.autoOpen && tracker.currentWidget === panel) {
+          app.shell.activateById(sidebar.id);
+        }
+      }
     });
     sessions.set(panel, session);
+    session.list.changed.connect(badge);
     panel.disposed.connect(() => {
       session.dispose();
       sessions.delete(panel);
+      badge();
       if (sidebar.current === session) {
         sidebar.setSource(sessionOf(tracker.currentWidget));
       }
@@ -67,14 +91,16 @@ function activate(
       track(panel);
     }
     sidebar.setSource(sessionOf(panel));
+    seeCurrent();
   });
   sidebar.setSource(sessionOf(tracker.currentWidget));
+  sidebar.shown.connect(seeCurrent);
 
   try {
     app.shell.add(sidebar, 'left', { rank: 650 });
     restorer?.add(sidebar, sidebar.id);
   } catch {
-    // a shell without a left area (some Notebook 7 pages): the panel's buttons still work
+    // a shell without a left area (Notebook 7's file browser page): the panel's buttons still work
   }
   listenToPanels(tracker, sessionOf);
   addCommands(app, palette, sidebar.id, () => sessionOf(tracker.currentWidget), trans);
@@ -83,6 +109,7 @@ function activate(
     const load = (values: ISettingRegistry.ISettings): void => {
       settings.autoDiagnose = values.get('autoDiagnose').composite === true;
       settings.highlightLines = values.get('highlightLines').composite !== false;
+      settings.autoOpen = values.get('autoOpen').composite === true;
       sessions.forEach(session => session.settingsChanged());
     };
     void settingRegistry.load(PLUGIN_ID).then(

@@ -1,21 +1,23 @@
 /**
  * The diagnoses of one notebook's kernel, as the sidebar lists them: plain data and a changed signal,
- * testable without a browser. Statuses: new (current, can be applied), applied, stale (the kernel
- * restarted, or a target cell changed since) and superseded (a newer diagnosis of the same cell).
+ * testable without a browser. One entry per failing cell: a newer diagnosis of the same cell replaces
+ * the older one. An entry's status is derived from the notebook (./session decides it from the cells'
+ * actual source): new (its fix can be applied), applied (the cells hold a fix's change: the editor's
+ * undo turns it back into new) or stale (a target cell changed since, or the kernel restarted).
  */
 import { type ISignal, Signal } from '@lumino/signaling';
 
 import type { IFixView, IPanelState } from '../panel/wire';
 import type { ITrans } from './trans';
 
-export type DiagnosisStatus = 'new' | 'applied' | 'stale' | 'superseded';
+export type DiagnosisStatus = 'new' | 'applied' | 'stale';
 
 export interface IDiagnosisEntry {
   readonly state: IPanelState;
   readonly status: DiagnosisStatus;
-  /** Why the entry is stale or superseded. */
+  /** Why the entry is stale. */
   readonly reason: string;
-  /** The fix applied by this extension, while status is applied. */
+  /** The fix whose change the cells hold, while status is applied. */
   readonly appliedFix: number | null;
   /** The fix the sidebar's Apply button applies. */
   readonly chosenFix: number;
@@ -23,11 +25,22 @@ export interface IDiagnosisEntry {
   readonly message: string;
   /** The kernel restarted since the diagnosis arrived. */
   readonly restarted: boolean;
+  /** Arrived while the sidebar was not shown: the sidebar's icon counts it. */
+  readonly unseen: boolean;
+  /** Dismissed from the sidebar; its panel still links to it. */
+  readonly dismissed: boolean;
 }
 
-type Entry = { -readonly [K in keyof IDiagnosisEntry]: IDiagnosisEntry[K] } & { editStale: boolean };
+/** What the notebook says of an entry: see `DiagnosisList.recheck`. */
+export interface IDerived {
+  status: DiagnosisStatus;
+  reason: string;
+  appliedFix: number | null;
+}
 
-/** Where a diagnosis failed: a newer diagnosis of the same place supersedes it. */
+type Entry = { -readonly [K in keyof IDiagnosisEntry]: IDiagnosisEntry[K] };
+
+/** Where a diagnosis failed: a newer diagnosis of the same place replaces it. */
 export function placeOf(state: IPanelState): string | null {
   const where = state.error?.where;
   if (!where) {
@@ -49,9 +62,14 @@ export class DiagnosisList {
     return this.changedSignal;
   }
 
-  /** Newest first. */
+  /** Newest first, the dismissed ones left out. */
   get entries(): readonly IDiagnosisEntry[] {
-    return this.items;
+    return this.items.filter(e => !e.dismissed);
+  }
+
+  /** How many shown entries arrived while the sidebar was not looking. */
+  get unseen(): number {
+    return this.entries.filter(e => e.unseen).length;
   }
 
   /** A protocol problem with the kernel (e.g. a version mismatch), shown above the list. */
@@ -67,82 +85,69 @@ export class DiagnosisList {
   }
 
   get selected(): IDiagnosisEntry | null {
-    return this.items.find(e => e.state.id === this.selectedId) ?? null;
+    return this.entries.find(e => e.state.id === this.selectedId) ?? null;
   }
 
   /** The selected entry, else the newest one that can be applied. */
   get current(): IDiagnosisEntry | null {
-    return this.selected ?? this.items.find(e => e.status === 'new') ?? null;
+    return this.selected ?? this.entries.find(e => e.status === 'new') ?? null;
   }
 
+  /** Any entry the kernel sent, dismissed ones included (their panels still apply through it). */
   find(id: string): IDiagnosisEntry | null {
     return this.items.find(e => e.state.id === id) ?? null;
   }
 
-  /** A diagnosis from the kernel: it supersedes the older current ones of the same place. */
-  add(state: IPanelState, trans: ITrans): void {
+  /**
+   * A diagnosis from the kernel. The same diagnosis again (a verification update, or a sync after a
+   * reload) replaces its state; a new one replaces every older entry of the same cell.
+   */
+  add(state: IPanelState, seen: boolean): void {
     const known = this.items.find(e => e.state.id === state.id);
     if (known) {
-      // the very same diagnosis again (the cell failed the same way): it is current once more
       known.state = state;
-      if (known.status !== 'applied') {
-        Object.assign(known, { status: 'new', reason: '', restarted: false, editStale: false });
-      }
       this.changedSignal.emit();
       return;
     }
     const place = placeOf(state);
-    for (const old of this.items) {
-      if (place !== null && placeOf(old.state) === place && (old.status === 'new' || old.editStale)) {
-        old.status = 'superseded';
-        old.editStale = false;
-        old.reason = trans.__('A newer diagnosis of the same cell replaced this one.');
-      }
+    if (place !== null) {
+      this.items = this.items.filter(old => placeOf(old.state) !== place);
     }
     this.items.unshift({
       state,
       status: 'new',
       reason: '',
       appliedFix: null,
-      chosenFix: 0,
+      chosenFix: state.fixes[0]?.index ?? 0,
       message: '',
       restarted: false,
-      editStale: false
+      unseen: !seen,
+      dismissed: false
     });
     this.changedSignal.emit();
   }
 
-  /** The kernel restarted (or was replaced): nothing it diagnosed can be applied any more. */
-  kernelRestarted(trans: ITrans): void {
+  /** The kernel restarted (or was replaced): nothing it diagnosed before can be applied any more. */
+  kernelRestarted(): void {
     for (const entry of this.items) {
       entry.restarted = true;
-      if (entry.status === 'new' || entry.editStale) {
-        entry.status = 'stale';
-        entry.editStale = false;
-        entry.reason = trans.__(
-          'The kernel restarted since this diagnosis; re-run the cells to diagnose again.'
-        );
-      }
     }
     if (this.items.length) {
       this.changedSignal.emit();
     }
   }
 
-  /**
-   * Re-check the current entries against the notebook: `check` says why an entry's fix no longer
-   * matches its cells (stale), or null. An entry whose cells match again is current again.
-   */
-  recheck(check: (entry: IDiagnosisEntry) => string | null): void {
+  /** Derive every entry's status again from the notebook (`derive` reads the cells). */
+  recheck(derive: (entry: IDiagnosisEntry) => IDerived): void {
     let changed = false;
     for (const entry of this.items) {
-      if (entry.status !== 'new' && !entry.editStale) {
-        continue;
-      }
-      const reason = check(entry);
-      const status = reason === null ? 'new' : 'stale';
-      if (status !== entry.status || (reason ?? '') !== entry.reason) {
-        Object.assign(entry, { status, reason: reason ?? '', editStale: reason !== null });
+      const next = derive(entry);
+      if (
+        next.status !== entry.status ||
+        next.reason !== entry.reason ||
+        next.appliedFix !== entry.appliedFix
+      ) {
+        Object.assign(entry, next);
         changed = true;
       }
     }
@@ -151,18 +156,27 @@ export class DiagnosisList {
     }
   }
 
-  markApplied(id: string, fixIndex: number, message: string): void {
-    this.update(id, { status: 'applied', appliedFix: fixIndex, message, reason: '', editStale: false });
+  /** The sidebar is shown: nothing in it is unseen any more. */
+  markSeen(): void {
+    const unseen = this.items.filter(e => e.unseen);
+    unseen.forEach(e => (e.unseen = false));
+    if (unseen.length) {
+      this.changedSignal.emit();
+    }
   }
 
-  markUndone(id: string, message: string, trans: ITrans): void {
+  /** Leave `id` out of the list (its panel still applies its fixes). */
+  dismiss(id: string): boolean {
     const entry = this.items.find(e => e.state.id === id);
-    if (entry) {
-      const reason = entry.restarted
-        ? trans.__('The kernel restarted since this diagnosis; re-run the cells to diagnose again.')
-        : '';
-      this.update(id, { status: entry.restarted ? 'stale' : 'new', appliedFix: null, message, reason });
+    if (!entry || entry.dismissed) {
+      return false;
     }
+    entry.dismissed = true;
+    if (this.selectedId === id) {
+      this.selectedId = null;
+    }
+    this.changedSignal.emit();
+    return true;
   }
 
   setMessage(id: string, message: string): void {
@@ -180,11 +194,14 @@ export class DiagnosisList {
     }
   }
 
-  clear(): void {
-    this.items = [];
+  /** Dismiss everything listed. */
+  clear(): string[] {
+    const ids = this.entries.map(e => e.state.id);
+    this.items.forEach(e => (e.dismissed = true));
     this.selectedId = null;
     this.problemText = null;
     this.changedSignal.emit();
+    return ids;
   }
 
   private update(id: string, patch: Partial<Entry>): void {
@@ -196,17 +213,21 @@ export class DiagnosisList {
   }
 }
 
-/** Why `entry` cannot be applied now, or null when it can. */
-export function applyRefusal(entry: IDiagnosisEntry, trans: ITrans): string | null {
+/** Why fix `fixIndex` of `entry` cannot be applied now, or null when it can. */
+export function applyRefusal(entry: IDiagnosisEntry, fixIndex: number, trans: ITrans): string | null {
+  const fix = entry.state.fixes.find(f => f.index === fixIndex);
+  if (!fix) {
+    return trans.__('This diagnosis has no fix to apply.');
+  }
   switch (entry.status) {
-    case 'new':
-      return entry.state.fixes.length ? null : trans.__('This diagnosis has no fix to apply.');
     case 'applied':
-      return trans.__('A fix of this diagnosis is already applied; undo it first.');
-    case 'superseded':
-      return trans.__('A newer diagnosis of the same cell replaced this one: apply that one.');
+      return trans.__('A fix of this diagnosis is applied; undo it first.');
     case 'stale':
       return entry.reason || trans.__('This diagnosis is out of date; re-run the cell.');
+    case 'new':
+      return fix.can_apply
+        ? null
+        : fix.verification.detail || trans.__('The kernel does not offer this fix.');
   }
 }
 

@@ -2,14 +2,18 @@
  * The diagnosis panel's buttons in a notebook: claim the Apply/Undo/Reveal DOM events of the
  * diagnoses this notebook's kernel issued. The event only selects a fix (diagnosis id and index);
  * the session applies its own copy of it. Events it cannot take (another protocol, a diagnosis that
- * did not arrive over the comm) are left unclaimed, and the panel takes the kernel's path.
+ * did not arrive over the comm) are left unclaimed, and the panel takes the kernel's path. A panel's
+ * link request is claimed by the notebook that holds it: it names the panel's cells as the notebook
+ * shows them and says which fix the cells hold.
  */
 import type { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 
 import {
   APPLY_EVENT,
   type IApplyDetail,
+  type ILinkDetail,
   type IRevealDetail,
+  LINK_EVENT,
   REVEAL_EVENT,
   UNDO_EVENT
 } from '../panel/events';
@@ -52,6 +56,21 @@ export function listenToPanels(
     };
   document.addEventListener(APPLY_EVENT, onFix('apply'));
   document.addEventListener(UNDO_EVENT, onFix('undo'));
+  document.addEventListener(LINK_EVENT, event => {
+    const detail = (event as CustomEvent<ILinkDetail | undefined>).detail;
+    const session = owner(event);
+    const target = event.target;
+    if (
+      session &&
+      target instanceof Element &&
+      detail &&
+      typeof detail.update === 'function' &&
+      detail.protocol === PROTOCOL_VERSION
+    ) {
+      event.preventDefault();
+      session.link(target, detail);
+    }
+  });
   document.addEventListener(REVEAL_EVENT, event => {
     const detail = (event as CustomEvent<IRevealDetail | undefined>).detail;
     const session = owner(event);

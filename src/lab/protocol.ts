@@ -6,7 +6,7 @@
  * sends the kernel its settings and requests, never anything to run.
  */
 import type { IPanelState } from '../panel/wire';
-import { LAB_PROTOCOL_VERSION, type IConfigure, type KernelMessage } from './wire';
+import { LAB_PROTOCOL_VERSION, type IConfigure, type IDismiss, type ISync, type KernelMessage } from './wire';
 
 export type Parsed = { ok: true; message: KernelMessage } | { ok: false; problem: string };
 
@@ -60,4 +60,12 @@ export function parseKernelMessage(data: unknown): Parsed {
 
 export function configure(autoDiagnose: boolean): IConfigure {
   return { type: 'configure', protocol: LAB_PROTOCOL_VERSION, autoDiagnose };
+}
+
+export function sync(): ISync {
+  return { type: 'sync', protocol: LAB_PROTOCOL_VERSION };
+}
+
+export function dismiss(diagnosisId: string): IDismiss {
+  return { type: 'dismiss', protocol: LAB_PROTOCOL_VERSION, diagnosisId };
 }

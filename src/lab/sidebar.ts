@@ -1,10 +1,16 @@
 /**
- * The sidebar: the diagnoses of the active notebook's kernel, newest first, each with its kind,
- * headline, writer and saver (click to reveal), status, and Apply/Undo. Plain DOM (no user text is
- * ever parsed as HTML); JupyterLab's CSS variables give it every theme.
+ * The sidebar: the diagnoses of the active notebook's kernel, newest first, one per failing cell,
+ * each with its kind, headline, writer and saver (click to reveal), status, the fix's verification,
+ * Apply/Undo and a dismiss button. The cells are named as the notebook shows them now. Plain DOM (no
+ * user text is ever parsed as HTML); JupyterLab's CSS variables give it every theme.
  */
+import type { Message } from '@lumino/messaging';
+import { type ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
+import { cls, h, present, rich } from '../panel/dom';
+import { refKey } from '../panel/events';
+import { CellNames, cellRefs, segments } from '../panel/text';
 import type { ISiteView, IWhere } from '../panel/wire';
 import type { DiagnosisStatus, IDiagnosisEntry } from './model';
 import type { ISidebarSource } from './session';
@@ -25,16 +31,17 @@ function el<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-export function whereLabel(where: IWhere, trans: ITrans): string {
-  if (where.cell !== undefined) {
-    return trans.__('cell %1, line %2', where.cell, where.line);
-  }
-  return trans.__('%1, line %2', where.file ?? '?', where.line);
+function button(className: string, text: string, title: string): HTMLButtonElement {
+  const node = el('button', `${className} jp-mod-styled`, text);
+  node.type = 'button';
+  node.title = title;
+  return node;
 }
 
 export class DiagnosisSidebar extends Widget {
   private source: ISidebarSource | null = null;
   private busy = new Set<string>();
+  private shownSignal = new Signal<this, void>(this);
 
   constructor(private trans: ITrans) {
     super();
@@ -52,13 +59,25 @@ export class DiagnosisSidebar extends Widget {
       return;
     }
     this.source?.list.changed.disconnect(this.render, this);
+    this.source?.renamed.disconnect(this.render, this);
     this.source = source;
     source?.list.changed.connect(this.render, this);
+    source?.renamed.connect(this.render, this);
     this.render();
   }
 
   get current(): ISidebarSource | null {
     return this.source;
+  }
+
+  /** The sidebar became visible: what it lists is seen. */
+  get shown(): ISignal<this, void> {
+    return this.shownSignal;
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this.shownSignal.emit();
   }
 
   render(): void {
@@ -112,8 +131,6 @@ export class DiagnosisSidebar extends Widget {
         return this.trans.__('applied');
       case 'stale':
         return this.trans.__('stale');
-      case 'superseded':
-        return this.trans.__('superseded');
     }
   }
 
@@ -124,20 +141,43 @@ export class DiagnosisSidebar extends Widget {
     item.dataset.status = entry.status;
     const selected = source.list.selected?.state.id === state.id;
     item.classList.toggle('jp-mod-selected', selected);
-    item.setAttribute('aria-label', state.headline);
+    item.setAttribute('aria-label', source.text(state.headline_parts) || state.headline);
     item.addEventListener('click', () => source.list.select(state.id));
+
+    // the cells named as the notebook shows them now
+    const names = new CellNames(item);
+    const known: Record<string, string> = {};
+    for (const ref of cellRefs(state)) {
+      const key = refKey({ cell: ref.cell, cell_id: ref.cellId });
+      const name = source.name({ cell: ref.cell, cell_id: ref.cellId });
+      if (key !== null && name !== null) {
+        known[key] = name;
+      }
+    }
+    names.update(known);
 
     const top = el('div', 'jp-InplaceMagic-sidebarEntryTop');
     top.append(el('span', 'jp-InplaceMagic-sidebarKind', state.kind_label));
     const status = el('span', 'jp-InplaceMagic-sidebarStatus', this.statusLabel(entry.status));
     status.title = entry.reason;
-    top.append(status);
-    item.append(top, el('p', 'jp-InplaceMagic-sidebarHeadline', state.headline));
+    const dismiss = button('jp-InplaceMagic-dismiss', '×', this.trans.__('Dismiss this diagnosis'));
+    dismiss.setAttribute('aria-label', this.trans.__('Dismiss'));
+    dismiss.addEventListener('click', event => {
+      event.stopPropagation();
+      source.dismiss(state.id);
+    });
+    top.append(status, dismiss);
+    const headline = h(
+      'p',
+      { className: 'jp-InplaceMagic-sidebarHeadline' },
+      ...segments(state.headline_parts, names)
+    );
+    item.append(top, headline);
 
     const sites = el('dl', 'jp-InplaceMagic-sidebarSites');
-    this.site(sites, source, this.trans.__('Writer'), state.writer);
+    this.site(sites, source, this.trans.__('Writer'), state.writer, names);
     if (state.kind !== 'leaf_inplace') {
-      this.site(sites, source, this.trans.__('Saver'), state.saver);
+      this.site(sites, source, this.trans.__('Saver'), state.saver, names);
     }
     item.append(sites);
     if (entry.reason) {
@@ -145,14 +185,20 @@ export class DiagnosisSidebar extends Widget {
     }
     item.append(this.actions(source, entry));
     if (entry.message && entry.message !== entry.reason) {
-      const message = el('p', 'jp-InplaceMagic-message', entry.message);
+      const message = h('p', { className: 'jp-InplaceMagic-message' }, ...rich(entry.message));
       message.setAttribute('role', 'status');
       item.append(message);
     }
     return item;
   }
 
-  private site(list: HTMLElement, source: ISidebarSource, title: string, site: ISiteView | null): void {
+  private site(
+    list: HTMLElement,
+    source: ISidebarSource,
+    title: string,
+    site: ISiteView | null,
+    names: CellNames
+  ): void {
     list.append(el('dt', '', title));
     const value = el('dd', '');
     if (!site) {
@@ -160,12 +206,17 @@ export class DiagnosisSidebar extends Widget {
       list.append(value);
       return;
     }
-    value.append(el('code', 'jp-InplaceMagic-sidebarOp', site.op));
-    const where = site.where;
+    const op = el('code', 'jp-InplaceMagic-sidebarOp', site.module ?? site.op);
+    op.title = site.module ? `${site.op} · ${site.module_type ?? site.module}` : site.op_full;
+    value.append(op);
+    const where: IWhere | null = site.where;
     if (where) {
-      const go = el('button', 'jp-InplaceMagic-sidebarLocation jp-mod-styled', whereLabel(where, this.trans));
-      go.type = 'button';
-      go.title = this.trans.__('Show %1 in the notebook', where.code ?? whereLabel(where, this.trans));
+      const go = button(
+        'jp-InplaceMagic-sidebarLocation',
+        '',
+        this.trans.__('Show this line in the notebook')
+      );
+      go.append(...present(segments(where.parts, names)));
       go.addEventListener('click', event => {
         event.stopPropagation();
         void source.reveal(where);
@@ -183,23 +234,14 @@ export class DiagnosisSidebar extends Widget {
       return box;
     }
     const busy = this.busy.has(state.id);
-    if (entry.status === 'applied') {
-      const undo = el('button', 'jp-InplaceMagic-undo jp-mod-styled', this.trans.__('Undo'));
-      undo.type = 'button';
-      undo.disabled = busy;
-      undo.addEventListener('click', event => {
-        event.stopPropagation();
-        void this.run(state.id, () => source.undo(state.id));
-      });
-      box.append(undo);
-      return box;
-    }
     const chosen = state.fixes.find(f => f.index === entry.chosenFix) ?? state.fixes[0];
-    if (state.fixes.length > 1) {
+    const applied = state.fixes.find(f => f.index === entry.appliedFix);
+    const shown = applied ?? chosen;
+    if (!applied && state.fixes.length > 1) {
       const select = el('select', 'jp-InplaceMagic-fixChoice');
       select.setAttribute('aria-label', this.trans.__('Fix to apply'));
       for (const fix of state.fixes) {
-        const option = el('option', '', fix.title);
+        const option = el('option', '', `${fix.title.replace(/`/g, '')} (${fix.verification.label})`);
         option.value = String(fix.index);
         option.selected = fix.index === chosen.index;
         select.append(option);
@@ -208,21 +250,47 @@ export class DiagnosisSidebar extends Widget {
       select.addEventListener('change', () => source.list.choose(state.id, Number(select.value)));
       box.append(select);
     } else {
-      box.append(el('span', 'jp-InplaceMagic-sidebarFixTitle', chosen.title));
+      box.append(h('span', { className: 'jp-InplaceMagic-sidebarFixTitle' }, ...rich(shown.title)));
     }
-    // the kernel's words for it, as every face shows them
-    const semantics = chosen.labels.find(l => l.tag === 'changes-semantics');
-    if (semantics) {
+    // the kernel's words for how far the fix was checked, as every face shows them
+    const verification = el(
+      'span',
+      `jp-InplaceMagic-sidebarVerification jp-InplaceMagic-verification--${shown.verification.status}`
+    );
+    if (shown.verification.status === 'verifying') {
+      verification.append(h('span', { className: cls('spinner'), attrs: { 'aria-hidden': 'true' } }));
+    }
+    verification.append(shown.verification.label);
+    verification.title = shown.verification.detail;
+    box.append(verification);
+    const semantics = shown.labels.find(l => l.tag === 'changes-semantics');
+    if (semantics && shown.verification.status !== 'changes_semantics') {
       box.append(el('span', 'jp-InplaceMagic-semantics', semantics.text));
     }
-    const apply = el(
-      'button',
-      'jp-InplaceMagic-apply jp-mod-styled jp-mod-accept',
-      this.trans.__('Apply fix')
+    if (applied) {
+      const undo = button(
+        'jp-InplaceMagic-undo',
+        this.trans.__('Undo'),
+        this.trans.__('Restore the cells as they were')
+      );
+      undo.disabled = busy;
+      undo.addEventListener('click', event => {
+        event.stopPropagation();
+        void this.run(state.id, () => source.undo(state.id));
+      });
+      box.append(undo);
+      return box;
+    }
+    const apply = button(
+      'jp-InplaceMagic-apply jp-mod-accept',
+      this.trans.__('Apply fix'),
+      chosen.title.replace(/`/g, '')
     );
-    apply.type = 'button';
-    apply.disabled = busy || entry.status !== 'new';
-    apply.title = entry.status === 'new' ? chosen.title : entry.reason;
+    const why = entry.status !== 'new' ? entry.reason : !chosen.can_apply ? chosen.verification.detail : '';
+    apply.disabled = busy || !!why;
+    if (why) {
+      apply.title = why;
+    }
     apply.addEventListener('click', event => {
       event.stopPropagation();
       void this.run(state.id, () => source.apply(state.id, chosen.index));

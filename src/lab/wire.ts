@@ -5,7 +5,7 @@
 
 import type { IPanelState } from '../panel/wire';
 
-export const LAB_PROTOCOL_VERSION = 2;
+export const LAB_PROTOCOL_VERSION = 3;
 export const COMM_TARGET = 'inplace_magic';
 
 /**

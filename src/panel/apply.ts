@@ -132,7 +132,7 @@ export class FixController {
   constructor(
     private el: HTMLElement,
     private model: AnyModel<IPanelModel>,
-    private state: IPanelState,
+    private state: () => IPanelState,
     private timeouts: ITimeouts = DEFAULT_TIMEOUTS
   ) {}
 
@@ -143,7 +143,7 @@ export class FixController {
   async apply(fix: IFixView): Promise<IStatus> {
     const result = await offer(this.el, APPLY_EVENT, this.detail(fix), this.timeouts);
     if (result.claimed) {
-      const status = fromExtension(result.outcome, 'applied');
+      const status = fromExtension(result.outcome);
       if (status.applied) {
         this.appliedBy.set(fix.index, 'extension');
       }
@@ -161,7 +161,7 @@ export class FixController {
     if (path === 'extension') {
       const result = await offer(this.el, UNDO_EVENT, this.detail(fix), this.timeouts);
       const status = result.claimed
-        ? fromExtension(result.outcome, 'undone')
+        ? fromExtension(result.outcome)
         : {
             path: 'none' as const,
             applied: false,
@@ -182,7 +182,7 @@ export class FixController {
 
   /** The event selects the fix; the extension applies its own copy of it. */
   private detail(fix: IFixView): Omit<IApplyDetail, 'claim' | 'respond'> {
-    return { protocol: PROTOCOL_VERSION, diagnosisId: this.state.id, fixIndex: fix.index };
+    return { protocol: PROTOCOL_VERSION, diagnosisId: this.state().id, fixIndex: fix.index };
   }
 
   private request(type: 'apply' | 'undo', fix: IFixView): IApplyRequest {
@@ -190,14 +190,15 @@ export class FixController {
     return {
       type,
       protocol: PROTOCOL_VERSION,
-      diagnosisId: this.state.id,
+      diagnosisId: this.state().id,
       fixIndex: fix.index,
-      requestId: `${this.state.id}:${this.requests}`
+      requestId: `${this.state().id}:${this.requests}`
     };
   }
 }
 
-function fromExtension(outcome: IExtensionOutcome | null, verb: string): IStatus {
+/** The extension's outcome as the status line: its own words, one sentence each, said once. */
+function fromExtension(outcome: IExtensionOutcome | null): IStatus {
   if (outcome === null) {
     return {
       path: 'extension',
@@ -206,8 +207,5 @@ function fromExtension(outcome: IExtensionOutcome | null, verb: string): IStatus
       copy: []
     };
   }
-  const message = outcome.applied
-    ? `${verb[0].toUpperCase()}${verb.slice(1)} by the JupyterLab extension. ${outcome.message}`.trim()
-    : `The JupyterLab extension refused: ${outcome.message}`;
-  return { path: 'extension', applied: outcome.applied, message, copy: [] };
+  return { path: 'extension', applied: outcome.applied, message: outcome.message, copy: [] };
 }

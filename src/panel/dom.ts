@@ -68,3 +68,8 @@ export function rich(text: string): Child[] {
     .map((part, i) => (i % 2 ? h('code', { className: cls('inlineCode') }, part) : part))
     .filter(p => p !== '');
 }
+
+/** Children as `replaceChildren` takes them (the absent ones dropped). */
+export function present(children: Child[]): (Node | string)[] {
+  return children.filter((c): c is Node | string => c !== null && c !== undefined && c !== false);
+}

@@ -15,6 +15,14 @@ import { PROTOCOL_VERSION, type IWhere } from './wire';
 export const APPLY_EVENT = 'inplace-magic:apply';
 export const UNDO_EVENT = 'inplace-magic:undo';
 export const REVEAL_EVENT = 'inplace-magic:reveal';
+/**
+ * Link handshake: once drawn, the panel dispatches a bubbling, cancelable `inplace-magic:link` event
+ * naming its diagnosis and the cells it refers to. A listener that knows the notebook claims it
+ * (`preventDefault()`) and calls `detail.update(link)` then and whenever the notebook changes, while
+ * the panel's element is in the page: the cells' names as the notebook shows them now, and which fix
+ * is applied to them. Nothing else changes the panel's text.
+ */
+export const LINK_EVENT = 'inplace-magic:link';
 
 /** How long an unclaimed Apply/Undo event waits before the kernel path is taken. */
 export const CLAIM_TIMEOUT_MS = 1000;
@@ -35,6 +43,37 @@ export interface IApplyDetail {
   claim(): void;
   /** Report the outcome of a claimed event. */
   respond(outcome: IExtensionOutcome): void;
+}
+
+/** A cell the panel refers to: its In[] number when the kernel ran it, and its id where known. */
+export interface ICellRef {
+  cell: number;
+  cellId: string | null;
+}
+
+/** The key of a cell reference in `ILink.names`. */
+export function refKey(ref: { cell?: number | null; cell_id?: string | null }): string | null {
+  if (ref.cell_id) {
+    return `id:${ref.cell_id}`;
+  }
+  return typeof ref.cell === 'number' ? `n:${ref.cell}` : null;
+}
+
+/** What the notebook tells a linked panel. */
+export interface ILink {
+  /** refKey -> the cell's name as the notebook shows it now ("cell [7]"). */
+  names: Record<string, string>;
+  /** The fix whose change the notebook's cells hold now, or null. */
+  appliedFix: number | null;
+  /** Why the panel's fixes cannot be applied now ("" when they can). */
+  refusal: string;
+}
+
+export interface ILinkDetail {
+  protocol: number;
+  diagnosisId: string;
+  cells: ICellRef[];
+  update(link: ILink): void;
 }
 
 export interface IRevealDetail {

@@ -1,6 +1,7 @@
 /**
- * Pan and zoom of the graph's SVG viewport: drag, the arrow keys, + and -, 0 to fit, and the
- * wheel. The transform lives here; the toolbar's buttons call the same methods.
+ * Pan and zoom of the graph's SVG viewport: drag, the arrow keys, + and -, 0 to fit, and the wheel
+ * with Ctrl (or ⌘) held: a plain wheel scrolls the notebook, as everywhere else on the page. The
+ * transform lives here; the toolbar's buttons call the same methods.
  */
 
 interface IView {
@@ -36,11 +37,18 @@ export class PanZoom {
     this.apply();
   }
 
-  /** Listen on `svg`: the wheel zooms, a drag outside the nodes pans, keys pan, zoom and fit. */
+  get scale(): number {
+    return this.view.scale;
+  }
+
+  /** Listen on `svg`: Ctrl+wheel zooms, a drag outside the nodes pans, keys pan, zoom and fit. */
   attach(svg: SVGSVGElement): void {
     svg.addEventListener(
       'wheel',
       event => {
+        if (!event.ctrlKey && !event.metaKey) {
+          return; // the page scrolls
+        }
         event.preventDefault();
         this.zoom(event.deltaY < 0 ? 1.1 : 0.9);
       },

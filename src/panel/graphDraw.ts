@@ -3,10 +3,11 @@
  * aria label, Enter or click to reveal its line) and per edge (path, label). No layout here.
  */
 import { cls, s } from './dom';
-import { edgeLabel, type ILaidEdge, type ILaidNode } from './graph';
+import { edgeLabel, LINE_HEIGHT, type ILaidEdge, type ILaidNode } from './graph';
+import { type CellNames, plainText } from './text';
 import type { EdgeKind, IWhere, NodeRole } from './wire';
 
-const ROLE_WORDS: Record<NodeRole, string> = {
+export const ROLE_WORDS: Record<NodeRole, string> = {
   tensor: 'overwritten tensor',
   leaf: 'leaf tensor',
   saver: 'saved it for backward',
@@ -20,7 +21,7 @@ const ROLE_WORDS: Record<NodeRole, string> = {
   more: 'collapsed ops'
 };
 
-const EDGE_WORDS: Record<EdgeKind, string> = {
+export const EDGE_WORDS: Record<EdgeKind, string> = {
   data: 'data flow',
   skip: 'skip connection',
   saved: 'saved for backward',
@@ -50,15 +51,15 @@ export function markers(): SVGDefsElement {
   return s('defs', {}, arrow('jp-InplaceMagic-arrow', 'plain'), arrow('jp-InplaceMagic-arrow-hot', 'hot'));
 }
 
-function nodeAria(node: ILaidNode): string {
+function nodeAria(node: ILaidNode, names: CellNames): string {
   const roles = node.roles.map(r => ROLE_WORDS[r]).join(', ');
-  const where = node.where?.label ? `, ${node.where.label}` : '';
+  const where = node.where ? `, ${plainText(node.where.parts, names) || node.where.label}` : '';
   const module = node.module ? ` in ${node.module}` : '';
   const text = node.text ? `: ${node.text}` : '';
   return `${roles}: ${node.op}${module}${where}${text}`;
 }
 
-export function drawNode(node: ILaidNode, onReveal: (where: IWhere) => void): SVGGElement {
+export function drawNode(node: ILaidNode, onReveal: (where: IWhere) => void, names: CellNames): SVGGElement {
   const modifiers = node.roles.filter(r => r !== 'step');
   const x = node.x - node.width / 2;
   const y = node.y - node.height / 2;
@@ -69,7 +70,7 @@ export function drawNode(node: ILaidNode, onReveal: (where: IWhere) => void): SV
         'tspan',
         {
           className: cls('nodeLine', i === 0 && 'title'),
-          attrs: { x: String(x + 12), y: String(y + 20 + i * 16) }
+          attrs: { x: String(x + 10), y: String(y + 17 + i * LINE_HEIGHT) }
         },
         line
       )
@@ -85,10 +86,10 @@ export function drawNode(node: ILaidNode, onReveal: (where: IWhere) => void): SV
         'data-roles': node.roles.join(' '),
         tabindex: '0',
         role: reveal ? 'button' : 'img',
-        'aria-label': nodeAria(node) + (reveal ? '. Press Enter to show the line.' : '')
+        'aria-label': nodeAria(node, names) + (reveal ? '. Press Enter to show the line.' : '')
       }
     },
-    s('title', {}, nodeAria(node)),
+    s('title', {}, nodeAria(node, names)),
     s('rect', {
       className: cls('nodeBox'),
       attrs: {
@@ -146,12 +147,26 @@ export function drawEdge(edge: ILaidEdge, nodes: ILaidNode[]): SVGGElement {
     }),
     edge.labelAt &&
       s(
-        'text',
-        {
-          className: cls('edgeLabel'),
-          attrs: { x: String(edge.labelAt.x), y: String(edge.labelAt.y + 4), 'text-anchor': 'middle' }
-        },
-        label
+        'g',
+        { className: cls('edgeLabelBox') },
+        s('rect', {
+          className: cls('edgeLabelBg'),
+          attrs: {
+            x: String(edge.labelAt.x - edge.labelSize.width / 2),
+            y: String(edge.labelAt.y - edge.labelSize.height / 2),
+            width: String(edge.labelSize.width),
+            height: String(edge.labelSize.height),
+            rx: '3'
+          }
+        }),
+        s(
+          'text',
+          {
+            className: cls('edgeLabel'),
+            attrs: { x: String(edge.labelAt.x), y: String(edge.labelAt.y + 4), 'text-anchor': 'middle' }
+          },
+          label
+        )
       )
   );
 }

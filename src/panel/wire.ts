@@ -3,7 +3,7 @@
  * Change the TypedDicts there and run `make protocol`.
  */
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /**
  * The diagnosis panel's synced traits (kernel -> front end) and its request (front end -> kernel).
@@ -23,7 +23,10 @@ export type NodeRole =
   | 'more';
 export type EdgeKind = 'data' | 'skip' | 'saved' | 'writes' | 'needs' | 'calls';
 export type TimelineEvent = 'created' | 'saved' | 'view' | 'written' | 'needed';
-export type FixLabelTag = 'verified' | 'unverified' | 'gradient-preserving' | 'changes-semantics';
+export type FixLabelTag =
+  'verified' | 'unverified' | 'gradient-preserving' | 'changes-semantics' | 'verifying' | 'did-not-help';
+export type VerificationStatus =
+  'verifying' | 'verified' | 'changes_semantics' | 'did_not_help' | 'not_verified';
 export type DiffOp = ' ' | '-' | '+' | '@';
 export type OutcomeType = 'apply' | 'undo' | 'update';
 export type ApplyPath = 'extension' | 'kernel-file' | 'copy' | 'none';
@@ -54,8 +57,16 @@ export interface IPanelState {
    * the kind in plain words
    */
   kind_label: string;
+  /**
+   * in one line of text (what the text report says)
+   */
   headline: string;
+  /**
+   * short module names (their repr on hover), no comments, cell references
+   */
+  headline_parts: ISegment[];
   explanation: string;
+  explanation_parts: ISegment[];
   notes: string[];
   error: IErrorView;
   writer: ISiteView | null;
@@ -75,6 +86,29 @@ export interface IPanelState {
   timeline: ITimelineStep[];
   fixes: IFixView[];
 }
+/**
+ * A piece of text to draw: plain, code, or a reference to a cell (which the front end names as
+ * the notebook shows it now, and jumps to by id).
+ */
+export interface ISegment {
+  text: string;
+  /**
+   * drawn as code
+   */
+  code?: boolean;
+  /**
+   * on hover: what the code stands for ("ReLU(inplace=True)")
+   */
+  title?: string;
+  /**
+   * a cell reference: the cell's In[] number when the kernel ran it
+   */
+  cell?: number;
+  /**
+   * the referenced cell's notebook id, where the kernel saw it
+   */
+  cell_id?: string;
+}
 export interface IErrorView {
   type: string;
   message: string;
@@ -86,6 +120,7 @@ export interface IErrorView {
 export interface IWhere {
   line: number;
   label: string;
+  parts: ISegment[];
   cell?: number;
   cell_id?: string;
   file?: string;
@@ -149,6 +184,10 @@ export interface IGraphNode {
   op: string;
   module: string | null;
   /**
+   * the node's first line: "relu_ · block.act", "split · h", "merge (add) · block"
+   */
+  title: string;
+  /**
    * the code line, or what the node stands for
    */
   text: string;
@@ -189,14 +228,24 @@ export interface IFixView {
   kind: string;
   title: string;
   description: string;
+  /**
+   * the description, its cells as references
+   */
+  description_parts: ISegment[];
   verified: boolean;
   preserves_gradients: boolean | null;
   changes_semantics: boolean;
   labels: IFixLabel[];
+  verification: IVerification;
   /**
-   * what to re-run after applying it: "Then re-run cells 0–2."
+   * the kernel offers this fix now (not while it is verifying it, not when it failed)
+   */
+  can_apply: boolean;
+  /**
+   * what to re-run after applying it: "Then re-run cell [2] and cell [3]."
    */
   rerun: string;
+  rerun_parts: ISegment[];
   diffs: ITargetDiff[];
   edits: IEditView[];
   /**
@@ -223,10 +272,28 @@ export interface IFixLabel {
    */
   text: string;
 }
+/**
+ * How far the kernel got in checking a fix; it updates this while the panel is shown.
+ */
+export interface IVerification {
+  status: VerificationStatus;
+  /**
+   * "verifying…", "verified, gradient-preserving", "did not help"
+   */
+  label: string;
+  /**
+   * why Apply waits or is not offered, or what the verification found ("" when nothing)
+   */
+  detail: string;
+}
 export interface ITargetDiff {
   cell: number | null;
   file: string | null;
   label: string;
+  /**
+   * the label, its cell as a reference
+   */
+  parts: ISegment[];
   lines: IDiffLine[];
 }
 export interface IDiffLine {

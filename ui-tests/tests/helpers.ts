@@ -25,11 +25,32 @@ export async function openFixture(
   await waitForIdleKernel(page);
 }
 
-/** The kernel status in the notebook toolbar says idle (the kernel started and has nothing to run). */
+/**
+ * The current notebook's kernel is idle (it started and has nothing to run). Read from the session,
+ * not the toolbar: a narrow window folds the toolbar's indicator into its overflow menu.
+ */
 export async function waitForIdleKernel(page: Page, timeout = 60000): Promise<void> {
-  await expect(
-    page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator')
-  ).toHaveAttribute('data-status', 'idle', { timeout });
+  await page.waitForFunction(
+    () => {
+      const app = (window as any).jupyterapp;
+      const widget = app?.shell?.currentWidget;
+      return widget?.sessionContext?.session?.kernel?.status === 'idle';
+    },
+    undefined,
+    { timeout }
+  );
+}
+
+/** Galata's reload, whose options its fixture type hides behind Playwright's. */
+interface IReloadable {
+  reload(options: { waitForIsReady: boolean }): Promise<unknown>;
+}
+
+/** Reload the page: the notebook comes back (not the Launcher Galata waits for by default). */
+export async function reloadNotebook(page: IJupyterLabPageFixture): Promise<void> {
+  await (page as unknown as IReloadable).reload({ waitForIsReady: false });
+  await page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell').first().waitFor();
+  await waitForIdleKernel(page);
 }
 
 /** Run cells `from`..`to` (inclusive) one after the other, each to completion. */
@@ -47,6 +68,24 @@ export function cell(page: Page, index: number): Locator {
 /** The diagnosis panel(s) in the output of cell `index`. */
 export function panelIn(page: Page, index: number): Locator {
   return cell(page, index).getByRole('region', { name: PANEL_NAME });
+}
+
+/** Open the panel's tab `name` (Graph, Version timeline, Why, Other fixes…); returns its content. */
+export async function openTab(panel: Locator, name: string | RegExp): Promise<Locator> {
+  const tab = panel.getByRole('tab', { name });
+  if ((await tab.getAttribute('aria-selected')) !== 'true') {
+    await tab.click();
+  }
+  await expect(tab).toHaveAttribute('aria-selected', 'true');
+  return panel.getByRole('tabpanel', { name });
+}
+
+/** The graph of a panel, its tab opened. */
+export async function graphOf(panel: Locator): Promise<Locator> {
+  await openTab(panel, 'Graph');
+  const graph = panel.getByRole('group', { name: /Dataflow around the overwritten tensor/ });
+  await expect(graph).toBeVisible();
+  return graph;
 }
 
 /** The source of cell `index` as the notebook model holds it. */

@@ -1,10 +1,80 @@
 /**
- * The diagnosis panel (issue 5) and the magic in a real JupyterLab: scenarios 1 (panel part), 2, 3, 6,
- * each also checking what the sidebar (issue 6) shows for it.
+ * The diagnosis panel and the magic in a real JupyterLab: scenarios 1 (panel part), 2, 3, 6, each also
+ * checking what the sidebar shows for it; then what leads the eye (issue 14): the headline first, a
+ * compact panel under a traceback whose library frames are folded, a graph with a legend whose labels
+ * nothing crosses, readable at 900 px with the sidebar open, and a wheel that scrolls the page.
  */
 import { expect, test } from '@jupyterlab/galata';
+import type { Locator, Page } from '@playwright/test';
 
-import { cell, entry, openFixture, openSidebar, panelIn, runCells, screenshot } from './helpers';
+import {
+  cell,
+  entry,
+  errorOutput,
+  graphOf,
+  openFixture,
+  openSidebar,
+  panelIn,
+  runCells,
+  screenshot
+} from './helpers';
+
+/** The traceback entries of cell `index`'s error output, as the notebook model keeps them. */
+async function tracebackOf(page: Page, index: number): Promise<string[]> {
+  return page.evaluate(i => {
+    const nb = (window as any).jupyterapp.shell.currentWidget.content;
+    const outputs = nb.model.cells.get(i).outputs;
+    for (let k = 0; k < outputs.length; k++) {
+      const output = outputs.get(k).toJSON();
+      if (output.output_type === 'error') {
+        return output.traceback as string[];
+      }
+    }
+    return [];
+  }, index);
+}
+
+/** Every edge label of the drawn graph that another edge path, a node or another label crosses. */
+async function crossedLabels(graph: Locator): Promise<string[]> {
+  return graph.evaluate(svg => {
+    const boxes = [...svg.querySelectorAll('.jp-InplaceMagic-edge')].flatMap(edge => {
+      const rect = edge.querySelector('.jp-InplaceMagic-edgeLabelBg');
+      return rect
+        ? [{ edge, label: edge.textContent ?? '', box: (rect as SVGGraphicsElement).getBBox() }]
+        : [];
+    });
+    const inside = (x: number, y: number, b: DOMRect): boolean =>
+      x > b.x + 0.5 && x < b.x + b.width - 0.5 && y > b.y + 0.5 && y < b.y + b.height - 0.5;
+    const crossed: string[] = [];
+    for (const { edge, label, box } of boxes) {
+      for (const other of svg.querySelectorAll<SVGPathElement>('.jp-InplaceMagic-edgePath')) {
+        if (edge.contains(other)) {
+          continue; // a label sits on its own edge
+        }
+        const length = other.getTotalLength();
+        for (let d = 0; d <= length; d += 1) {
+          const p = other.getPointAtLength(d);
+          if (inside(p.x, p.y, box)) {
+            crossed.push(`${label}: crossed by ${other.closest('g')?.getAttribute('aria-label')}`);
+            break;
+          }
+        }
+      }
+      for (const node of svg.querySelectorAll<SVGGraphicsElement>('.jp-InplaceMagic-nodeBox')) {
+        const b = node.getBBox();
+        if (
+          b.x < box.x + box.width &&
+          box.x < b.x + b.width &&
+          b.y < box.y + box.height &&
+          box.y < b.y + b.height
+        ) {
+          crossed.push(`${label}: under a node`);
+        }
+      }
+    }
+    return crossed;
+  });
+}
 
 test.describe('diagnosis panel', () => {
   test('cross-cell skip connection: the panel shows writer, saver and merge', async ({ page, tmpPath }) => {
@@ -16,8 +86,7 @@ test.describe('diagnosis panel', () => {
     await expect(panel.getByRole('heading')).toContainText('block.act');
     await expect(panel.getByRole('heading')).toContainText('block.shortcut');
 
-    const graph = panel.getByRole('group', { name: /Dataflow around the overwritten tensor/ });
-    await expect(graph).toBeVisible();
+    const graph = await graphOf(panel);
     const writer = graph.getByRole('button', { name: /^in-place writer\b.*relu_ in block\.act\b/ });
     const saver = graph.getByRole('button', { name: /^saved it for backward\b.*in block\.shortcut\b/ });
     const merge = graph.getByRole('button', { name: /^merge: the branches meet here\b.*in block\b/ });
@@ -58,13 +127,13 @@ test.describe('diagnosis panel', () => {
     const panel = panelIn(page, 2);
     await expect(panel).toBeVisible();
     await expect(panel.getByRole('heading')).toContainText('opt_d.step()');
-    await expect(panel.getByText('Updated in place by')).toBeVisible();
-    const graph = panel.getByRole('group', { name: /Dataflow around the overwritten tensor/ });
+    await expect(panel.getByText('Updated by')).toBeVisible();
+    const graph = await graphOf(panel);
     await expect(
       graph.getByRole('button', { name: /optimizer step \(in-place writer\)/ }).first()
     ).toBeVisible();
-    const best = panel.locator('details.jp-InplaceMagic-fixCard').first();
-    await expect(best.locator('summary')).toContainText('changes the training semantics');
+    const best = panel.locator('.jp-InplaceMagic-fix').first();
+    await expect(best.locator('.jp-InplaceMagic-fixSummary')).toContainText('changes the training semantics');
 
     // the sidebar says so too, beside its Apply button
     const item = entry(await openSidebar(page), /opt_d\.step\(\)/);
@@ -98,5 +167,134 @@ test.describe('diagnosis panel', () => {
     await expect(panel.getByRole('heading')).toContainText('y.add_(1)');
     await expect(panel.getByRole('heading')).toContainText('w.sigmoid()');
     await expect(entry(await openSidebar(page), /y\.add_\(1\)/)).toHaveAttribute('data-status', 'new');
+  });
+
+  test('headline first, short names with the repr on hover, a compact panel under a folded traceback', async ({
+    page,
+    tmpPath
+  }) => {
+    await openFixture(page, tmpPath, 'skip_connection.ipynb');
+    await runCells(page, 0, 2);
+    const panel = panelIn(page, 2);
+    await expect(panel).toBeVisible();
+
+    // the first thing in the panel is the headline: module paths, their repr on hover, no comment
+    const headline = panel.getByRole('heading');
+    await expect(headline).toHaveText(
+      /^block\.act at cell \[2\], line 10 overwrote float32\[2, 4, 8, 8\] that block\.shortcut at cell \[2\], line 9 saved for backward$/
+    );
+    await expect(headline.locator('code', { hasText: 'block.act' })).toHaveAttribute(
+      'title',
+      'ReLU(inplace=True)'
+    );
+    await expect(headline.locator('code', { hasText: 'block.shortcut' })).toHaveAttribute(
+      'title',
+      /^Conv2d\(4, 4/
+    );
+    const top = await panel.evaluate(el => {
+      const first = el.querySelector('.jp-InplaceMagic-header');
+      return first === el.firstElementChild && !!first?.querySelector('[role=heading]');
+    });
+    expect(top).toBe(true);
+
+    // the traceback: the user's frame and the error stay, torch's frames fold into one line
+    const error = errorOutput(page, 2);
+    await expect(error).toContainText('Cell In[3], line 5');
+    await expect(error).toContainText('loss.backward()');
+    await expect(error).toContainText('RuntimeError: one of the variables needed for gradient computation');
+    await expect(error.getByText(/3 frames in torch \(library code\) folded/)).toBeVisible();
+    await expect(error.getByText('torch/_tensor.py')).toBeHidden();
+    // the exception itself is unchanged: the output keeps every frame, one click away
+    const traceback = await tracebackOf(page, 2);
+    expect(traceback.filter(e => e.includes('site-packages/torch')).length).toBe(3);
+    const toggle = error.getByRole('button', { name: /Show full traceback/ });
+    const folded = (await error.boundingBox())!.height;
+    await toggle.click();
+    await expect(error.getByText(/torch\/_tensor\.py/).first()).toBeVisible();
+    console.log(`traceback: ${(await error.boundingBox())!.height} px in full, ${folded} px folded`);
+    await error.getByRole('button', { name: 'Fold library frames' }).click();
+    await expect(error.getByText(/torch\/_tensor\.py/).first()).toBeHidden();
+
+    // compact: the panel starts within the first screen of the cell's output, and is short
+    const cellBox = (await cell(page, 2).boundingBox())!;
+    const panelBox = (await panel.boundingBox())!;
+    const errorBox = (await error.boundingBox())!;
+    console.log(`traceback ${errorBox.height} px, panel ${panelBox.height} px`);
+    expect(panelBox.y - cellBox.y).toBeLessThan(650);
+    expect(panelBox.height).toBeLessThan(Math.max(errorBox.height * 1.3, 420));
+    await panel.scrollIntoViewIfNeeded();
+    await screenshot(page, 'panel-compact-folded-traceback.png');
+  });
+
+  test('the graph: a legend, split and merge named, labels nothing crosses, the wheel scrolls the page', async ({
+    page,
+    tmpPath
+  }) => {
+    await openFixture(page, tmpPath, 'skip_connection.ipynb');
+    await runCells(page, 0, 2);
+    const panel = panelIn(page, 2);
+    const graph = await graphOf(panel);
+    const legend = panel.getByRole('list', { name: 'Legend' });
+    await expect(legend).toContainText('wrote it in place');
+    await expect(legend).toContainText('the branch the write broke');
+    // the split is the value that branches, the merge says how they meet
+    await expect(graph.locator('.jp-InplaceMagic-node--split tspan').first()).toHaveText('split · h');
+    await expect(graph.locator('.jp-InplaceMagic-node--split tspan').nth(1)).toHaveText('input of forward()');
+    await expect(graph.locator('.jp-InplaceMagic-node--merge tspan').first()).toHaveText(
+      'merge (add) · block'
+    );
+    expect(await crossedLabels(graph)).toEqual([]);
+    await panel.getByRole('button', { name: 'Call sites' }).click();
+    await expect(graph.locator('.jp-InplaceMagic-node--caller')).toHaveCount(1);
+    expect(await crossedLabels(graph)).toEqual([]);
+
+    // the wheel over the graph scrolls the notebook; with Ctrl it zooms the graph
+    const viewport = graph.locator('.jp-InplaceMagic-graphViewport');
+    const scroller = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer');
+    await scroller.evaluate(el => (el.scrollTop = el.scrollHeight / 3));
+    const box = (await graph.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    const before = await scroller.evaluate(el => el.scrollTop);
+    await page.mouse.wheel(0, 200);
+    await expect.poll(() => scroller.evaluate(el => el.scrollTop)).toBeGreaterThan(before);
+    await expect(viewport).toHaveAttribute('transform', 'translate(0 0) scale(1)');
+    const graphBox = (await graph.boundingBox())!;
+    await page.mouse.move(graphBox.x + graphBox.width / 2, graphBox.y + graphBox.height / 2);
+    const still = await scroller.evaluate(el => el.scrollTop);
+    await page.keyboard.down('Control');
+    await page.mouse.wheel(0, -100);
+    await page.keyboard.up('Control');
+    await expect(viewport).toHaveAttribute('transform', /scale\(1\.1\)/);
+    expect(await scroller.evaluate(el => el.scrollTop)).toBe(still);
+    await graph.scrollIntoViewIfNeeded();
+    await screenshot(page, 'panel-graph.png');
+  });
+});
+
+test.describe('at 900 px with the sidebar open', () => {
+  test.use({ viewport: { width: 900, height: 900 } });
+
+  test('the panel fits and the graph text stays readable', async ({ page, tmpPath }) => {
+    await openFixture(page, tmpPath, 'skip_connection.ipynb');
+    await openSidebar(page);
+    await runCells(page, 0, 2);
+    const panel = panelIn(page, 2);
+    await expect(panel).toBeVisible();
+    // nothing of the panel is cut off or scrolls sideways but the graph's own frame
+    const overflow = await panel.evaluate(el => el.scrollWidth - el.clientWidth);
+    expect(overflow).toBeLessThanOrEqual(1);
+    const graph = await graphOf(panel);
+    // every node's text is drawn at 10 px or more (12 px text, never shrunk below 0.85 of it)
+    const sizes = await graph.evaluate(svg =>
+      [...svg.querySelectorAll('.jp-InplaceMagic-nodeLine')].map(t => {
+        const scale = (t as SVGGraphicsElement).getScreenCTM()!.a;
+        return parseFloat(getComputedStyle(t).fontSize) * scale;
+      })
+    );
+    expect(sizes.length).toBeGreaterThan(4);
+    expect(Math.min(...sizes)).toBeGreaterThanOrEqual(10);
+    expect(await crossedLabels(graph)).toEqual([]);
+    await graph.scrollIntoViewIfNeeded();
+    await screenshot(page, 'panel-900px-with-sidebar.png');
   });
 });

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ...diagnose.diagnosis import cell_name
 from ..context import Context
 from ..model import Candidate
 from ..parse import expr
@@ -61,7 +62,8 @@ def candidates(ctx: Context) -> list[Candidate]:
         Candidate(
             "allow_mutation",
             "Let autograd keep copies: wrap the cell in `allow_mutation_on_saved_tensors()` (extra memory)",
-            f"Runs cell {index} under `{_CONTEXT}`: autograd copies each saved tensor just before it is "
+            f"Runs {cell_name(index)} under `{_CONTEXT}`: autograd copies each saved tensor just "
+            "before it is "
             "modified in place, so the gradients are exactly those the code meant. Memory cost: one "
             "extra copy of every saved tensor that is modified, held until backward has run. Prefer a "
             "precise fix; use this when the in-place write is needed.",

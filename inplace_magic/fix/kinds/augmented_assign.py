@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ...diagnose.diagnosis import cell_name
 from ..context import Context
 from ..model import Candidate
 from ..parse import code_of
@@ -71,7 +72,7 @@ def candidates(ctx: Context) -> list[Candidate]:
                         "augmented_assign",
                         f"Write `{after}` instead of `{before}`",
                         f"`{before}` writes into a tensor that autograd saved for backward; `{after}` "
-                        f"computes a new tensor and leaves the saved one alone (cell {parsed.index}, "
+                        f"computes a new tensor and leaves the saved one alone ({cell_name(parsed.index)}, "
                         f"line {parsed.start(node)}).",
                         cells,
                     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ...diagnose.diagnosis import cell_name
 from ..context import Context
 from ..model import Candidate
 from ..parse import ParsedCell, code_of, statement
@@ -82,7 +83,8 @@ def candidates(ctx: Context) -> list[Candidate]:
                     f"Detach the carried state {names} at each iteration"
                     + (" (no retain_graph)" if drop else ""),
                     f"{names} is carried from one iteration to the next through "
-                    f"`{code_of(line.body[0]).strip()}` (cell {parsed.index}, line {parsed.start(line)}), "
+                    f"`{code_of(line.body[0]).strip()}` ({cell_name(parsed.index)}, line "
+                    f"{parsed.start(line)}), "
                     "so each backward reaches into earlier iterations' graphs, whose saved weights the "
                     "optimizer has since updated. Detach it at the top of the iteration (truncated "
                     f"backpropagation through time){extra}. This changes what is backpropagated: "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ...diagnose.diagnosis import cell_name
 from ..context import Context
 from ..model import Candidate, FixKind
 from ..parse import ParsedCell, code_of, dotted, statement
@@ -80,7 +81,7 @@ def _clone_before(ctx: Context) -> list[Candidate]:
                         Candidate(
                             kind,
                             f"Clone `{name}` before writing to it",
-                            f"Insert `{code}` before `{code_of(small)}` (cell {parsed.index}, line "
+                            f"Insert `{code}` before `{code_of(small)}` ({cell_name(parsed.index)}, line "
                             f"{parsed.start(line)}): the write then goes to a copy, and the {what} "
                             "autograd needs stays as it was. Costs one copy of the tensor.",
                             cells,
@@ -119,7 +120,7 @@ def _alias_clone(ctx: Context) -> list[Candidate]:
                     "alias_clone",
                     f"Copy at the alias: `{target} = {source}.clone()`",
                     f"`{target}` is another name for `{source}`, so writing through it changes the "
-                    f"tensor autograd saved. Cloning at the alias (cell {parsed.index}, line "
+                    f"tensor autograd saved. Cloning at the alias ({cell_name(parsed.index)}, line "
                     f"{parsed.start(alias)}) gives the write its own copy.",
                     cells,
                 )
@@ -152,7 +153,8 @@ def _clone_saved(ctx: Context) -> list[Candidate]:
                         "clone_before",
                         "Save copies in `save_for_backward`",
                         f"The custom Function saves tensors that are modified in place after its forward "
-                        f"ran (cell {parsed.index}, line {parsed.start(call)}). Saving clones keeps the "
+                        f"ran ({cell_name(parsed.index)}, line {parsed.start(call)}). Saving clones "
+                        "keeps the "
                         "values its backward needs, at the cost of one copy of each.",
                         cells,
                     )

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import libcst as cst
 
+from ...diagnose.diagnosis import cell_name
 from ..context import Context
 from ..model import Candidate
 from ..parse import Change, Changes, ParsedCell, code_of, dotted
@@ -151,7 +152,7 @@ def _describe(parsed: ParsedCell, call: cst.Call, new: cst.Call) -> tuple[str, s
         )
     else:
         why = f"The in-place {name} overwrites a tensor that another op saved for backward."
-    description = f"`{before}` → `{after}` (cell {parsed.index}, line {parsed.start(call)}). {why}"
+    description = f"`{before}` → `{after}` ({cell_name(parsed.index)}, line {parsed.start(call)}). {why}"
     notes = []
     uses = _uses(parsed, call)
     if uses > 1:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import libcst as cst
 import torch
 
+from ...diagnose.diagnosis import cell_name
 from ..context import Context
 from ..model import Candidate
 from ..parse import Changes, ParsedCell, code_of, dotted, expr
@@ -127,7 +128,8 @@ def candidates(ctx: Context) -> list[Candidate]:
                     Candidate(
                         "inplace_method",
                         f"Use `{after}` instead of `{before}`",
-                        f"`{before}` modifies in place a tensor needed by autograd (cell {parsed.index}, "
+                        f"`{before}` modifies in place a tensor needed by autograd "
+                        f"({cell_name(parsed.index)}, "
                         f"line {parsed.start(call)}). {note}",
                         cells,
                     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ...diagnose.diagnosis import cell_name
 from ..context import Context
 from ..model import Candidate
 from ..parse import ParsedCell, code_of, dotted, expr
@@ -79,7 +80,8 @@ def candidates(ctx: Context) -> list[Candidate]:
                     "no_grad",
                     f"Do the {what} under `torch.no_grad()`",
                     f"`{code_of(line.body[0]).strip()}` updates a tensor that requires grad while autograd "
-                    f"records (cell {parsed.index}, line {parsed.start(line)}). Under `torch.no_grad()` "
+                    f"records ({cell_name(parsed.index)}, line {parsed.start(line)}). Under "
+                    "`torch.no_grad()` "
                     "the update is not part of the graph and the tensor stays a leaf, as optimizers do it.",
                     cells,
                 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ...diagnose.diagnosis import cell_name
 from ..context import Context
 from ..model import Candidate
 from ..parse import code_of
@@ -51,8 +52,8 @@ def candidates(ctx: Context) -> list[Candidate]:
                 Candidate(
                     "inplace_method",
                     f"Assign the result to `{target}` instead of passing `out={target}`",
-                    f"`{code_of(call)}` (cell {parsed.index}, line {parsed.start(call)}) writes through "
-                    "out=, which autograd refuses while an input requires grad. Assigning the result "
+                    f"`{code_of(call)}` ({cell_name(parsed.index)}, line {parsed.start(call)}) writes "
+                    "through out=, which autograd refuses while an input requires grad. Assigning the result "
                     f"keeps the values and the name; `{target}` then names a new tensor that autograd "
                     "tracks.",
                     cells,

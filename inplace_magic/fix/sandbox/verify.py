@@ -1,9 +1,12 @@
-"""Run candidates in the sandbox (:mod:`._sandbox`) and read back what happened.
+"""Run candidates in the sandbox (:mod:`.worker`) and read back what happened.
 
 One sandbox process serves a whole ``find_fixes`` call: it pays the interpreter and torch start-up
 once, runs the original (to confirm it fails, and where), the gradient reference (the original under
 ``allow_mutation_on_saved_tensors``) and then each candidate on request. Each run has a time limit
 inside the sandbox; the parent also stops waiting at an overall deadline and kills the process.
+Every answer says how many runs of the user's code the sandbox has started, so the count is
+exact even when the process is killed; a failure of the sandbox itself is reported, never taken
+for the user's code timing out.
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from ...replay.cells import Cell
+from ...replay.run import Dialect
 from ..model import RunOutcome
 
-RUN_LIMIT_S = 20.0  # one run of the cells
-TOTAL_LIMIT_S = 150.0  # everything, start-up included
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
@@ -39,8 +42,22 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
 class Session:
     """A running sandbox. ``original`` and ``reference`` describe the unfixed code."""
 
-    def __init__(self, cells: list[Cell], script_path: str | None, deadline: float) -> None:
+    def __init__(
+        self,
+        cells: list[Cell],
+        script_path: str | None,
+        deadline: float,
+        run_limit_s: float,
+        *,
+        dialect: Dialect = "python",
+        skip_shell: bool = False,
+        on_executions: Callable[[int], None] | None = None,
+    ) -> None:
         self.deadline = deadline
+        self.executions = 0  # runs of the user's code the sandbox started
+        self.ended: str | None = None  # how the process ended under the user's code, if it did
+        self.internal_errors: list[str] = []
+        self._on_executions = on_executions
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
         self.process = subprocess.Popen(
@@ -55,8 +72,16 @@ class Session:
         self.lines: queue.Queue[str | None] = queue.Queue()
         assert self.process.stdout is not None
         threading.Thread(target=_pump, args=(self.process.stdout, self.lines), daemon=True).start()
-        self._send({"cells": _cells_json(cells), "script_path": script_path, "time_limit": RUN_LIMIT_S})
+        setup = {
+            "cells": _cells_json(cells),
+            "script_path": script_path,
+            "time_limit": run_limit_s,
+            "dialect": dialect,
+            "skip_shell": skip_shell,
+        }
+        self._send(setup)
         self.original = self._receive()
+        self.original_timed_out = bool(self.original and self.original.get("timed_out"))
         self.reference = self._receive() if self.original else None
 
     @property
@@ -73,27 +98,53 @@ class Session:
         return True
 
     def _receive(self) -> dict[str, Any] | None:
-        remaining = self.deadline - time.monotonic()
+        """The next answer; the worker's "started a run" lines on the way only update the count."""
+        while True:
+            remaining = self.deadline - time.monotonic()
+            try:
+                line = self.lines.get(timeout=max(remaining, 0.01))
+            except queue.Empty:
+                self.close()
+                return None
+            if line is None:
+                self._ended()
+                return None
+            try:
+                answer = json.loads(line)
+            except json.JSONDecodeError:
+                return None
+            if not isinstance(answer, dict):
+                return None
+            if isinstance(answer.get("executions"), int):
+                self._count(answer["executions"])
+            if answer.get("internal_error"):
+                self.internal_errors.append(f"the verification sandbox failed: {answer['internal_error']}")
+                return None
+            if set(answer) != {"executions"}:
+                return answer
+
+    def _ended(self) -> None:
+        """The worker closed its answers unasked: the code it ran ended the process."""
         try:
-            line = self.lines.get(timeout=max(remaining, 0.01))
-        except queue.Empty:
-            self.close()
-            return None
-        if line is None:
-            return None
-        try:
-            answer = json.loads(line)
-        except json.JSONDecodeError:
-            return None
-        return answer if isinstance(answer, dict) else None
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return
+        if not self.internal_errors:
+            self.ended = f"exit status {code}" if code >= 0 else f"signal {-code}"
+
+    def _count(self, executions: int) -> None:
+        if executions != self.executions:
+            self.executions = executions
+            if self._on_executions is not None:
+                self._on_executions(executions)
 
     def run(self, job: str, cells: list[Cell], compare: bool) -> RunOutcome:
         if not self.alive or not self._send({"id": job, "cells": _cells_json(cells), "compare": compare}):
-            return RunOutcome(ran=False)
+            return RunOutcome(ran=False, ended=self.ended)
         answer = self._receive()
         if answer is None or answer.get("id") != job:
             self.close()
-            return RunOutcome(ran=False)
+            return RunOutcome(ran=False, ended=self.ended)
         return outcome(answer)
 
     def diagnose(self, job: str, cells: list[Cell]) -> dict[str, Any] | None:

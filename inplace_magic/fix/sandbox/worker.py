@@ -1,9 +1,13 @@
 """The verifier's sandbox: a separate Python process that runs the original cells and candidate fixes.
 
 Usage (by :mod:`.verify` only): ``python -m inplace_magic.fix.sandbox.worker``, then JSON lines on stdin:
-first ``{"cells", "script_path", "time_limit"}``, then one ``{"id", "cells", "compare"}`` per candidate
-(or ``{"id", "cells", "diagnose": true}`` for the engine's diagnosis of the error they raise).
-Each run starts from the same RNG state and a fresh namespace; one JSON line answers each.
+first ``{"cells", "script_path", "time_limit", "dialect", "skip_shell"}``, then one
+``{"id", "cells", "compare"}`` per candidate (or ``{"id", "cells", "diagnose": true}`` for the
+engine's diagnosis of the error they raise). Each run starts from the same RNG state and a fresh
+namespace, as ``python PATH`` would (``sys.argv == [PATH]``), within the time limit; one JSON line
+answers each job, and a line ``{"executions": n}`` goes out before each run of the user's code
+starts, so the parent's count is exact even if it kills us. A failure of ours is answered
+``{"internal_error": ...}``.
 
 This re-executes the user's code. It runs in its own process so the user's kernel or interpreter is
 untouched; the user's own prints go to stderr, and stdin reads as empty. Runs in this process share
@@ -18,7 +22,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -27,13 +31,14 @@ import torch
 from ...record.family import classify
 from ...replay.cells import Cell
 from ...replay.run import (
+    Dialect,
     RandomState,
     SourceMap,
+    as_script,
     compile_cells,
     fresh_namespace,
     raising_frame,
-    run_compiled,
-    script_path_on_sys_path,
+    run_program,
 )
 from ...replay.time_limit import TimeLimitExceeded, time_limit
 from . import grads
@@ -93,15 +98,29 @@ def _torch_modes() -> Iterator[None]:
 
 
 class Sandbox:
-    def __init__(self, script_path: str | None, time_limit: float) -> None:
+    def __init__(
+        self,
+        script_path: str | None,
+        time_limit: float,
+        dialect: Dialect = "python",
+        skip_shell: bool = False,
+        started: Callable[[int], None] | None = None,
+    ) -> None:
         self.script_path = script_path
         self.time_limit = time_limit
+        self.dialect: Dialect = dialect
+        self.skip_shell = skip_shell
         self.random = RandomState.capture()
         self.recorder = _Recorder()
-        self.runs = 0
+        self.runs = 0  # runs of the user's code started in this process
+        self._started = started or (lambda runs: None)
+
+    def _start(self, runs: int = 1) -> None:
+        self.runs += runs
+        self._started(self.runs)
 
     def run(self, cells: list[Cell], allow_mutation: bool = False) -> Run:
-        self.runs += 1
+        self._start()
         result = Run()
         namespace = fresh_namespace(self.script_path)
         self.recorder.run, self.recorder.namespace = result, namespace
@@ -111,39 +130,45 @@ class Sandbox:
             else contextlib.nullcontext()
         )
         self.random.restore()
+        program = compile_cells(
+            cells,
+            result.source_map,
+            prefix=f"cell#{self.runs}",
+            dialect=self.dialect,
+            skip_shell=self.skip_shell,
+        )
         try:
-            compiled = compile_cells(cells, result.source_map, prefix=f"cell#{self.runs}")
-            with (
-                _torch_modes(),
-                script_path_on_sys_path(self.script_path),
-                time_limit(self.time_limit),
-                mutation,
-            ):
-                outcome = run_compiled(compiled, namespace)
+            with _torch_modes(), as_script(self.script_path), time_limit(self.time_limit), mutation:
+                outcome = run_program(program, namespace)
             result.error, result.error_cell = outcome.exception, outcome.cell
-            if isinstance(result.error, SystemExit) and result.error.code in (0, None):
-                result.error = None  # a script that ends with sys.exit(0) succeeded
-        except (
-            Exception,
-            TimeLimitExceeded,
-        ) as exc:  # a cell that does not compile, or a context failing on exit
+        except TimeLimitExceeded as exc:
             result.error = exc
         finally:
             self.recorder.run = None
         result.final = grads.snapshot(namespace)
         return result
 
-    def diagnose(self, cells: list[Cell]) -> dict[str, Any] | None:
-        """The engine's diagnosis of the error these cells raise (to fix the next error in a chain)."""
-        self.random.restore()
-        try:
-            from ...pipeline.core import check_cells
+    def diagnose(self, cells: list[Cell]) -> tuple[dict[str, Any] | None, list[str]]:
+        """The engine's diagnosis of the error these cells raise (to fix the next error in a chain),
+        and the internal errors of ours it met."""
+        from ...pipeline.core import check_cells
 
+        self.random.restore()
+        self._start()  # the run as given; the replay is counted once it is known to have happened
+        try:
             with _torch_modes(), time_limit(self.time_limit):
-                result = check_cells(cells, self.script_path, with_fixes=False)
-        except (Exception, TimeLimitExceeded):
-            return None
-        return result.to_json() if result.status == "inplace_error" else None
+                result = check_cells(
+                    cells,
+                    self.script_path,
+                    with_fixes=False,
+                    dialect=self.dialect,
+                    skip_shell=self.skip_shell,
+                )
+        except TimeLimitExceeded:
+            return None, []
+        self._start(result.executions.replay)
+        diagnosed = result.status == "inplace_error" and result.replay_finished
+        return (result.to_json() if diagnosed else None), result.internal_errors
 
     def describe(self, run: Run) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -153,13 +178,16 @@ class Sandbox:
             "finite": grads.all_finite(run.final),
             "error": None,
             "timed_out": isinstance(run.error, TimeLimitExceeded),
+            "executions": self.runs,
         }
         if run.error is not None and not isinstance(run.error, TimeLimitExceeded):
-            message = str(run.error).strip().split("\n")[0][:500]
+            message = _message(run.error)
             error: dict[str, Any] = {
                 "type": type(run.error).__name__,
-                "message": message,
-                "kind": classify(run.error),
+                "message": "<exception str() failed>"
+                if message is None
+                else message.strip().split("\n")[0][:500],
+                "kind": classify(run.error) if message is not None else None,
             }
             frame = raising_frame(run.error, run.source_map)
             if frame is not None:
@@ -168,6 +196,13 @@ class Sandbox:
                 error["line"] = frame.lineno
             out["error"] = error
         return out
+
+
+def _message(exc: BaseException) -> str | None:
+    try:
+        return str(exc)
+    except Exception:  # the user's __str__ raised: Python prints a placeholder too
+        return None
 
 
 def _pairs(reference: Run, candidate: Run) -> list[tuple[str, grads.Snapshot, grads.Snapshot]]:
@@ -189,14 +224,26 @@ def _cells(raw: list[list[Any]]) -> list[Cell]:
 
 def serve(jobs: TextIO, answers: TextIO) -> None:
     setup = json.loads(jobs.readline())
-    sandbox = Sandbox(setup.get("script_path"), float(setup.get("time_limit", 20)))
-    original_cells = _cells(setup["cells"])
 
     def answer(payload: dict[str, Any]) -> None:
         answers.write(json.dumps(payload) + "\n")
         answers.flush()
 
-    answer({"id": "original", **sandbox.describe(sandbox.run(original_cells))})
+    dialect: Dialect = "ipython" if setup.get("dialect") == "ipython" else "python"
+    sandbox = Sandbox(
+        setup.get("script_path"),
+        float(setup.get("time_limit", 20)),
+        dialect,
+        bool(setup.get("skip_shell")),
+        started=lambda runs: answer({"executions": runs}),
+    )
+    original_cells = _cells(setup["cells"])
+    original = sandbox.describe(sandbox.run(original_cells))
+    answer({"id": "original", **original})
+    if original["timed_out"]:
+        # nothing can be compared with a run that never ended: no reference, no candidate
+        answer({"id": "reference", "timed_out": True, "executions": sandbox.runs})
+        return
     reference = sandbox.run(original_cells, allow_mutation=True)
     answer({"id": "reference", **sandbox.describe(reference)})
     for line in jobs:
@@ -204,7 +251,9 @@ def serve(jobs: TextIO, answers: TextIO) -> None:
             continue
         job = json.loads(line)
         if job.get("diagnose"):
-            answer({"id": job["id"], "diagnosis": sandbox.diagnose(_cells(job["cells"]))})
+            diagnosis, bugs = sandbox.diagnose(_cells(job["cells"]))
+            payload = {"id": job["id"], "diagnosis": diagnosis, "executions": sandbox.runs}
+            answer({**payload, "internal_error": "; ".join(bugs)} if bugs else payload)
             continue
         run = sandbox.run(_cells(job["cells"]))
         payload = {"id": job["id"], **sandbox.describe(run)}
@@ -223,7 +272,9 @@ def main() -> None:
     sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     try:
         serve(jobs, answers)
-    except Exception:
+    except Exception as bug:  # ours: said to the parent, which reports it as an internal error
+        answers.write(json.dumps({"internal_error": f"{type(bug).__name__}: {_message(bug)}"}) + "\n")
+        answers.flush()
         traceback.print_exc()
         sys.exit(1)
 

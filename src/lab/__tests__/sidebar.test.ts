@@ -1,3 +1,4 @@
+import { Signal } from '@lumino/signaling';
 import { describe, expect, it, vi } from 'vitest';
 
 import { DiagnosisList } from '../model';
@@ -6,14 +7,23 @@ import { DiagnosisSidebar } from '../sidebar';
 import { state } from '../../panel/__tests__/fixtures';
 import { trans } from './helpers';
 
-function source(): ISidebarSource & { list: DiagnosisList } {
-  return {
+function source(
+  names: Record<number, string> = {}
+): ISidebarSource & { list: DiagnosisList; renamed: Signal<ISidebarSource, void> } {
+  const notebook = {
     list: new DiagnosisList(),
     title: 'train.ipynb',
     apply: vi.fn(async () => ({ applied: true, message: 'Applied.' })),
     undo: vi.fn(async () => ({ applied: true, message: 'Restored.' })),
-    reveal: vi.fn(async () => undefined)
+    dismiss: vi.fn((id: string) => void notebook.list.dismiss(id)),
+    reveal: vi.fn(async () => undefined),
+    text: (parts: { text: string }[]) => parts.map(p => p.text).join(''),
+    name: (ref: { cell?: number | null }) =>
+      typeof ref.cell === 'number' ? (names[ref.cell] ?? null) : null,
+    renamed: null as unknown as Signal<ISidebarSource, void>
   };
+  notebook.renamed = new Signal<ISidebarSource, void>(notebook);
+  return notebook;
 }
 
 const buttons = (sidebar: DiagnosisSidebar): string[] =>
@@ -27,20 +37,37 @@ describe('the sidebar', () => {
     expect(sidebar.node.textContent).toContain('No diagnoses for this notebook yet.');
   });
 
-  it('lists kind, headline, writer and saver locations, status and the fix', async () => {
+  it('lists kind, headline, writer and saver locations, status, verification and the fix', async () => {
     const sidebar = new DiagnosisSidebar(trans);
     const notebook = source();
     sidebar.setSource(notebook);
     const s = state('skip_connection');
-    notebook.list.add(s, trans);
+    notebook.list.add(s, true);
     const entry = sidebar.node.querySelector('li')!;
     expect(entry.dataset.status).toBe('new');
-    expect(entry.textContent).toContain(s.headline);
-    expect(buttons(sidebar)).toEqual(['cell 0, line 22', 'cell 0, line 21', 'Apply fix']);
+    expect(entry.querySelector('.jp-InplaceMagic-sidebarHeadline')!.textContent).toBe(
+      s.headline.replace(/`/g, '')
+    );
+    expect(entry.querySelector('.jp-InplaceMagic-sidebarVerification')!.textContent).toBe(
+      s.fixes[0].verification.label
+    );
+    expect(buttons(sidebar)).toEqual(['×', 'cell 0, line 22', 'cell 0, line 21', 'Apply fix']);
     (sidebar.node.querySelector('.jp-InplaceMagic-sidebarLocation') as HTMLButtonElement).click();
     expect(notebook.reveal).toHaveBeenCalledWith(s.writer!.where);
     (sidebar.node.querySelector('.jp-InplaceMagic-apply') as HTMLButtonElement).click();
     await vi.waitFor(() => expect(notebook.apply).toHaveBeenCalledWith(s.id, 0));
+  });
+
+  it('names the cells as the notebook shows them now, and redraws when they are renamed', () => {
+    const sidebar = new DiagnosisSidebar(trans);
+    const names: Record<number, string> = { 0: 'cell [5]' };
+    const notebook = source(names);
+    sidebar.setSource(notebook);
+    notebook.list.add(state('skip_connection'), true);
+    expect(buttons(sidebar)).toContain('cell [5], line 22');
+    names[0] = 'cell [8]';
+    notebook.renamed.emit();
+    expect(buttons(sidebar)).toContain('cell [8], line 22');
   });
 
   it('offers Undo for an applied fix, nothing to apply for a stale one, and shows problems', () => {
@@ -48,28 +75,62 @@ describe('the sidebar', () => {
     const notebook = source();
     sidebar.setSource(notebook);
     const s = state('optimizer_step');
-    notebook.list.add(s, trans);
-    notebook.list.markApplied(s.id, 0, 'Applied it.');
+    notebook.list.add(s, true);
+    notebook.list.recheck(() => ({ status: 'applied', reason: '', appliedFix: 0 }));
+    notebook.list.setMessage(s.id, 'Applied to `cell [3]`.');
     expect(buttons(sidebar)).toContain('Undo');
-    expect(sidebar.node.querySelector('[role=status]')?.textContent).toBe('Applied it.');
-    notebook.list.markUndone(s.id, 'Restored.', trans);
-    notebook.list.kernelRestarted(trans);
+    expect(sidebar.node.querySelector('[role=status]')?.textContent).toBe('Applied to cell [3].');
+    notebook.list.recheck(() => ({ status: 'stale', reason: 'The kernel restarted.', appliedFix: null }));
     const apply = sidebar.node.querySelector('.jp-InplaceMagic-apply') as HTMLButtonElement;
-    expect([sidebar.node.querySelector('li')?.dataset.status, apply.disabled]).toEqual(['stale', true]);
+    expect([sidebar.node.querySelector('li')?.dataset.status, apply.disabled, apply.title]).toEqual([
+      'stale',
+      true,
+      'The kernel restarted.'
+    ]);
     notebook.list.problem = 'The kernel speaks protocol 2';
     expect(sidebar.node.querySelector('[role=alert]')?.textContent).toBe('The kernel speaks protocol 2');
+  });
+
+  it('waits for the kernel while it verifies the fix', () => {
+    const sidebar = new DiagnosisSidebar(trans);
+    const notebook = source();
+    sidebar.setSource(notebook);
+    const s = state('leaf');
+    s.fixes[0].verification = {
+      status: 'verifying',
+      label: 'verifying…',
+      detail: 'The kernel is running it.'
+    };
+    s.fixes[0].can_apply = false;
+    notebook.list.add(s, true);
+    const apply = sidebar.node.querySelector('.jp-InplaceMagic-apply') as HTMLButtonElement;
+    expect([apply.disabled, apply.title]).toEqual([true, 'The kernel is running it.']);
+    expect(
+      sidebar.node.querySelector('.jp-InplaceMagic-sidebarVerification .jp-InplaceMagic-spinner')
+    ).not.toBeNull();
+  });
+
+  it('dismisses an entry', () => {
+    const sidebar = new DiagnosisSidebar(trans);
+    const notebook = source();
+    sidebar.setSource(notebook);
+    const s = state('leaf');
+    notebook.list.add(s, true);
+    (sidebar.node.querySelector('.jp-InplaceMagic-dismiss') as HTMLButtonElement).click();
+    expect(notebook.dismiss).toHaveBeenCalledWith(s.id);
+    expect(sidebar.node.querySelectorAll('li')).toHaveLength(0);
   });
 
   it('follows the active notebook', () => {
     const sidebar = new DiagnosisSidebar(trans);
     const first = source();
     const second = source();
-    first.list.add(state('leaf'), trans);
+    first.list.add(state('leaf'), true);
     sidebar.setSource(first);
     expect(sidebar.node.querySelectorAll('li')).toHaveLength(1);
     sidebar.setSource(second);
     expect(sidebar.node.querySelectorAll('li')).toHaveLength(0);
-    first.list.add(state('view'), trans);
+    first.list.add(state('view'), true);
     expect(sidebar.node.querySelectorAll('li')).toHaveLength(0);
   });
 });

@@ -1,0 +1,53 @@
+"""The check itself: read the cells, run them through the pipeline, print the report or the JSON
+(:mod:`.report`); a DDP launch (``--nproc``, or this process is a rank of one) goes to :mod:`.ranks`.
+
+The user's output never reaches our stdout under ``--json``: while their code runs, fd 1 itself
+points at stderr (:mod:`.stdout`), so ``os.write(1, ...)`` and a C extension's printf go there too.
+stderr always carries the user's own exception as Python prints it, their frames only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..pipeline.core import check_cells
+from ..replay.cells import UnusableInput, read_cells
+from . import ranks
+from .channel import Channel
+from .options import parser
+from .report import EXIT, deliver, report_text
+from .stdout import user_output_to_stderr
+
+
+def main(argv: list[str] | None = None, channel_fd: int | None = None) -> int:
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version (0) or a bad command line (3)
+        return int(done.code or 0)
+    diff = args.fix or args.write
+    channel = Channel(channel_fd) if channel_fd is not None else None
+    try:
+        cells = read_cells(args.path)
+    except UnusableInput as exc:
+        if channel is not None:
+            channel.finished()
+        print(f"inplace-magic: {exc}", file=sys.stderr)
+        return 3
+    # a distributed check: --nproc launches the ranks, or this process is one of them (torchrun)
+    if args.nproc is not None or ranks.in_launch():
+        return ranks.main(args, cells, sys.argv[1:] if argv is None else argv, channel)
+    target = os.path.abspath(args.path)  # the file checked, wherever the code moves the working folder
+    with user_output_to_stderr(args.json):
+        result = check_cells(
+            cells,
+            script_path=args.path,
+            with_fixes=not args.no_fix,
+            time_limit_s=args.time_limit,
+            skip_shell=args.skip_shell,
+            watcher=channel.watching(lambda provisional: report_text(provisional, cells, diff=diff))
+            if channel
+            else None,
+        )
+    deliver(args, cells, result, channel, target)
+    return EXIT[result.status]

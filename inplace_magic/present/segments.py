@@ -1,0 +1,197 @@
+"""Text the panel and the sidebar draw as segments: plain text, code (with what it stands for on hover)
+and cell references.
+
+A cell reference carries the cell's In[] number and, where the kernel saw it, its notebook id, so the
+front end can name the cell as the notebook shows it now (after a re-run or a move) and jump to it by
+id. The words themselves are the kernel's (:mod:`inplace_magic.present.words`); the front end draws.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, TypedDict
+
+from ..diagnose.contract import DiagnosisJSON
+from ..diagnose.diagnosis import cell_name
+from .words import without_comment
+
+Cells = Mapping[int, str | None]  # In[] number -> cell id, or None where the kernel saw none
+
+
+class _SegmentBase(TypedDict):
+    text: str
+
+
+class Segment(_SegmentBase, total=False):
+    """A piece of text to draw: plain, code, or a reference to a cell (which the front end names as
+    the notebook shows it now, and jumps to by id)."""
+
+    code: bool  # drawn as code
+    title: str  # on hover: what the code stands for ("ReLU(inplace=True)")
+    cell: int  # a cell reference: the cell's In[] number when the kernel ran it
+    cell_id: str  # the referenced cell's notebook id, where the kernel saw it
+
+
+def text(value: str) -> Segment:
+    return {"text": value}
+
+
+def code(value: str, title: str = "") -> Segment:
+    out: Segment = {"text": value, "code": True}
+    if title:
+        out["title"] = title
+    return out
+
+
+def cell_ref(cell: int, cell_id: str | None) -> Segment:
+    out: Segment = {"text": cell_name(cell), "cell": cell}
+    if cell_id:
+        out["cell_id"] = cell_id
+    return out
+
+
+def cells_of(diag: Any) -> dict[int, str | None]:
+    """Every cell a diagnosis names (its In[] number), with its id where one of its locations has it."""
+    found: dict[int, str | None] = {}
+
+    def walk(value: object) -> None:
+        if isinstance(value, Mapping):
+            cell = value.get("cell")
+            if isinstance(cell, int) and not isinstance(cell, bool):
+                cell_id = value.get("cell_id")
+                if isinstance(cell_id, str) and cell_id:
+                    found[cell] = cell_id
+                else:
+                    found.setdefault(cell, None)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(diag)
+    return dict(sorted(found.items()))
+
+
+def location(loc: Mapping[str, Any] | None, cells: Cells) -> list[Segment]:
+    """ "cell [2], line 10" as a cell reference and its line; a file's location as text."""
+    if not loc or not isinstance(loc.get("line"), int):
+        return []
+    cell = loc.get("cell")
+    if isinstance(cell, int) and not isinstance(cell, bool):
+        given = loc.get("cell_id")
+        cell_id = given if isinstance(given, str) and given else cells.get(cell)
+        return [cell_ref(cell, cell_id), text(f", line {loc['line']}")]
+    return [text(f"{loc.get('file') or '?'}, line {loc['line']}")]
+
+
+def _cell_names(cells: Cells) -> re.Pattern[str] | None:
+    if not cells:
+        return None
+    names = sorted((cell_name(cell) for cell in cells), key=len, reverse=True)
+    # "cell 2" must not match the start of "cell 20"
+    return re.compile("(" + "|".join(re.escape(name) for name in names) + r")(?![\d\]])")
+
+
+def prose(value: str, cells: Cells) -> list[Segment]:
+    """A sentence of the diagnosis: `backticked` spans are code, the cells it names are references."""
+    parts = value.split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick is a character
+        parts[-2] += "`" + parts.pop()
+    out: list[Segment] = []
+    by_name = {cell_name(cell): (cell, cell_id) for cell, cell_id in cells.items()}
+    pattern = _cell_names(cells)
+    for index, part in enumerate(parts):
+        if not part:
+            continue
+        if index % 2:
+            out.append(code(part))
+            continue
+        out.extend(_with_cells(part, pattern, by_name))
+    return out
+
+
+def _with_cells(
+    value: str, pattern: re.Pattern[str] | None, by_name: Mapping[str, tuple[int, str | None]]
+) -> Iterator[Segment]:
+    if pattern is None:
+        yield text(value)
+        return
+    at = 0
+    for match in pattern.finditer(value):
+        if match.start() > at:
+            yield text(value[at : match.start()])
+        yield cell_ref(*by_name[match.group(1)])
+        at = match.end()
+    if at < len(value):
+        yield text(value[at:])
+
+
+def plain(segments: list[Segment]) -> str:
+    """The segments as one line of text (code spans in backticks, as the diagnosis writes them)."""
+    return "".join(f"`{s['text']}`" if s.get("code") else s["text"] for s in segments)
+
+
+# -- the headline
+
+
+def _short_op(op: object) -> str:
+    name = str(op or "?")
+    return name.removeprefix("aten.").split(".")[0] if name.startswith("aten.") else name
+
+
+def _who_forms(site: Mapping[str, Any]) -> list[tuple[str, Segment]]:
+    """How the engine's headline names a site (diagnose/explain.py's ``_who``), each with the short
+    form the panel shows: the module path with its repr on hover, the code without its comment."""
+    forms: list[tuple[str, Segment]] = []
+    code_line = str(site.get("code") or "")
+    short = without_comment(code_line)
+    module, module_type = site.get("module"), site.get("module_type")
+    op = str(site.get("op") or "?")
+    if site.get("optimizer"):
+        forms.append(
+            (
+                f"`{code_line or 'optimizer.step()'}` ({site['optimizer']})",
+                code(short or "optimizer.step()", str(site["optimizer"])),
+            )
+        )
+    if module and module_type:
+        forms.append((f"`{module}` ({module_type})", code(str(module), str(module_type))))
+    if module:
+        inside, words = f" in `{module}`", f" in {module}"
+    elif site.get("autograd_function"):
+        inside, words = (
+            f" in `{site['autograd_function']}.forward`",
+            f" in {site['autograd_function']}.forward",
+        )
+    else:
+        inside = words = ""
+    if code_line:
+        forms.append((f"`{code_line}` [{_short_op(op)}{inside}]", code(short, f"{op}{words}")))
+        if short != code_line:
+            forms.append((f"`{code_line}`", code(short, op)))
+    return forms
+
+
+def headline(diag: DiagnosisJSON | Mapping[str, Any], cells: Cells) -> list[Segment]:
+    """The engine's headline, short: each writer and saver by its module path (the repr on hover) or
+    its code without the comment (what it ran on hover), and the cells as references. A phrase the
+    engine words otherwise is kept as it is."""
+    value = str(diag.get("headline") or "In-place autograd error")
+    sites = [diag.get("inplace"), diag.get("saved_by"), *(diag.get("also_written_by") or [])]
+    marks: list[Segment] = []
+    for site in sites:
+        if not isinstance(site, Mapping):
+            continue
+        for long, short in _who_forms(site):
+            if long in value:
+                value = value.replace(long, f"\x00{len(marks)}\x00")
+                marks.append(short)
+    parts: list[Segment] = []
+    for index, piece in enumerate(value.split("\x00")):
+        if index % 2:
+            parts.append(marks[int(piece)])
+        elif piece:
+            parts.extend(prose(piece, cells))
+    return parts

@@ -1,0 +1,59 @@
+/**
+ * A fix's verification, updated by the kernel while the panel is shown (the UI side of issue 14's
+ * item 1): `update_fix` on what the kernel showed redraws the fix in the panel and in the sidebar, a
+ * spinner and "verifying…" first, then the verdict, and Apply is offered only when the kernel says so.
+ */
+import { expect, test } from '@jupyterlab/galata';
+
+import { entry, openFixture, openSidebar, panelIn, runCells } from './helpers';
+
+const SKIP = /block\.act.*overwrote.*block\.shortcut/;
+
+test('the kernel updates a fix while its panel is shown, and Apply follows it', async ({ page, tmpPath }) => {
+  await openFixture(page, tmpPath, 'skip_connection.ipynb');
+  const sidebar = await openSidebar(page);
+  await runCells(page, 0, 2);
+  const panel = panelIn(page, 2);
+  await expect(panel).toBeVisible();
+  const fix = panel.locator('.jp-InplaceMagic-fix').first();
+  const item = entry(sidebar, SKIP);
+  await expect(fix.locator('.jp-InplaceMagic-labels')).toHaveText('not verified');
+  const graphTab = panel.getByRole('tab', { name: 'Graph' });
+  await graphTab.click();
+
+  await page.notebook.addCell(
+    'code',
+    'from inplace_magic.ipython.display import last_shown\n' +
+      'shown = last_shown()\n' +
+      'shown.update_fix(0, {"status": "verifying"})'
+  );
+  await runCells(page, 3);
+  await expect(fix.locator('.jp-InplaceMagic-labels')).toHaveText('verifying…');
+  await expect(fix.locator('.jp-InplaceMagic-label--verifying .jp-InplaceMagic-spinner')).toBeVisible();
+  const apply = fix.getByRole('button', { name: 'Apply' });
+  await expect(apply).toBeDisabled();
+  await expect(apply).toHaveAttribute('title', /running this fix/);
+  await expect(item.locator('.jp-InplaceMagic-sidebarVerification')).toHaveText('verifying…');
+  await expect(item.getByRole('button', { name: 'Apply fix' })).toBeDisabled();
+  // only the fix changed: the tab the user opened stays open
+  await expect(graphTab).toHaveAttribute('aria-selected', 'true');
+
+  await page.notebook.addCell(
+    'code',
+    'shown.update_fix(0, {"status": "verified", "detail": "Backward ran; the gradients equal the reference."})'
+  );
+  await runCells(page, 4);
+  await expect(fix.locator('.jp-InplaceMagic-labels')).toHaveText('verifiedgradient-preserving');
+  await expect(fix).toContainText('Backward ran; the gradients equal the reference.');
+  await expect(apply).toBeEnabled();
+  await expect(item.locator('.jp-InplaceMagic-sidebarVerification')).toHaveText(
+    'verified, gradient-preserving'
+  );
+  await expect(item.getByRole('button', { name: 'Apply fix' })).toBeEnabled();
+
+  await page.notebook.addCell('code', 'shown.update_fix(0, {"status": "did_not_help"})');
+  await runCells(page, 5);
+  await expect(fix.locator('.jp-InplaceMagic-labels')).toHaveText('did not help');
+  await expect(apply).toBeDisabled();
+  await expect(item.getByRole('button', { name: 'Apply fix' })).toBeDisabled();
+});
