@@ -1,4 +1,4 @@
-"""B8: the first diagnosis in a fresh kernel against the second one, in a real ipykernel driven over
+"""B9: the first diagnosis in a fresh kernel against the second one, in a real ipykernel driven over
 the Jupyter protocol (with the widget panel, as in JupyterLab).
 
 Each option set gets its own fresh kernel: ``%load_ext inplace_magic``, the model's cell, one plain

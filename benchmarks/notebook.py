@@ -22,7 +22,7 @@ ANOMALY = "with torch.autograd.detect_anomaly(check_nan=False):\n"
 
 # The live-kernel verification of a fix is not built yet: when it is, this function takes the shell
 # right after ``%%gradcheck`` diagnosed its failing cell and verifies the best fix of that diagnosis
-# in the kernel; B7 then times it against one replay.
+# in the kernel; B8 then times it against one replay.
 LIVE_VERIFICATION = ("inplace_magic.pipeline.kernel", "verify_best_fix")
 
 
@@ -115,7 +115,7 @@ lookup = {i: [i] for i in range(20_000)}
 
 
 def undo_cost(repeats: int) -> dict[str, Any]:
-    """B5: what the magic adds on the tiny ResNet in a small session and in one that also holds
+    """B6: what the magic adds on the tiny ResNet in a small session and in one that also holds
     20 unrelated models and 120,000 container items the cell never reads."""
     small = magic_cost("resnet-tiny", repeats)
     large = magic_cost("resnet-tiny", repeats, setup=model_setup("resnet-tiny") + UNRELATED)
@@ -137,7 +137,7 @@ LONG_CELL = (
 
 
 def long_cell_cost(repeats: int) -> dict[str, Any]:
-    """B6: a 100-step training cell failing at its first step costs one step's diagnosis."""
+    """B7: a 100-step training cell failing at its first step costs one step's diagnosis."""
     one = magic_cost("resnet-tiny", repeats)
     long = magic_cost("resnet-tiny", repeats, body=LONG_CELL)
     return {
@@ -156,7 +156,7 @@ def _live_verification() -> Callable[[Any], Any] | None:
 
 
 def fix_verification_cost(repeats: int) -> dict[str, Any]:
-    """B7: verifying the best fix, against one replay. The sandbox (today's verification, a separate
+    """B8: verifying the best fix, against one replay. The sandbox (today's verification, a separate
     process per candidate) is measured for reference; the live kernel's row fills in once
     :data:`LIVE_VERIFICATION` exists."""
     from inplace_magic.pipeline.core import check_cells, find_fixes

@@ -262,10 +262,10 @@ def main() -> None:
         results["B3_memory"][model] = memory(model)
     for ops in (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000):
         results["B4_scale"][ops] = scale(ops)
-    results["B5_undo"] = undo_cost(repeats[1])
-    results["B6_long_cell"] = long_cell_cost(repeats[1])
-    results["B7_fix_verification"] = fix_verification_cost(1 if args.quick else 3)
-    results["B8_first_diagnosis"] = [first_and_second(options) for options in ("--no-fix", "")]
+    results["B6_undo"] = undo_cost(repeats[1])
+    results["B7_long_cell"] = long_cell_cost(repeats[1])
+    results["B8_fix_verification"] = fix_verification_cost(1 if args.quick else 3)
+    results["B9_first_diagnosis"] = [first_and_second(options) for options in ("--no-fix", "")]
     RESULTS.mkdir(exist_ok=True)
     table = render(results)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
@@ -317,34 +317,34 @@ def render(results: dict[str, Any]) -> str:
         lines.append(
             f"| {r['recorded_ops']} | {r['analysis_s']} s | {r['trace_mib']} MiB | {r['payload_kb']} KB |"
         )
-    undo = results["B5_undo"]
-    long = results["B6_long_cell"]
-    fix = results["B7_fix_verification"]
+    undo = results["B6_undo"]
+    long = results["B7_long_cell"]
+    fix = results["B8_fix_verification"]
     live = "not built yet" if fix["live_vs_replay"] is None else f"{fix['live_vs_replay']}x"
     lines += [
         "",
-        "| B5 undo log (resnet-tiny, what the magic adds) | small session | + 20 models, 120k items unread "
+        "| B6 undo log (resnet-tiny, what the magic adds) | small session | + 20 models, 120k items unread "
         "| large / small | runs |",
         "|---|---|---|---|---|",
         f"| | {undo['small_session_ms']} ms | {undo['large_session_ms']} ms | {undo['large_vs_small']}x "
         f"| {undo['runs']} |",
         "",
-        "| B6 long cell (resnet-tiny, what the magic adds) | one step | 100 steps, failing at the first "
+        "| B7 long cell (resnet-tiny, what the magic adds) | one step | 100 steps, failing at the first "
         "| long / one | runs |",
         "|---|---|---|---|---|",
         f"| | {long['one_step_ms']} ms | {long['hundred_steps_ms']} ms | {long['long_vs_one']}x "
         f"| {long['runs']} |",
         "",
-        "| B7 verifying the best fix (examples/resnet_skip_connection.py) | one replay | sandbox "
+        "| B8 verifying the best fix (examples/resnet_skip_connection.py) | one replay | sandbox "
         "| sandbox / replay | live kernel / replay | runs |",
         "|---|---|---|---|---|---|",
         f"| | {fix['replay_ms']} ms | {fix['sandbox_ms']} ms | {fix['sandbox_vs_replay']}x | {live} "
         f"| {fix['runs']} |",
         "",
-        "| B8 fresh kernel (resnet-tiny) | first diagnosis | second | first - second |",
+        "| B9 fresh kernel (resnet-tiny) | first diagnosis | second | first - second |",
         "|---|---|---|---|",
     ]
-    for r in results["B8_first_diagnosis"]:
+    for r in results["B9_first_diagnosis"]:
         lines.append(
             f"| `{r['options']}` | {r['first_s']} s | {r['second_s']} s | {r['first_minus_second_s']} s |"
         )

@@ -16,6 +16,7 @@ from inplace_magic.pipeline.core import recorder_for, replay
 from inplace_magic.record.recorder import BACKWARD_MARK, Recorder
 from inplace_magic.record.torch_facts import op_info, op_inputs, tensors_in
 from inplace_magic.replay.celldeps import hides_names, names_read
+from inplace_magic.replay.kernel import CellCode, FailedCell, KernelRerun, replay_in_kernel
 from inplace_magic.replay.run import SourceMap
 from inplace_magic.replay.undo import ObjectSnapshot, WriteLog
 
@@ -199,3 +200,45 @@ def test_the_body_of_a_code_running_magic_is_read_and_any_other_magic_falls_back
     for other in ("%run train.py\n", "%%bash\necho hi > f\n", "!ls\n"):
         assert hides_names([transform(other)]), other
     assert not hides_names([transform("model(x).sum().backward()\n")])
+
+
+def _shell() -> Any:
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = InteractiveShell(config=config)
+    shell.run_cell("import torch\nweights = torch.zeros(3)\nhistory = []\n")
+    return shell
+
+
+def test_a_kernel_replay_without_a_recorder_still_undoes_its_tensor_writes() -> None:
+    # a caller that re-executes without a recorder (the live verification of a fix): the undo log
+    # is then a dispatch mode of its own
+    shell = _shell()
+    window = FailedCell([CellCode(99, "weights.add_(1)\nhistory.append(1)\n", "<replayed>")], None)
+    seen = []
+
+    def under(rerun: KernelRerun) -> None:
+        assert rerun() is None
+        seen.append(shell.user_ns["weights"].tolist())
+
+    replay_in_kernel(shell, window, under)
+    assert seen == [[1.0, 1.0, 1.0]]
+    assert shell.user_ns["weights"].tolist() == [0.0, 0.0, 0.0] and shell.user_ns["history"] == []
+
+
+def test_a_kernel_replay_under_the_recorder_undoes_its_writes_through_the_recorders_mode() -> None:
+    shell = _shell()
+    window = FailedCell([CellCode(99, "weights.mul_(2).add_(1)\n", "<replayed>")], None)
+
+    def under(rerun: KernelRerun) -> list[str]:
+        with Recorder(undo=rerun.undo) as recorder:
+            assert rerun() is None
+        assert rerun.undo.copied_bytes == shell.user_ns["weights"].untyped_storage().nbytes()
+        return [op.op for op in recorder.trace.ops]
+
+    ops = replay_in_kernel(shell, window, under)
+    assert ops == ["aten.mul_.Tensor", "aten.add_.Tensor"]  # the log's copies are not the user's ops
+    assert shell.user_ns["weights"].tolist() == [0.0, 0.0, 0.0]

@@ -258,8 +258,8 @@ class _Replayer:
             diagnosis = replay_in_kernel(
                 self.shell,
                 window,
-                lambda rerun, undo: core.replay(
-                    rerun, self.exc, self.cells, lambda: self.shell.user_ns, self.location, undo=undo
+                lambda rerun: core.replay(
+                    rerun, self.exc, self.cells, lambda: self.shell.user_ns, self.location, undo=rerun.undo
                 ),
                 line,
                 seconds=seconds,

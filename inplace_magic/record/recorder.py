@@ -98,7 +98,10 @@ class ReplayStopped(RuntimeError):
 
 class OpObserver(Protocol):
     """Something else that must see every op the replay dispatches (the kernel's undo log): called
-    from the recorder's own dispatch mode, so that one Python dispatch per op serves both."""
+    from the recorder's own dispatch mode, so that one Python dispatch per op serves both. ``watched``
+    is True while a recorder does so (the observer then needs no dispatch mode of its own)."""
+
+    watched: bool
 
     def before(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None: ...
 
@@ -154,6 +157,9 @@ class Recorder:
 
     def __enter__(self) -> Recorder:
         stack = self._stack
+        if self._undo is not None:
+            self._undo.watched = True
+            stack.callback(setattr, self._undo, "watched", False)
         stack.enter_context(self._construction_sites())
         stack.enter_context(
             _handle(torch.nn.modules.module.register_module_forward_pre_hook(self._pre_forward))

@@ -29,6 +29,19 @@ Rerun = Callable[[], BaseException | None]
 
 
 @dataclass
+class KernelRerun:
+    """The ``rerun`` :func:`replay_in_kernel` hands its caller, with the undo log of tensor writes. A
+    recorder given ``undo=rerun.undo`` shows the log every op from its own dispatch mode (one Python
+    dispatch per op for both); without one the log is a dispatch mode of its own around the cells."""
+
+    run: Rerun
+    undo: WriteLog
+
+    def __call__(self) -> BaseException | None:
+        return self.run()
+
+
+@dataclass
 class CellStart:
     """What a cell started from, taken before it ran, and how long it then took."""
 
@@ -131,21 +144,21 @@ def would_advance(shell: Any, window: FailedCell) -> list[str]:
 def replay_in_kernel(
     shell: Any,
     window: FailedCell,
-    under: Callable[[Rerun, WriteLog], T],
+    under: Callable[[KernelRerun], T],
     progress: AbstractContextManager[Any] | None = None,
     *,
     seconds: float | None = None,
     report: ReplayReport | None = None,
 ) -> T:
-    """Call ``under(rerun, undo)``, where ``rerun()`` re-executes ``window`` in the kernel's namespace
+    """Call ``under(rerun)``, where ``rerun()`` re-executes ``window`` in the kernel's namespace
     and returns the exception it raised (or None); afterwards every tensor, name, object, random
     state, generator object and iterator position the re-execution touched is put back as the failed
     run left it, even on Ctrl-C or when the re-execution runs past ``seconds``
     (:class:`~.time_limit.TimeLimitExceeded` is then raised out of here).
 
-    ``undo`` is the undo log of tensor writes: ``under`` must let it see every op ``rerun`` dispatches
-    (``Recorder(undo=undo)`` does, with the recorder's own mode). A second ``rerun()`` first puts
-    the kernel back as the failed run left it.
+    A recorder around ``rerun()`` should be given ``undo=rerun.undo`` (:class:`KernelRerun`): the undo
+    log's own mode would otherwise sit above it and its copies show up in the trace. A second
+    ``rerun()`` first puts the kernel back as the failed run left it.
     """
     from IPython.utils.capture import capture_output
 
@@ -182,7 +195,12 @@ def replay_in_kernel(
         report.not_rewound = streams.rewind_to(start, reached)
         try:
             # the replay's prints and displays repeat the failed run's: hidden
-            with capture_output(stdout=True, stderr=True, display=True), time_limit(seconds):
+            # the undo log sees every op: through the recorder's mode when one was given it, else its own
+            with (
+                capture_output(stdout=True, stderr=True, display=True),
+                time_limit(seconds),
+                nullcontext() if writes.watched else writes,
+            ):
                 for code in codes:
                     exec(code, shell.user_global_ns, namespace)
         except (KeyboardInterrupt, TimeLimitExceeded):
@@ -193,7 +211,7 @@ def replay_in_kernel(
 
     try:
         with progress or nullcontext(), assignments:
-            return under(rerun, writes)
+            return under(KernelRerun(rerun, writes))
     finally:
         with deferred_interrupts():
             put_back()

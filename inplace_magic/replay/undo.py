@@ -75,6 +75,7 @@ class WriteLog(TorchDispatchMode):
 
     def __init__(self) -> None:
         super().__init__()
+        self.watched = False  # a recorder calls before() and after() for every op (OpObserver)
         self._born: set[int] = set()  # storages the replay allocated: nothing to restore
         self._copies: dict[int, tuple[torch.UntypedStorage, torch.UntypedStorage]] = {}
         self._written: dict[int, _Written] = {}  # id(tensor) -> state before its first write
