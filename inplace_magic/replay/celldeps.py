@@ -9,6 +9,7 @@ only; this is a dependency hint, not a full analysis (``globals()[...]``, ``exec
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Mapping
 from types import CodeType, FunctionType
 from typing import Any
@@ -33,9 +34,15 @@ def _parse(source: str) -> ast.Module | None:
         return None
 
 
-def names_defined(source: str) -> set[str]:
+# a kernel's cells are parsed again at each diagnosis (the window, its widening, the streams): once is enough
+@functools.lru_cache(maxsize=1024)
+def _defined(source: str) -> frozenset[str]:
     tree = _parse(source)
-    return _stored(tree) if tree is not None else set()
+    return frozenset(_stored(tree)) if tree is not None else frozenset()
+
+
+def names_defined(source: str) -> set[str]:
+    return set(_defined(source))
 
 
 # IPython's magics that run their cell body or the rest of their line as Python in the user's namespace
@@ -68,18 +75,26 @@ def _magic_code(call: ast.Call) -> list[str] | None:
 def hides_names(sources: list[str]) -> bool:
     """Some cell uses the shell in a way that may read names no source shows (``%run``, ``%%bash``
     writing a file a later line reads, any magic not in :data:`_CODE_MAGICS`)."""
-    return any(
-        tree is None or any(_magic_code(call) is None for call in _shell_calls(tree))
-        for tree in map(_parse, sources)
-    )
+    return any(map(_hides, sources))
+
+
+@functools.lru_cache(maxsize=1024)
+def _hides(source: str) -> bool:
+    tree = _parse(source)
+    return tree is None or any(_magic_code(call) is None for call in _shell_calls(tree))
 
 
 def names_read(source: str) -> set[str]:
     """Names a cell reads before it binds them itself: what it takes from earlier cells, the bodies
     of ``%%time`` and the other code-running magics included."""
+    return set(_read(source))
+
+
+@functools.lru_cache(maxsize=1024)
+def _read(source: str) -> frozenset[str]:
     tree = _parse(source)
     if tree is None:
-        return set()
+        return frozenset()
     read: set[str] = set()
     bound: set[str] = set()
     for statement in tree.body:
@@ -89,7 +104,7 @@ def names_read(source: str) -> set[str]:
                 loads |= names_read(code)
         read |= loads - bound
         bound |= _stored(statement)
-    return read
+    return frozenset(read)
 
 
 def _nested_names(code: CodeType) -> set[str]:

@@ -34,7 +34,15 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from ..record.torch_facts import op_info, plain_dispatch, storage_key, tensors_in, version_of
+from ..record.torch_facts import (
+    OpInfo,
+    op_info,
+    op_inputs,
+    plain_dispatch,
+    storage_key,
+    tensors_in,
+    version_of,
+)
 from .celldeps import code_names
 
 
@@ -97,7 +105,7 @@ class WriteLog(TorchDispatchMode):
         info = op_info(func)
         # a view or an in-place op returns memory of its inputs: nothing was allocated
         if not (info.is_view or info.written):
-            self._note_allocations(args, kwargs, out)
+            self._note_allocations(info, args, kwargs, out)
 
     def _before_write(self, t: torch.Tensor) -> None:
         key = storage_key(t)
@@ -109,13 +117,15 @@ class WriteLog(TorchDispatchMode):
         if id(t) not in self._written:
             self._written[id(t)] = _Written(t, t.untyped_storage(), version_of(t), *_geometry(t))
 
-    def _note_allocations(self, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+    def _note_allocations(
+        self, info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any
+    ) -> None:
         # an output whose memory is not one of the inputs' was allocated by this op
-        inputs = {storage_key(t) for a in (*args, *kwargs.values()) for t in tensors_in(a)}
-        for t in tensors_in(out):
-            key = storage_key(t)
-            if key > 0 and key not in inputs and key not in self._copies:
-                self._born.add(key)
+        outputs = [out] if isinstance(out, torch.Tensor) else list(tensors_in(out))
+        keys = [key for key in map(storage_key, outputs) if key > 0 and key not in self._born]
+        if keys:
+            inputs = {storage_key(t) for t in op_inputs(info, args, kwargs)}
+            self._born.update(key for key in keys if key not in inputs and key not in self._copies)
 
     @property
     def copied_bytes(self) -> int:
