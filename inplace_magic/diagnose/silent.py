@@ -61,6 +61,16 @@ def silent_writers(builder: SiteBuilder, save: SaveRecord, unpacked: Unpacked) -
     ]
 
 
+def _updated_by_its_saver(trace: Any, save: SaveRecord) -> bool:
+    """BatchNorm saves its running statistics and updates them in the same op, without a version
+    bump or a schema annotation (engine notes, section 1); its training-mode backward reads the batch
+    statistics instead, so the change is no hazard."""
+    if save.tensor.requires_grad:
+        return False
+    around = (trace.op(save.prev_seq), trace.op(save.prev_seq + 1))
+    return any(op is not None and "batch_norm" in op.op for op in around)
+
+
 def _cause(writers: list[OpRecord], unpacked: Unpacked) -> str:
     if unpacked.storage_swapped:
         return "data_assigned"
@@ -103,6 +113,11 @@ def _diagnose(
         optimizer_step=bool(writer is not None and writer.optimizer),
         member=_MEMBER.id,
     )
+    seen = {(writer.frames[:1], writer.optimizer)} if writer is not None else set()
+    for other in writers[1:]:
+        if (other.frames[:1], other.optimizer) not in seen and len(seen) < 5:
+            seen.add((other.frames[:1], other.optimizer))
+            diagnosis.also_written_by.append(builder.op_site(other))
     if writer is None:
         diagnosis.limits.append(
             "No in-place operation on this tensor's memory was recorded: it was written outside "
@@ -134,6 +149,8 @@ def silent_hazards(
             continue  # autograd saw this one (the replay stops there, as the plain run raises)
         writers = silent_writers(builder, save, unpacked)
         if not writers and unpacked.contents != "changed" and not unpacked.storage_swapped:
+            continue
+        if not writers and _updated_by_its_saver(trace, save):
             continue
         cause = _cause(writers, unpacked)
         writer = writers[0] if writers else None
