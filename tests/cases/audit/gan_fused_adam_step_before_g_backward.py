@@ -9,7 +9,7 @@ opt_d = torch.optim.Adam(D.parameters(), lr=1e-3, fused=True)
 opt_g = torch.optim.Adam(G.parameters(), lr=1e-3, fused=True)
 
 # %%
-for step in range(2):
+for _step in range(2):
     real = torch.randn(32, 8)
     fake = G(torch.randn(32, 4))
     p_real, p_fake = D(real), D(fake)
