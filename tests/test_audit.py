@@ -106,3 +106,14 @@ def test_the_cli_exit_codes(run_cli, tmp_path: Path) -> None:  # type: ignore[no
     assert code == 0 and report["status"] == "ok"
     assert report["audit"]["ran"] and report["audit"]["hazards"] == []
     assert report["executions"]["audit"] == 1
+
+
+def test_compiled_code_is_audited_eagerly_and_its_gradients_compared() -> None:
+    """Real torch.compile (aot_eager: Inductor's C++ build takes about 60 s here, per process): the
+    audited run is eager (the silent write inside the compiled function is found), and one more plain
+    run gives the compiled gradients, which agree with eager on torch 2.13 here."""
+    result = _audit(AUDIT / "compiled_data_write_inside_compiled_fn.py")
+    assert result.compiled is not None
+    assert result.compiled.compared == 1 and not result.compiled.differ
+    assert result.audit_runs == 2
+    assert result.run is not None and result.run.compiled_code  # torch.compile's target was seen

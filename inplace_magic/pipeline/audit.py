@@ -126,7 +126,9 @@ def _audited_run(
     random_state.restore()
     tap = GradientTap(namespace)
     recorder = AuditRecorder()
-    with as_script(script_path), time_limit(limit), tap, recorder:
+    # eager, for certain: without it dynamo may trace into the recorder's hooks; the audit of
+    # compiled code is the eager run's records plus the gradient comparison (compiled_grads)
+    with as_script(script_path), time_limit(limit), tap, torch.compiler.set_stance("force_eager"), recorder:
         error = run_program(program, namespace, interruptible=True).exception
     hazards = silent_hazards(recorder.trace, recorder.contents, source_map, namespace)
     return AuditRun(
