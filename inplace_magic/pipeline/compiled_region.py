@@ -115,7 +115,7 @@ def _judge_eagerly(fix: dict[str, Any], ran: bool, error: dict[str, Any] | None)
         notes.append("Verified eagerly too: the fixed cells ran to their end with torch.compile off.")
         return
     fix["verified"] = False
-    if not ran:
+    if not ran or error is None:
         notes.append("Not verified eagerly: the run with torch.compile off did not finish.")
     else:
         notes.append(
