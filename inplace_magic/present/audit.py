@@ -69,6 +69,6 @@ def render_audit(
     if compiled is not None:
         out += [*_compiled(compiled), ""]
     if not diagnoses and not (compiled or {}).get("differ"):
-        out.insert(0, "audit: no silent in-place write found; every cell ran without error")
+        out.insert(0, "audit: no silent in-place write found")
     out += [f"Note: {note}" for note in notes]
     return "\n".join(out).rstrip("\n")
