@@ -22,6 +22,7 @@ from ..record.recorder import ReplayStopped
 from ..record.saved_contents import AuditRecorder
 from ..replay.cells import Cell
 from ..replay.run import SourceMap, compile_cells, dialect_of, run_program
+from .exceptions import add_note
 
 _STOPPED_NOTE = (
     "inplace_magic --audit: the cell ran under the recorder, which stopped backward here at a tensor "
@@ -70,6 +71,6 @@ def run_audited(shell: Any, body: str, cellmap: Any = None) -> list[Hazard]:
         CELL_NAME.reset(token)
     if error is not None:
         if isinstance(error, ReplayStopped):
-            error.add_note(_STOPPED_NOTE)
+            add_note(error, _STOPPED_NOTE)
         raise error
     return hazards
