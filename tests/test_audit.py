@@ -117,3 +117,19 @@ def test_compiled_code_is_audited_eagerly_and_its_gradients_compared() -> None:
     assert result.compiled.compared == 1 and not result.compiled.differ
     assert result.audit_runs == 2
     assert result.run is not None and result.run.compiled_code  # torch.compile's target was seen
+
+
+def test_the_watched_command_exits_1_on_a_hazard_and_3_on_write() -> None:
+    """The real ``inplace-magic`` process (its watching parent and the child that audits)."""
+    import subprocess
+    import sys
+
+    case = str(AUDIT / "numpy_write_into_saved_activation.py")
+    command = [sys.executable, "-m", "inplace_magic", "check", "--audit", "--no-fix", "--json", case]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["status"] == "silent_hazard"
+    assert report["audit"]["hazards"][0]["cause"] == "unrecorded"
+    refused = subprocess.run([*command[:-3], "--write", case], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 3 and "--audit does not take --write" in refused.stderr
