@@ -18,6 +18,10 @@ from .report import EXIT, deliver, report_text
 from .stdout import user_output_to_stderr
 
 
+def _times(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
 def main(args: argparse.Namespace, cells: list[Cell], channel: Channel | None) -> int:
     if args.write or args.nproc is not None:
         if channel is not None:
@@ -49,10 +53,18 @@ def main(args: argparse.Namespace, cells: list[Cell], channel: Channel | None) -
     )
     out = result.to_json()
     runs = out["executions"]
-    sentence = (
-        f"Your code ran {runs['total']} times: once as given, {runs['audit']} for the audit, "
-        f"{runs['replay']} replayed to diagnose an error, {runs['fix_verification']} to verify fixes."
-    )
+    parts = ["once as given"]
+    if runs["audit"]:
+        parts.append(
+            f"{_times(runs['audit'])} for the audit (under the recorder, then compiled)"
+            if runs["audit"] > 1
+            else "once more under the audit recorder"
+        )
+    if runs["replay"]:
+        parts.append("once more under the recorder to diagnose the error (the replay)")
+    if runs["fix_verification"]:
+        parts.append(f"{_times(runs['fix_verification'])} to verify fixes")
+    sentence = f"Your code ran {_times(runs['total'])}: " + ", ".join(parts) + "."
     deliver(
         args,
         cells,

@@ -187,11 +187,15 @@ def audit_cells(
                 "what it recorded up to there is reported."
             )
         if compiled_used:
+            if watcher is not None:  # each run gets its stage: the watching process times them
+                watcher.stage("replay", limit, check)
             result.audit_runs += 1
             result.compiled = compare_compiled(
                 cells, script_path, random_state, limit, dialect, skip_shell, run.grads, run
             )
         if with_fixes and run.hazards:
+            if watcher is not None:
+                watcher.stage("fixes", limit * MAX_CANDIDATES * MAX_FIXED_HAZARDS, check)
             _search_fixes(result, cells, script_path, random_state, limit, dialect, skip_shell)
     return result
 
