@@ -47,6 +47,7 @@ def test_the_silent_gan_step_is_reported_under_the_cell(ip: Any, capsys: pytest.
     assert f"Silent in-place hazard ({SILENT})" in out
     assert "aten._fused_adam_.default" in out and "opt_d.step()" in out
     assert "cell [" in out and "line 6" in out  # named as the notebook names the cell
+    assert "SUGGESTED FIX (not verified, changes the training semantics): Recompute `p_fake`" in out
     # the cell's one run happened in the kernel: the optimizer stepped (once)
     assert before == {} and ip.user_ns["opt_d"].state_dict()["state"][0]["step"].item() == 1.0
 

@@ -5,7 +5,8 @@ This is the cell's own run, not a replay: nothing runs twice and nothing is rest
 recorder the cell runs with saved-tensor hooks (PyTorch's own version check is redone by the
 recorder, which stops backward at the first stale saved tensor with an error of its own, where a
 plain run raises PyTorch's) and compiled code runs eagerly. An error the cell raises is raised
-again as it came, with a note; the audit reports what it saw up to there.
+again as it came, with a note; the audit reports what it saw up to there. Fixes are offered
+unverified (verifying one would run the cell again).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 
 from ..diagnose.diagnosis import CELL_NAME
 from ..diagnose.silent import Hazard, silent_hazards
+from ..pipeline.core import find_fixes
 from ..present.audit import render_audit
 from ..record.recorder import ReplayStopped
 from ..record.saved_contents import AuditRecorder
@@ -59,6 +61,9 @@ def run_audited(shell: Any, body: str, cellmap: Any = None) -> list[Hazard]:
         hazards = silent_hazards(
             recorder.trace, recorder.contents, _Lookup(source_map, cellmap), shell.user_ns
         )
+        for hazard in hazards[:2]:
+            # offered, not run: verifying would run the cell again, and here it ran once, for real
+            hazard.diagnosis.fixes = find_fixes(cells, hazard.diagnosis, None, verify=False)
         notes = []
         if recorder.contents.unchecked:
             notes.append(
