@@ -41,6 +41,7 @@ from ..replay.run import (
 )
 from ..replay.time_limit import TimeLimitExceeded, interrupt_once, limit_for, time_limit
 from . import compiled_region
+from .internal import raise_if_strict
 
 Status = Literal["ok", "inplace_error", "other_error"]
 
@@ -182,6 +183,7 @@ def _message(exc: BaseException) -> str | None:
 
 
 def _internal(result: CheckResult, what: str, bug: Exception) -> None:
+    raise_if_strict(bug)
     summary = f"{type(bug).__name__}: {_message(bug)}"
     result.internal_errors.append(f"{what}: {summary}")
     result.notes.append(
@@ -342,6 +344,7 @@ def _search_fixes(
     diagnosis.fixes = found.fixes
     result.notes += found.notes
     for failure in found.internal_errors:
+        raise_if_strict(failure)
         result.internal_errors.append(failure)
         result.notes.append(f"inplace_magic internal error: {failure} (a bug of ours, please report it).")
 
