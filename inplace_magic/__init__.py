@@ -27,6 +27,7 @@ WARM_UP = (
     "inplace_magic.pipeline.kernel",
     "inplace_magic.fix",
     "libcst.native",  # the parser LibCST loads at its first parse
+    "torch._dynamo",  # the replay sets a compiler stance: a second or more, once
     "inplace_magic.panel.state",
     "inplace_magic.panel.widget",
     "inplace_magic.lab.comm",

@@ -18,6 +18,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+import torch
+
 from ..diagnose.analysis import diagnose
 from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location
 from ..diagnose.explain import explain
@@ -39,6 +41,8 @@ from ..replay.run import (
     run_program,
 )
 from ..replay.time_limit import TimeLimitExceeded, interrupt_once, limit_for, time_limit
+from . import compiled_region
+from .internal import raise_if_strict
 
 Status = Literal["ok", "inplace_error", "other_error"]
 
@@ -162,12 +166,14 @@ def replay(
     diagnosis needs (the stale tensor was written or saved during backward), ``rerun`` is called a
     second time, under a recorder of everything.
     """
+    # compiled code runs eagerly there, for certain: dynamo would otherwise trace into the recorder's
+    # hooks (and fall back at sys._getframe), and the eager writer is what the diagnosis names
     recorder = recorder_for(original, undo)
-    with recorder:
+    with torch.compiler.set_stance("force_eager"), recorder:
         replay_error = rerun()
     if not recorder.saw_enough():
         recorder = Recorder(undo=undo)
-        with recorder:
+        with torch.compiler.set_stance("force_eager"), recorder:
             replay_error = rerun()
     if isinstance(replay_error, ReplayStopped):
         replay_error = None
@@ -197,6 +203,7 @@ def _message(exc: BaseException) -> str | None:
 
 
 def _internal(result: CheckResult, what: str, bug: Exception) -> None:
+    raise_if_strict(bug)
     summary = f"{type(bug).__name__}: {_message(bug)}"
     result.internal_errors.append(f"{what}: {summary}")
     result.notes.append(
@@ -313,8 +320,13 @@ def check_cells(
             )
             return result
         result.status, result.diagnosis, result.replay_finished = "inplace_error", diagnosis, True
+        compiled = compiled_region.unwrap(diagnosis, exc)  # raised inside a torch.compile region
         if with_fixes:
             _search_fixes(result, cells, diagnosis, script_path, limit, dialect, skip_shell, watcher)
+            if compiled:  # the sandbox ran each fix compiled; a fix must also run eagerly
+                result.executions.fix_verification += compiled_region.verify_eagerly(
+                    diagnosis, cells, script_path, limit, dialect, skip_shell
+                )
     return result
 
 
@@ -352,6 +364,7 @@ def _search_fixes(
     diagnosis.fixes = found.fixes
     result.notes += found.notes
     for failure in found.internal_errors:
+        raise_if_strict(failure)
         result.internal_errors.append(failure)
         result.notes.append(f"inplace_magic internal error: {failure} (a bug of ours, please report it).")
 
