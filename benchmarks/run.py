@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models import make_step, synthetic
+from verification import verification_row
 
 from inplace_magic.diagnose.analysis import diagnose
 from inplace_magic.pipeline.core import replay
@@ -229,7 +230,7 @@ def main() -> None:
     for ops in (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000):
         results["B4_scale"][ops] = scale(ops)
     RESULTS.mkdir(exist_ok=True)
-    table = render(results)
+    table = render(results) + verification_row(results, repeats[1])
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
     (RESULTS / "latest.md").write_text(table)
     print(table)

@@ -11,15 +11,27 @@ left out. Module-level names only, as :mod:`~inplace_magic.replay.celldeps` read
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ...replay.celldeps import names_defined, names_read
+from ...replay import celldeps
 from ...replay.kernel import MAX_WINDOW, CellCode, CellStart, FailedCell, KernelCells
 
 _OWN_CELL_MAGIC = re.compile(r"^\s*%%gradcheck\b")
+
+
+# each candidate of a diagnosis reads the same cells: parse each text once
+@functools.lru_cache(maxsize=256)
+def names_read(source: str) -> frozenset[str]:
+    return frozenset(celldeps.names_read(source))
+
+
+@functools.lru_cache(maxsize=256)
+def names_defined(source: str) -> frozenset[str]:
+    return frozenset(celldeps.names_defined(source))
 
 
 class NotVerifiable(Exception):
@@ -102,7 +114,7 @@ def fixed_name(number: int) -> str:
 def _needed(between: list[CellCode], changes: Mapping[int, str], failing_source: str) -> list[CellCode]:
     # ``changes``: the fixed cells' code, already through IPython's transformers
     """The cells of ``between`` the fix reaches (forward) and the failing cell still reads (backward)."""
-    touched: set[str] = set()
+    touched: frozenset[str] = frozenset()
     reached: list[tuple[CellCode, str]] = []
     for cell in between:
         source = changes.get(cell.number)
