@@ -23,10 +23,10 @@ from inplace_magic.record.family import classify
 from inplace_magic.replay.cells import read_cells
 from inplace_magic.replay.run import (
     SourceMap,
+    as_script,
     compile_cells,
     fresh_namespace,
-    run_compiled,
-    script_path_on_sys_path,
+    run_program,
 )
 
 VARIANTS = variants()
@@ -50,14 +50,14 @@ def _plain_run(path: Path, *, anomaly: bool) -> tuple[BaseException | None, str]
     """Run the variant's cells as a notebook would; with anomaly mode, also its forward traceback."""
     source_map = SourceMap()
     compiled = compile_cells(read_cells(str(path)), source_map)
-    with script_path_on_sys_path(str(path)), warnings.catch_warnings(record=True) as caught:
+    with as_script(str(path)), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         torch.manual_seed(0)
         if anomaly:
             with torch.autograd.detect_anomaly(check_nan=False):
-                result = run_compiled(compiled, fresh_namespace(str(path)))
+                result = run_program(compiled, fresh_namespace(str(path)))
         else:
-            result = run_compiled(compiled, fresh_namespace(str(path)))
+            result = run_program(compiled, fresh_namespace(str(path)))
     traceback_text = "\n".join(
         str(w.message) for w in caught if "Traceback of forward call" in str(w.message)
     )
