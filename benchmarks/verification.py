@@ -1,4 +1,4 @@
-"""B5: what verifying the best fix in the live kernel costs, against one replay (issue 15's target:
+"""B6: what verifying the best fix in the live kernel costs, against one replay (issue 15's target:
 at most twice a replay), in a real IPython shell on the skip-connection example.
 
 One replay is the diagnosis' unit: the cells the verification re-executes (the model's class cell,
@@ -44,7 +44,7 @@ def _session() -> tuple[Any, Any, Any, BaseException]:
 
 
 def verification_row(results: dict[str, Any], repeats: int) -> str:
-    """Measure B5 into ``results["B5_verification"]`` and return its Markdown table."""
+    """Measure B6 into ``results["B6_verification"]`` and return its Markdown table."""
     from inplace_magic.fix.live import LiveVerification
     from inplace_magic.fix.live.window import build
     from inplace_magic.pipeline import core
@@ -96,10 +96,10 @@ def verification_row(results: dict[str, Any], repeats: int) -> str:
         "replays": max(replays),
         "runs": repeats,
     }
-    results["B5_verification"] = row
+    results["B6_verification"] = row
     shell.run_line_magic("unload_ext", "inplace_magic")
     return (
-        "\n| B5 verifying the best fix (live kernel) | one replay | verification | verification / replay "
+        "\n| B6 verifying the best fix (live kernel) | one replay | verification | verification / replay "
         "| replays | candidates (LibCST) | runs |\n|---|---|---|---|---|---|---|\n"
         f"| skip connection (3 cells) | {row['replay_ms']} ms | {row['verification_ms']} ms | "
         f"{row['verification_x']}x | {row['replays']} | {row['candidates_ms']} ms | {row['runs']} |\n"
