@@ -146,3 +146,31 @@ def test_verification_leaves_the_session_as_a_plain_failing_run_leaves_it() -> N
     assert namespace["model"].block2.act.inplace is True
     assert type(namespace["model"].block2) is namespace["PreActBlock"]
     assert "inplace_magic fixed" not in namespace["PreActBlock"].__init__.__code__.co_filename
+
+
+SET_CASE = Path(__file__).parent / "cases" / "diagnosis_only" / "set_on_leaf_then_grad.py"
+
+
+def test_a_text_only_a_replay_makes_ours_is_diagnosed_when_the_replay_confirms_it(ip: Any) -> None:
+    before, failing = SET_CASE.read_text().split("# %%\n")[1:]
+    result, got = _session(ip, [before], "%%gradcheck\n" + failing)
+    assert "appears to not have been used in the graph" in str(result.error_in_exec)
+    assert got["member"] == "unused_after_set"
+    assert got["inplace"]["code"] == "w.set_(torch.randn(3))"
+
+
+def test_that_text_without_an_in_place_write_is_shown_as_raised() -> None:
+    ip = _shell()
+    ip.run_line_magic("load_ext", "inplace_magic")
+    cellreplay._LATEST = None
+    with capture_output():
+        ip.run_cell(
+            "import torch\nw = torch.randn(3, requires_grad=True)\nv = torch.randn(3, requires_grad=True)"
+        )
+        result = ip.run_cell("%%gradcheck\n(g,) = torch.autograd.grad((w * 2).sum(), v)", store_history=True)
+    error = result.error_in_exec
+    assert "appears to not have been used in the graph" in str(error)
+    assert inplace_magic.last_diagnosis() is None
+    [note] = error.__notes__
+    assert "none was found" in note and "shown as raised" in note
+    ip.run_line_magic("unload_ext", "inplace_magic")

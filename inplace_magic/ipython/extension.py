@@ -29,7 +29,7 @@ from ..pipeline.kernel import (
     report_internal_error,
     verify_fixes,
 )
-from ..record.family import classify
+from ..record.family import member_of
 from ..replay.kernel import MAX_WINDOW, CellCode, CellStart, FailedCell, hidden_names
 from ..replay.run import RandomState
 from .cellmap import CellMap
@@ -63,6 +63,15 @@ class _Running:
     cell_id: str | None
     raw_cell: str
     started: float  # time.monotonic() when it started: how long the first run took, for the time limit
+
+
+def _ours(error: BaseException) -> bool:
+    """An error of the in-place family by its text, or one whose text is ours only when the replay
+    finds the in-place write behind it (the pipeline then confirms it, or it is shown as raised)."""
+    try:
+        return member_of(error, confirmable=True) is not None
+    except Exception:  # the user's __str__ raised: not a text of ours
+        return False
 
 
 def _header(raw_cell: str | None, line: str) -> str:
@@ -187,7 +196,7 @@ class Extension:
     def _on_error(self, shell: Any, etype: Any, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
         previous = self._auto_previous or ExceptionHook((), None)
         try:
-            if self.auto is None or self._replaying or not self.running or classify(value) is None:
+            if self.auto is None or self._replaying or not self.running or not _ours(value):
                 previous.show(shell, etype, value, tb, tb_offset)
                 return
             run = self.running[-1]
@@ -213,7 +222,7 @@ class Extension:
         saved = ExceptionHook.current(shell)
 
         def hold(shell: Any, etype: Any, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
-            if classify(value) is None:
+            if not _ours(value):
                 return saved.show(shell, etype, value, tb, tb_offset)
             if len(self.running) <= depth:
                 held.append((value, time.monotonic()))  # shown after the replay, with its note

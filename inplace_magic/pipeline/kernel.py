@@ -25,7 +25,7 @@ from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location, OpSite
 from ..diagnose.explain import explain
 from ..diagnose.locations import Locator
 from ..present.words import VerificationStatus, verification_status
-from ..record.family import classify
+from ..record.family import confirmable, member_of
 from ..replay.kernel import (
     CellStart,
     FailedCell,
@@ -98,6 +98,8 @@ class Outcome:
     refused: list[str] = field(default_factory=list)  # streams a replay would have moved on: not replayed
     advanced: list[str] = field(default_factory=list)  # ... and moved on, because the user allowed it
     incomplete_snapshot: bool = False
+    # the error's text is ours only if a replay finds an in-place write behind it, and none did
+    unconfirmed: bool = False
     verification: LiveVerification | None = None  # the fixes' verification, still to run (verify_fixes)
 
     @property
@@ -153,6 +155,11 @@ class Outcome:
                 f"inplace_magic: the diagnostic replay ran past its time limit of {self.timed_out:g} s and "
                 f"was stopped ({done}); kernel state was restored. The error is yours; "
                 "%%gradcheck --time-limit S sets the limit (0: none)." + caveats
+            )
+        if self.unconfirmed:
+            return (
+                f"inplace_magic: replayed to look for an in-place write behind this error ({done}; kernel "
+                "state restored); none was found, so it is not an in-place autograd error: shown as raised."
             )
         if not self.replayed:
             return "inplace_magic: not replayed; what the error alone tells is shown below."
@@ -242,6 +249,7 @@ def diagnose_failure(
     except Exception as error:  # ours: reported briefly, the user's error stays intact
         outcome.internal_error = error
     outcome.seconds = time.monotonic() - started
+    outcome.unconfirmed = outcome.replayed and outcome.diagnosis is None and _unconfirmed(exc)
     _remember(outcome)
     return outcome
 
@@ -411,11 +419,20 @@ _KIND_WORDS = {
 }
 
 
+def _unconfirmed(exc: BaseException) -> bool:
+    try:
+        return member_of(exc) is None and confirmable(exc) is not None
+    except Exception:  # the user's __str__ raised
+        return False
+
+
 def _without_replay(exc: BaseException, location: Location | None, why: str) -> Diagnosis | None:
-    """What the error alone tells: its kind and where it was raised."""
-    kind = classify(exc)
-    if kind is None:
+    """What the error alone tells: its kind and where it was raised (nothing for a text that only a
+    replay makes ours)."""
+    member = member_of(exc)
+    if member is None:
         return None
+    kind = member.kind
     diagnosis = Diagnosis(
         kind=kind,
         error=ErrorInfo(type(exc).__name__, str(exc), location),
@@ -423,6 +440,7 @@ def _without_replay(exc: BaseException, location: Location | None, why: str) -> 
         saved_by=None,
         tensor=None,
         reproduced=False,
+        member=member.id,
     )
     note = (
         f"{why} Only the kind of error and where it was raised are known; a replay names the in-place "
