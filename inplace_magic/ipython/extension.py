@@ -334,7 +334,8 @@ class Extension:
         finally:
             self._replaying = False
         report_internal_error(outcome)
-        add_note(error, outcome.note())
+        if not outcome.unconfirmed or outcome.internal_error is not None:
+            add_note(error, outcome.note())
         if show_traceback:
             self.shell.showtraceback((type(error), error, error.__traceback__), running_compiled_code=True)
         if outcome.diagnosis is None:

@@ -14,6 +14,7 @@ import copy
 import json
 import sys
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from ..replay.kernel import (
     FailedCell,
     KernelCells,
     ReplayReport,
+    Rerun,
     replay_in_kernel,
     widened,
     would_advance,
@@ -98,7 +100,8 @@ class Outcome:
     refused: list[str] = field(default_factory=list)  # streams a replay would have moved on: not replayed
     advanced: list[str] = field(default_factory=list)  # ... and moved on, because the user allowed it
     incomplete_snapshot: bool = False
-    # the error's text is ours only if a replay finds an in-place write behind it, and none did
+    # the error's text is ours only if a replay finds an in-place write behind it, and none did: it
+    # is another error, shown exactly as raised (as the CLI shows it)
     unconfirmed: bool = False
     verification: LiveVerification | None = None  # the fixes' verification, still to run (verify_fixes)
 
@@ -155,11 +158,6 @@ class Outcome:
                 f"inplace_magic: the diagnostic replay ran past its time limit of {self.timed_out:g} s and "
                 f"was stopped ({done}); kernel state was restored. The error is yours; "
                 "%%gradcheck --time-limit S sets the limit (0: none)." + caveats
-            )
-        if self.unconfirmed:
-            return (
-                f"inplace_magic: replayed to look for an in-place write behind this error ({done}; kernel "
-                "state restored); none was found, so it is not an in-place autograd error: shown as raised."
             )
         if not self.replayed:
             return "inplace_magic: not replayed; what the error alone tells is shown below."
@@ -373,16 +371,35 @@ class _Replayer:
         report = ReplayReport()
         outcome.replays.append(window.label)
         try:
+            stray: list[BaseException] = []  # raised by an earlier cell of the window
+
+            def through_the_failing_cell(rerun: Rerun) -> Rerun:
+                def checked() -> BaseException | None:
+                    error = rerun()
+                    if error is not None and not _raised_through(error, window.cells[-1].filename):
+                        stray.append(error)
+                    return error
+
+                return checked
+
             diagnosis = replay_in_kernel(
                 self.shell,
                 window,
                 lambda rerun: core.replay(
-                    rerun, self.exc, self.cells, lambda: self.shell.user_ns, self.location
+                    through_the_failing_cell(rerun),
+                    self.exc,
+                    self.cells,
+                    lambda: self.shell.user_ns,
+                    self.location,
                 ),
                 line,
                 seconds=seconds,
                 report=report,
             )
+            if stray:
+                # an earlier cell of a wider window failed first (it failed when it ran, too): what
+                # this replay recorded is that error's, not the user's
+                return None
         except TimeLimitExceeded as hit:
             outcome.timed_out = hit.seconds
             outcome.incomplete_snapshot |= not report.snapshot_complete
@@ -401,6 +418,11 @@ class _Replayer:
                 for stream in report.not_rewound
             )
         return diagnosis
+
+
+def _raised_through(error: BaseException, filename: str) -> bool:
+    """Whether the failing cell's own code is on ``error``'s traceback (it reached that cell)."""
+    return any(frame.f_code.co_filename == filename for frame, _ in traceback.walk_tb(error.__traceback__))
 
 
 def _with_cell_ids(fix: dict[str, Any], cellmap: KernelCells) -> dict[str, Any]:
