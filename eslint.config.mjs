@@ -6,7 +6,19 @@ import prettierRecommended from 'eslint-plugin-prettier/recommended';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['lib/', 'node_modules/', 'inplace_magic/', 'ui-tests/', '.venv/', 'coverage/'] },
+  // every virtual environment (.venv, .venv-libraries: gigabytes of vendored JavaScript) and build output
+  {
+    ignores: [
+      'lib/',
+      'node_modules/',
+      'inplace_magic/',
+      'ui-tests/',
+      '.venv*/',
+      'coverage/',
+      'build/',
+      'dist/'
+    ]
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettierRecommended,

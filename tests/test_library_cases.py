@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 from conftest import OWN_CASES, case_ids
+from test_short_wording import assert_short, text_report_words
 
 # the cases build their models from configs; nothing may be fetched
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,83 +39,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 LIBRARY_CASES = OWN_CASES / "libraries"
 
 
-def _no_library_frame(where: str, user: str) -> str:
-    return (
-        f"engine: reported only at the user's line {user}; the library line {where} is missing "
-        "(no library frame in the location or its stack)"
-    )
-
-
-def _hook_parent(hooked: str, reported: str) -> str:
-    return f"engine: an op in a forward hook registered on {hooked} is attributed to the parent {reported}"
-
-
-# What the engine gets wrong today, per (case, field); measured with the engine of main 017d81b.
-ENGINE_XFAIL: dict[tuple[str, str], str] = {
-    ("tv_resnet18_distill_hook_bn2_out_iadd_identity", "writer"): _no_library_frame(
-        "torchvision/models/resnet.py:102 `out += identity`", "cell 1:5"
-    ),
-    ("tv_resnet18_distill_hook_bn2_out_iadd_identity", "saver_module"): _hook_parent(
-        "student.layer1.0.bn2", "student.layer1.0"
-    ),
-    ("tv_resnet18_distill_hook_bn2_out_iadd_identity", "merge"): _no_library_frame(
-        "torchvision/models/resnet.py:102 `out += identity`", "cell 1:5"
-    ),
-    ("tv_resnet18_relu_hook_clamps_inplace", "writer_module"): _hook_parent(
-        "layer1.0.relu", "model.layer1.0"
-    ),
-    ("tv_resnet18_relu_hook_clamps_inplace", "saver"): _no_library_frame(
-        "torchvision/models/resnet.py:103 `out = self.relu(out)`", "cell 1:3"
-    ),
-    ("tv_resnet18_fpn_topdown_iadd_on_layer1_output", "saver"): _no_library_frame(
-        "torchvision/models/resnet.py:100 `identity = self.downsample(x)`", "cell 0:18"
-    ),
-    ("tv_resnet18_fpn_topdown_iadd_on_layer1_output", "merge"): (
-        "engine: no skip reported (skip is null); c2 feeds layer2 -> reduce -> interpolate -> top, and the "
-        "writer `c2 += top` (cell 0:20) merges it back"
-    ),
-    ("timm_vit_head_mask_hook_on_attn_drop", "writer_module"): _hook_parent(
-        "blocks.1.attn.attn_drop", "blocks.1.attn"
-    ),
-    ("timm_vit_head_mask_hook_on_attn_drop", "saver"): _no_library_frame(
-        "timm/layers/attention.py:135 `attn = attn.softmax(dim=-1)`", "cell 1:3"
-    ),
-    ("timm_resnet10t_attention_transfer_hook_bn2", "writer"): _no_library_frame(
-        "timm/models/resnet.py:163 `x += shortcut`", "cell 1:3"
-    ),
-    ("timm_resnet10t_attention_transfer_hook_bn2", "saver_module"): _hook_parent("layer1.0.bn2", "layer1.0"),
-    ("timm_resnet10t_attention_transfer_hook_bn2", "merge"): _no_library_frame(
-        "timm/models/resnet.py:163 `x += shortcut`", "cell 1:3"
-    ),
-    ("timm_resnet10t_forward_features_mul_mask", "saver"): _no_library_frame(
-        "timm/models/resnet.py:164 `x = self.act2(x)`", "cell 1:5"
-    ),
-    ("timm_resnet10t_forward_features_mul_mask", "saver_module"): (
-        "engine: module path '0.act2' is relative to model.layer4 (forward_features is called without "
-        "model.__call__); expected layer4.0.act2"
-    ),
-    ("hf_bert_multilabel_logits_div_after_internal_loss", "saver"): _no_library_frame(
-        "transformers/models/bert/modeling_bert.py:1134 `loss = loss_fct(logits, labels)`", "cell 1:3"
-    ),
-    ("hf_bert_mask_padding_in_last_hidden_state", "saver"): _no_library_frame(
-        "transformers/models/bert/modeling_bert.py:465 `pooled_output = self.dense(first_token_tensor)`",
-        "cell 1:3",
-    ),
-    ("hf_bert_eager_attention_head_mask_hook", "writer_module"): _hook_parent(
-        "bert.encoder.layer.1.attention.self", "bert.encoder.layer.1.attention"
-    ),
-    ("hf_bert_eager_attention_head_mask_hook", "saver"): _no_library_frame(
-        "transformers/models/bert/modeling_bert.py:134 `attn_output = torch.matmul(attn_weights, value)`",
-        "cell 1:2",
-    ),
-    ("hf_llama_inputs_embeds_noise_add_between_forwards", "saver"): _no_library_frame(
-        "transformers/models/llama/modeling_llama.py:66 `hidden_states = hidden_states * torch.rsqrt(...)`",
-        "cell 1:3",
-    ),
-    ("hf_gpt2_optimizer_step_between_microbatch_backwards", "saver"): _no_library_frame(
-        "transformers/models/gpt2/modeling_gpt2.py:698 `logits = self.lm_head(hidden_states)`", "cell 1:2"
-    ),
-}
+# What the engine gets wrong today, per (case, field); the engine team removes an entry when they fix it.
+ENGINE_XFAIL: dict[tuple[str, str], str] = {}
 
 
 def _params(folder: Path, aspects: tuple[str, ...]) -> list[Any]:
@@ -160,6 +86,17 @@ def _check(case: Path) -> tuple[int, dict[str, Any]]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["check", str(case), "--json", "--no-fix"])
     return code, json.loads(out.getvalue())
+
+
+@functools.cache
+def _report(case: Path) -> str:
+    """The text report of ``inplace-magic check CASE --no-fix``, once per case."""
+    from inplace_magic.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        main(["check", str(case), "--no-fix"])
+    return out.getvalue()
 
 
 def _load(case: Path) -> tuple[dict[str, Any], int, dict[str, Any]]:
@@ -270,6 +207,15 @@ def test_library_case_merge(case: Path) -> None:
     _assert_location(expected["skip"]["merge"], (got.get("skip") or {}).get("merge"), "skip merge")
 
 
+@pytest.mark.parametrize("case", _params(LIBRARY_CASES, ("wording",)))
+def test_library_case_wording_is_short(case: Path) -> None:
+    """Issue 14 on library models: their modules' reprs (a BERT layer's, a ResNet's Conv2d) and the
+    comments of the lines quoted stay out of the headline and the explanation."""
+    _, _, got = _load(case)
+    texts = {"headline": got["headline"], "explanation": got["explanation"]}
+    assert_short(got, case.read_text(), {**texts, **text_report_words(_report(case))})
+
+
 @pytest.mark.parametrize("case", _params(LIBRARY_CASES / "negatives", ("negative",)))
 def test_library_negative_is_not_diagnosed(case: Path) -> None:
     expected, code, got = _load(case)
@@ -313,3 +259,79 @@ def test_library_case_locations_are_exact(case: Path) -> None:
             path = _site_file(loc["file"])
             assert path is not None, f"{loc['file']} not found on sys.path"
             assert path.read_text().splitlines()[loc["line"] - 1].strip() == loc["code"], loc
+
+
+# -- what the engine's library model rests on, without the libraries themselves
+
+
+def test_files_are_the_users_a_librarys_or_internal(tmp_path: Path) -> None:
+    """An installed package other than torch is a library; torch, the standard library and the
+    kernel are internal; cells, scripts and the user's own modules are the user's."""
+    from inplace_magic.record import frames
+
+    installed = tmp_path / "lib" / "site-packages"
+    assert frames.file_kind(str(installed / "somelib" / "models.py")) == "library"
+    assert frames.file_kind(str(installed / "torch" / "nn" / "modules" / "module.py")) == "internal"
+    assert frames.file_kind(str(installed / "ipykernel" / "ipkernel.py")) == "internal"
+    assert frames.file_kind(frames.torch.__file__) == "internal"
+    assert frames.file_kind(os.__file__) == "internal"
+    assert frames.file_kind(frames.__file__) == "internal"
+    assert frames.file_kind("<cell 1>") == "user"
+    assert frames.file_kind(__file__) == "user"
+    assert frames.file_kind(str(OWN_CASES / "helper_resblocks.py")) == "user"
+    assert frames.installed_path(str(installed / "somelib" / "models.py")) == "somelib/models.py"
+    assert frames.installed_path(__file__) is None
+
+
+def test_a_library_line_comes_with_the_users_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Of a library's nested calls only the innermost line is kept, then the user's line that ran
+    it; the test runner's frames outside the user's are not."""
+    from inplace_magic.record.frames import user_frames
+
+    package = tmp_path / "site-packages" / "inplace_magic_fake_library"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from inplace_magic.record.frames import user_frames\n\n\n"
+        "def inner():\n    return user_frames(3, skip=1)\n\n\n"
+        "def outer():\n    return inner()\n"
+    )
+    monkeypatch.syspath_prepend(str(package.parent))
+    library = importlib.import_module("inplace_magic_fake_library")
+
+    found = library.outer()
+    assert [(Path(f.filename).name, f.function) for f in found[:2]] == [
+        ("__init__.py", "inner"),
+        ("test_library_cases.py", "test_a_library_line_comes_with_the_users_line"),
+    ]
+    assert all("site-packages" not in f.filename for f in found[1:]), found
+    assert user_frames(3, skip=1)[0].function == "test_a_library_line_comes_with_the_users_line"
+
+
+def _double(module: Any, inputs: Any, output: Any) -> Any:
+    return output * 2
+
+
+def test_ops_in_a_forward_hook_belong_to_the_hooked_module_and_copies_stay_inert() -> None:
+    """torch runs a module's forward hooks inside its call: the recorder keeps the module on its
+    stack until they ran, through a hook of its own that a copy of the module (deepcopy,
+    torch.save) turns into one that does nothing, and that is gone after the replay."""
+    import copy
+
+    import torch
+
+    from inplace_magic.record.recorder import Recorder
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
+    net[1].register_forward_hook(_double)
+    hooks_before = dict(net[1]._forward_hooks)
+    with Recorder() as recorder:
+        net(torch.randn(3, 2))
+        torch.save(net, io.BytesIO())
+        twin = copy.deepcopy(net)
+    mul = next(op for op in recorder.trace.ops if op.op == "aten.mul.Tensor")
+    assert mul.modules[-1] is net[1]
+    after = next(op for op in recorder.trace.ops if op.seq > mul.seq and op.op == "aten.addmm.default")
+    assert after.modules[-1] is net[2]
+    assert dict(net[1]._forward_hooks) == hooks_before
+    assert not net[1]._forward_hooks_always_called
+    twin(torch.randn(3, 2))  # the copy's marker does nothing once the replay is over

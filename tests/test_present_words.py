@@ -93,8 +93,9 @@ def test_the_headline_is_short_module_paths_and_code_without_comments() -> None:
         module_type="Conv2d(4, 4, kernel_size=(1, 1), stride=(1, 1))",
         defined_at=Location(line=1, code="self.shortcut = nn.Conv2d(4, 4, 1)", function="__init__", cell=0),
     )
-    explain(diagnosis)  # the engine's headline, with the module's repr and the line's comment
-    assert "Conv2d(" in diagnosis.headline and "# " in diagnosis.headline
+    explain(diagnosis)  # the engine's own headline is short: the module's class, no comment
+    assert "(Conv2d) at" in diagnosis.headline and "Conv2d(" not in diagnosis.headline
+    assert "#" not in diagnosis.headline and "#" not in diagnosis.explanation
     state = build_state(diagnosis.to_json())
     parts = state["headline_parts"]
     codes = [(p["text"], p.get("title")) for p in parts if p.get("code")]

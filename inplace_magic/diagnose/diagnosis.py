@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, cast
 
 from ..record.family import Kind
+from ..record.frames import installed_path, is_library_file
 from .contract import (
     BranchStepJSON,
     DiagnosisJSON,
@@ -60,8 +61,17 @@ class Location:
         out["function"] = self.function
         return cast(LocationJSON, out)
 
+    @property
+    def library(self) -> bool:
+        """The line is in an installed library's code (torchvision, timm), not the user's."""
+        return self.cell is None and self.file is not None and is_library_file(self.file)
+
     def label(self) -> str:
-        where = cell_name(self.cell) if self.cell is not None else (self.file or "?")
+        if self.cell is not None:
+            where = cell_name(self.cell)
+        else:
+            # an installed library's file by the name people know it by, not its site-packages path
+            where = (installed_path(self.file) if self.library and self.file else None) or self.file or "?"
         return f"{where}, line {self.line}"
 
 
@@ -84,6 +94,11 @@ class OpSite:
     role: str | None = None  # how the tensor was involved: "saved its output", "created the view"...
     node: str | None = None  # autograd node, for savers
     autograd_function: str | None = None  # the custom autograd.Function whose forward this line is in
+
+    @property
+    def module_class(self) -> str | None:
+        """The module's class (``ReLU``): how a sentence names it; ``module_type`` is its full repr."""
+        return self.module_type.split("(", 1)[0] if self.module_type else None
 
     def to_json(self) -> SiteJSON:
         out: dict[str, Any] = dict(self.location.to_json()) if self.location else {}

@@ -9,24 +9,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .diagnosis import Diagnosis, OpSite, Skip
+from ..record.frames import installed_path
+from .diagnosis import Diagnosis, Location, OpSite, Skip
+from .locations import without_comment
+
+
+def _code(location: Location | None) -> str:
+    """A line as a sentence quotes it: without its comment (the location keeps the whole line)."""
+    return without_comment(location.code) if location else ""
 
 
 def _who(site: OpSite | None) -> str:
+    """How a sentence names an op: a torch module by its path and class (``block2.act`` (ReLU), the
+    full repr is in the site's ``module_type``), any other op by its line without the comment."""
     if site is None:
         return "an unrecorded write"
     if site.optimizer:
-        return f"`{site.location.code if site.location else 'optimizer.step()'}` ({site.optimizer})"
+        return f"`{_code(site.location) or 'optimizer.step()'}` ({site.optimizer})"
     op = site.op.removeprefix("aten.").split(".")[0] if site.op.startswith("aten.") else site.op
     if site.module and site.defined_at is not None:
         # the op is the implementation of a torch module: the module is what the user knows
-        kind = f" ({site.module_type})" if site.module_type else ""
+        kind = f" ({site.module_class})" if site.module_class else ""
         return f"`{site.module}`{kind}"
     inside = f" in `{site.module}`" if site.module else ""
     if site.autograd_function and not inside:
         inside = f" in `{site.autograd_function}.forward`"
-    if site.location and site.location.code:
-        return f"`{site.location.code}` [{op}{inside}]"
+    code = _code(site.location)
+    if code:
+        return f"`{code}` [{op}{inside}]"
     return f"[{op}{inside}]"
 
 
@@ -34,6 +44,10 @@ def _where(site: OpSite | None) -> str:
     if site is None or site.location is None:
         return ""
     called = f", called at {site.stack[0].label()}" if site.autograd_function and site.stack else ""
+    if site.location.library:
+        # the library's line says where the op sits; the user's line is the one they can change
+        user = next((outer for outer in site.stack if not outer.library), None)
+        called = f" (run from {user.label()})" if user is not None else called
     return f" at {site.location.label()}{called}"
 
 
@@ -103,7 +117,7 @@ def _not_reproduced(d: Diagnosis) -> None:
 
 def _detached(d: Diagnosis) -> None:
     writer, saver = d.inplace, d.saved_by
-    code = writer.location.code if writer and writer.location else "detach_()"
+    code = _code(writer.location if writer else None) or "detach_()"
     d.headline = (
         f"`{code}`{_where(writer)} detached in place a tensor that {_who(saver)}{_where(saver)} saved "
         "for backward"
@@ -116,7 +130,7 @@ def _detached(d: Diagnosis) -> None:
 
 def _detach_view(d: Diagnosis) -> None:
     writer, maker = d.inplace, d.saved_by
-    code = writer.location.code if writer and writer.location else "detach_()"
+    code = _code(writer.location if writer else None) or "detach_()"
     made = f" made by {_who(maker)}{_where(maker)}" if maker else ""
     d.headline = f"`{code}`{_where(writer)} detaches a view in place"
     d.explanation = (
@@ -175,21 +189,35 @@ def _saved_modified(d: Diagnosis) -> None:
     elif writer is not None and len(writer.names) > 1:
         names = ", ".join(writer.names)
         parts.append(f"The names {names} are aliases of one tensor; use .clone() for a copy.")
-    parts.append("Make the write out of place, or clone the tensor before writing into it.")
+    library = _library_of(writer)
+    if library is not None and (saver is None or saver.location is None or not saver.location.library):
+        # the library's in-place op is correct on its own: the user's code kept the value it writes
+        parts.append(
+            f"The write is {library}'s own code; a fix goes in your code: clone the tensor where your "
+            "code keeps it or saves it (`output.clone()` in a forward hook), so that the library "
+            "writes into its own copy."
+        )
+    else:
+        parts.append("Make the write out of place, or clone the tensor before writing into it.")
     d.explanation = " ".join(parts)
+
+
+def _library_of(site: OpSite | None) -> str | None:
+    """The installed package whose code ``site`` runs in (``torchvision``), else None."""
+    if site is None or site.location is None or not site.location.library or not site.location.file:
+        return None
+    below = installed_path(site.location.file)
+    return below.split("/", 1)[0] if below else None
 
 
 def _negative_slope(d: Diagnosis) -> None:
     writer = d.inplace
-    module = writer.module_type if writer and writer.module_type else None
+    module = writer.module_class if writer else None
     what = f"`{writer.module}` ({module})" if writer and module else _who(writer)
     d.headline = f"{what}{_where(writer)} runs in place with a negative slope, whose backward is undefined"
     named = ""
     if module and module.startswith(("CELU", "SELU")):
-        named = (
-            f" PyTorch's message says 'elu' because {module.split('(')[0]} is computed by the in-place "
-            "elu kernel."
-        )
+        named = f" PyTorch's message says 'elu' because {module} is computed by the in-place elu kernel."
     d.explanation = (
         f"In place, {what} keeps only its result, and with a negative slope (or alpha) the result no "
         "longer tells which inputs were negative, so its backward cannot be computed." + named + " Use "

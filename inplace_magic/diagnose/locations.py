@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import linecache
 import os
+import tokenize
 
 from ..record.frames import Frame
 from ..replay.run import CellLookup
@@ -45,3 +47,17 @@ def _display_path(filename: str) -> str:
             relative = os.path.relpath(filename)
             return filename if relative.startswith("..") else relative
     return filename
+
+
+def without_comment(code: str) -> str:
+    """A line of code without its trailing ``# comment`` (a ``#`` inside a string stays): how a
+    sentence about the diagnosis quotes a line; the location itself keeps the line as it is."""
+    if "#" not in code:
+        return code
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+            if token.type == tokenize.COMMENT:
+                return code[: token.start[1]].rstrip()
+    except (tokenize.TokenError, SyntaxError):  # a line of a longer statement: the tokens so far stand
+        pass
+    return code

@@ -51,7 +51,13 @@ class ModuleNamer:
         if not modules:
             return None
         leaf = modules[-1]
-        roots = [modules[0]] + [m for _, m in self.models if m is not modules[0]]
+        outer = modules[0]
+        # the outermost module called may be a part of a model (``model.forward_features(x)`` calls
+        # ``model.layer4`` first, ``b.layer2(c2)`` a backbone's stage): paths start at the model
+        models = [m for _, m in self.models]
+        holders = [m for m in models if m is outer or id(outer) in self._index(m)]
+        held = {id(m) for m in holders}
+        roots = [*holders, *([] if id(outer) in held else [outer]), *(m for m in models if id(m) not in held)]
         found = [(root, path) for root in roots if (path := self._index(root).get(id(leaf))) is not None]
         if found:
             # a submodule called on its own (``net[1](h)``) is still ``net.1`` when a model holds it
@@ -79,8 +85,10 @@ class ModuleNamer:
         """The parameter or buffer living in ``storage`` (also for views such as ``weight.t()``)."""
         if self._parameters is None:
             found: dict[int, str] = {}
-            roots = [(self._name_of_root.get(id(m)), m) for m in self.trace.roots]
-            roots += [(n, m) for n, m in self.models]
+            # the namespace's models first: a root the replay called may be a part of one (``model.layer4``
+            # when ``model.forward_features(x)`` ran), whose names would lack the model's path
+            roots: list[tuple[str | None, torch.nn.Module]] = [(n, m) for n, m in self.models]
+            roots += [(self._name_of_root.get(id(m)), m) for m in self.trace.roots]
             for name, root in roots:
                 for pname, tensor in [*root.named_parameters(), *root.named_buffers()]:
                     label = f"{name}.{pname}" if (self.prefix and name) else pname

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ..record.frames import Frame
+from ..record.frames import Frame, forward_hook_of
 from ..record.records import OpRecord, TensorInfo, Trace
 from ..replay.run import CellLookup
 from .diagnosis import Location, OpSite, TensorSummary
@@ -33,14 +33,22 @@ class SiteBuilder:
     ) -> OpSite:
         module = modules[-1] if modules else None
         defined_at = None
-        if module is not None and type(module).__module__.startswith("torch."):
+        path = self.names.path(modules)
+        hook = forward_hook_of(module, frames) if module is not None else None
+        if hook is not None:
+            # torch runs a module's forward hooks inside its call: the op is the hook's, not the
+            # module's implementation (no construction line to edit)
+            role = extra.get("role")
+            hooked = f"in a {hook} registered on {path}"
+            extra["role"] = f"{role}, {hooked}" if role else hooked
+        elif module is not None and type(module).__module__.startswith("torch."):
             # the op ran inside torch's own module code: the user's edit goes where it was built
             defined_at = self.locator.location(self.trace.construction_sites.get(module))
         extra.setdefault("autograd_function", frames[0].autograd_function if frames else None)
         return OpSite(
             op=op,
             location=self.locator.location(frames[0] if frames else None),
-            module=self.names.path(modules),
+            module=path,
             module_type=self.names.describe(module) if module is not None else None,
             defined_at=defined_at,
             stack=self.locator.stack(frames),

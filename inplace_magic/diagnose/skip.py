@@ -30,7 +30,7 @@ import textwrap
 from collections import deque
 from collections.abc import Iterable
 
-from ..record.frames import Frame, is_user_file
+from ..record.frames import Frame, is_code_file
 from ..record.records import OpRecord, Region, SaveRecord, Trace
 from .diagnosis import BranchStep, Location, Skip, WriterPosition
 from .locations import Locator
@@ -251,6 +251,9 @@ class _Search:
         """The earliest merge of two consumers of V: (merge, (consumer a, consumer b))."""
         consumers = self.consumers()
         reaches = {c: self.graph.reach(c) for c in consumers}
+        merged_by_write = self._merged_by_write(consumers, reaches)
+        if merged_by_write is not None:
+            return merged_by_write
         best: tuple[int, tuple[int, int]] | None = None
         for i, a in enumerate(consumers):
             for b in consumers[i + 1 :]:
@@ -264,6 +267,27 @@ class _Search:
                         best = (merge, (a, b))
                         break
         return best
+
+    def _merged_by_write(
+        self, consumers: list[int], reaches: dict[int, dict[int, int]]
+    ) -> tuple[int, tuple[int, int]] | None:
+        """The write merges V with a value computed from V (``h += f(h)``, an FPN's ``c2 += top``):
+        that is the branch it breaks, also when V's branches met earlier on the way (the two convs of
+        a library's residual block that ``top`` came through). The consumer on the saver's path is
+        preferred."""
+        writer = self.writer.seq
+        if writer not in reaches:
+            return None
+        meeting = [
+            c
+            for c in consumers
+            if c != writer and writer in reaches[c] and self._valid_merge(writer, reaches[c], reaches[writer])
+        ]
+        if not meeting:
+            return None
+        saver = self.saver.seq if self.saver is not None else None
+        other = next((c for c in meeting if saver in reaches[c]), meeting[0])
+        return writer, (other, writer)
 
     def other_path(self) -> int | None:
         """The producer of a value the write merges into V that shares an ancestor with V."""
@@ -374,7 +398,7 @@ def _source_location(
     block = merge.modules[-1] if merge.modules else None
     if block is not None and not any(m is block for m in source.modules):
         code = getattr(type(block).forward, "__code__", None)
-        if code is not None and is_user_file(code.co_filename):
+        if code is not None and is_code_file(code.co_filename):
             captured = _capture_line(code.co_filename, code.co_firstlineno, merge.frames[:1])
             frame = captured or Frame(code.co_filename, code.co_firstlineno, code.co_name)
             return locator.location(frame), ()

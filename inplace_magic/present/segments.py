@@ -142,22 +142,28 @@ def _short_op(op: object) -> str:
 
 
 def _who_forms(site: Mapping[str, Any]) -> list[tuple[str, Segment]]:
-    """How the engine's headline names a site (diagnose/explain.py's ``_who``), each with the short
-    form the panel shows: the module path with its repr on hover, the code without its comment."""
+    """How the engine's sentences name a site (diagnose/explain.py's ``_who``: a module by its path and
+    class, a line without its comment), each with the short form the panel shows: the module path
+    with its repr on hover, the code with what it ran on hover. Diagnoses recorded before the engine
+    wrote short forms (the panel's fixtures) name a module by its repr and keep the comment: those
+    long forms are recognised too."""
     forms: list[tuple[str, Segment]] = []
     code_line = str(site.get("code") or "")
     short = without_comment(code_line)
+    quoted = list(dict.fromkeys([short, code_line]))  # the engine's form first, then a recorded one's
     module, module_type = site.get("module"), site.get("module_type")
     op = str(site.get("op") or "?")
     if site.get("optimizer"):
-        forms.append(
-            (
-                f"`{code_line or 'optimizer.step()'}` ({site['optimizer']})",
-                code(short or "optimizer.step()", str(site["optimizer"])),
+        for line in quoted:
+            forms.append(
+                (
+                    f"`{line or 'optimizer.step()'}` ({site['optimizer']})",
+                    code(short or "optimizer.step()", str(site["optimizer"])),
+                )
             )
-        )
     if module and module_type:
-        forms.append((f"`{module}` ({module_type})", code(str(module), str(module_type))))
+        for kind in dict.fromkeys([str(module_type).split("(", 1)[0], str(module_type)]):
+            forms.append((f"`{module}` ({kind})", code(str(module), str(module_type))))
     if module:
         inside, words = f" in `{module}`", f" in {module}"
     elif site.get("autograd_function"):
@@ -168,9 +174,8 @@ def _who_forms(site: Mapping[str, Any]) -> list[tuple[str, Segment]]:
     else:
         inside = words = ""
     if code_line:
-        forms.append((f"`{code_line}` [{_short_op(op)}{inside}]", code(short, f"{op}{words}")))
-        if short != code_line:
-            forms.append((f"`{code_line}`", code(short, op)))
+        forms += [(f"`{line}` [{_short_op(op)}{inside}]", code(short, f"{op}{words}")) for line in quoted]
+        forms += [(f"`{line}`", code(short, op)) for line in quoted]
     return forms
 
 

@@ -7,13 +7,14 @@ after a fix, and what to do when the kernel and the front end speak different pr
 
 from __future__ import annotations
 
-import io
-import tokenize
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from ..diagnose.contract import FixJSON
 from ..diagnose.diagnosis import cell_name
+
+# the faces read every word of a diagnosis from here, code lines too
+from ..diagnose.locations import without_comment as without_comment
 
 LabelTag = Literal[
     "verified", "unverified", "gradient-preserving", "changes-semantics", "verifying", "did-not-help"
@@ -91,19 +92,6 @@ def fix_label(fix: FixJSON | Mapping[str, Any], status: VerificationStatus | Non
 def can_apply(status: VerificationStatus) -> bool:
     """Whether a fix in ``status`` is offered: not while it is being verified, not when it failed."""
     return status not in APPLY_WAITS
-
-
-def without_comment(code: str) -> str:
-    """A line of code without its trailing ``# comment`` (a ``#`` inside a string stays)."""
-    if "#" not in code:
-        return code
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(code).readline):
-            if token.type == tokenize.COMMENT:
-                return code[: token.start[1]].rstrip()
-    except (tokenize.TokenError, SyntaxError):  # a line of a longer statement: the tokens so far stand
-        pass
-    return code
 
 
 def kind_name(kind: object) -> str:

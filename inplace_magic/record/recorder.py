@@ -34,6 +34,7 @@ import contextlib
 import itertools
 import os
 import sys
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -45,7 +46,17 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.hooks import RemovableHandle
 
 from .family import member_of
-from .frames import Frame, is_own_file, is_user_file, user_frames
+from .frames import (
+    LIBRARY,
+    USER,
+    Frame,
+    file_kind,
+    forward_hook_of,
+    is_code_file,
+    is_own_file,
+    is_user_file,
+    user_frames,
+)
 from .records import (
     DetachEvent,
     ForwardFailure,
@@ -79,9 +90,10 @@ class ReplayStopped(RuntimeError):
 
 
 def _names_bound_to(storage: int, skip: int) -> tuple[str, ...]:
-    """Names in the innermost user frame whose tensor lives in ``storage`` (aliases such as ``r = y``)."""
+    """Names in the innermost user or library frame whose tensor lives in ``storage`` (aliases such
+    as ``r = y``)."""
     frame = sys._getframe(skip)
-    while frame is not None and not is_user_file(frame.f_code.co_filename):
+    while frame is not None and not is_code_file(frame.f_code.co_filename):
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
         return ()
@@ -110,12 +122,15 @@ class Recorder:
         self._optimizer: str | None = None
         self._optimizer_calls: dict[int, int] = {}
         self._root_ids: set[int] = set()
+        # modules with forward hooks of their own: a last hook of ours says when theirs have run
+        self._hooks_end: dict[int, RemovableHandle] = {}
         self._stack = ExitStack()
 
     # -- lifecycle
 
     def __enter__(self) -> Recorder:
         stack = self._stack
+        stack.callback(self._remove_hooks_end)
         stack.enter_context(self._construction_sites())
         stack.enter_context(
             _handle(torch.nn.modules.module.register_module_forward_pre_hook(self._pre_forward))
@@ -212,14 +227,44 @@ class Recorder:
             self.trace.roots.append(module)
         if self._wraps_for_backward_hooks(module):
             self.trace.hook_marks.append(HookMark(len(self.trace.ops), module, "inputs"))
+        if module._forward_hooks:
+            self._end_after_own_hooks(module)
         self._modules = (*self._modules, module)
         # a built-in module runs no user code: one frame walk here serves all of its ops
         builtin = type(module).__module__.startswith("torch.")
         self._call_sites = (*self._call_sites, user_frames(3, skip=2) if builtin else None)
 
+    def _end_after_own_hooks(self, module: torch.nn.Module) -> None:
+        """torch runs a module's own forward hooks inside its call, after our global hook: their ops
+        are the module's. A hook of ours, kept last, ends the module's call after them."""
+        handle = self._hooks_end.get(id(module))
+        hooks = module._forward_hooks
+        if handle is None or handle.id not in hooks:
+            end = _OwnHooksEnd(self._leave)
+            self._hooks_end[id(module)] = module.register_forward_hook(end, always_call=True)
+        elif next(reversed(hooks)) != handle.id and isinstance(hooks, OrderedDict):  # one added since
+            hooks.move_to_end(handle.id)  # torch runs the hooks in the dict's order
+
+    def _remove_hooks_end(self) -> None:
+        for handle in self._hooks_end.values():
+            handle.remove()
+        self._hooks_end.clear()
+
     def _post_forward(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         if self._wraps_for_backward_hooks(module):
             self.trace.hook_marks.append(HookMark(len(self.trace.ops), module, "outputs"))
+        handle = self._hooks_end.get(id(module))
+        if handle is None or handle.id not in module._forward_hooks:
+            self._leave(module)
+            return
+        # the module's own hooks run next: their ops are the user's code, inside this module
+        for depth in range(len(self._modules) - 1, -1, -1):
+            if self._modules[depth] is module:
+                self._modules = self._modules[: depth + 1]
+                self._call_sites = (*self._call_sites[:depth], None)
+                return
+
+    def _leave(self, module: torch.nn.Module) -> None:
         stack = self._modules
         for depth in range(len(stack) - 1, -1, -1):
             if stack[depth] is module:
@@ -325,10 +370,12 @@ class Recorder:
         modules = self._modules
         if call_site is not None and writes and _called_from_user_code():
             # the user's own code runs inside the built-in module (a saved-tensor pack hook, a
-            # forward hook): the write is at its line, and belongs to no built-in module
+            # forward pre-hook): the write is at its line, and belongs to no built-in module unless
+            # it runs in a hook registered on that module
             call_site = user_frames(3, skip=3)
-            while modules and type(modules[-1]).__module__.startswith("torch."):
-                modules = modules[:-1]
+            if forward_hook_of(modules[-1], call_site) is None:
+                while modules and type(modules[-1]).__module__.startswith("torch."):
+                    modules = modules[:-1]
         if call_site is None and not backward:
             call_site = user_frames(3, skip=3) if writes else self._function_site or user_frames(1, skip=3)
         elif call_site is None and writes:
@@ -402,8 +449,12 @@ class Recorder:
         caller = sys._getframe(2)
         code = caller.f_code
         outer = self._function_site
-        if is_user_file(code.co_filename):
+        kind = file_kind(code.co_filename)
+        if kind == USER:
             self._function_site = (Frame(code.co_filename, caller.f_lineno, code.co_name),)
+        elif kind == LIBRARY:
+            # a library's line has the user's line that ran it beside it: its ops walk the stack
+            self._function_site = None
         first_seq = len(self.trace.ops)
         try:
             return func(*args, **kwargs)
@@ -483,20 +534,48 @@ class Recorder:
         return record
 
 
+class _OwnHooksEnd:
+    """The last forward hook of a module with hooks of its own, for the replay's duration.
+
+    It lives in the module's hook dict, so a copy of the module made in the replay (``deepcopy``,
+    ``torch.save`` of the whole model) copies it: a copy is a hook that does nothing, and pickles
+    where the recorder would not.
+    """
+
+    __slots__ = ("_leave",)
+
+    def __init__(self, leave: Callable[[torch.nn.Module], None]) -> None:
+        self._leave = leave
+
+    def __call__(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        self._leave(module)
+
+    def __reduce__(self) -> tuple[Callable[[], Callable[..., None]], tuple[()]]:
+        return _finished_hook_end, ()
+
+
+def _finished_hook_end() -> Callable[..., None]:
+    return _no_hook
+
+
+def _no_hook(module: torch.nn.Module, args: Any, output: Any) -> None:
+    """What a copy of :class:`_OwnHooksEnd` is: the replay it marked the end for is over."""
+
+
 def _called_from_user_code() -> bool:
-    """The op being dispatched was called by the user's code (not by torch's module code): the
-    first frame above our own (the recorder's modes, the undo log's) is a user frame."""
+    """The op being dispatched was called by the user's code or a library's (not by torch's module
+    code): the first frame above our own (the recorder's modes, the undo log's) is such a frame."""
     frame = sys._getframe(3)
     while frame is not None and is_own_file(frame.f_code.co_filename):
         frame = frame.f_back  # type: ignore[assignment]
-    return frame is not None and is_user_file(frame.f_code.co_filename)
+    return frame is not None and is_code_file(frame.f_code.co_filename)
 
 
 def _function_forward(node: Any) -> Frame | None:
     """The ``def forward`` of the user's autograd.Function that ``node`` is the backward of."""
     cls = getattr(node, "_forward_cls", None)
     code = getattr(getattr(cls, "forward", None), "__code__", None)
-    if cls is None or code is None or not is_user_file(code.co_filename):
+    if cls is None or code is None or not is_code_file(code.co_filename):
         return None
     return Frame(code.co_filename, code.co_firstlineno, code.co_name, cls.__name__)
 
