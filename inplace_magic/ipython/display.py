@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..diagnose.contract import DiagnosisJSON
 from ..diagnose.diagnosis import CELL_NAME, Diagnosis
 from ..panel.issued import ISSUED, Issued
 from ..present.html import MIME_TYPE, render_html
@@ -145,22 +144,16 @@ def display_diagnosis(
     -> cell text as it ran) lets both check that a fix still matches the cell. The diagnosis is issued
     once: the panel and the sidebar carry the same state, and the kernel applies only its fixes. The
     fixes in ``verifying`` are shown as being verified, until :meth:`Shown.update_fix` says more."""
-    from ..panel.state import with_verdict
+    from ..panel.state import build_state, with_verdict
 
     report = json.loads(json.dumps(diagnosis.to_json(), default=str))
-    panel = _kernel_panel(report, sources)
-    if panel is not None:
-        issued = panel.issued
-    else:
-        from ..panel.state import build_state
-
-        issued = ISSUED.issue(build_state(report, sources), report)
-    pending = sorted(i for i in verifying if issued.fix(i) is not None)
+    state = build_state(report, sources)
+    # the fixes being verified say so from the first state the page and the sidebar get
+    pending = sorted(i for i in verifying if 0 <= i < len(state["fixes"]))
     for index in pending:
-        if panel is not None:
-            panel.update_fix(index, {"status": "verifying"})
-        else:
-            issued.state["fixes"][index] = with_verdict(issued.state["fixes"][index], {"status": "verifying"})
+        state["fixes"][index] = with_verdict(state["fixes"][index], {"status": "verifying"})
+    issued = ISSUED.issue(state, report)
+    panel = _kernel_panel(issued)
     if channel is not None:
         channel.publish(issued.state)
     view: dict[str, Any] = {}
@@ -184,7 +177,7 @@ def _in_kernel() -> bool:
     return getattr(get_ipython(), "kernel", None) is not None
 
 
-def _kernel_panel(report: DiagnosisJSON, sources: Mapping[int, str] | None) -> DiagnosisPanel | None:
+def _kernel_panel(issued: Issued) -> DiagnosisPanel | None:
     """The widget panel, in a kernel with the widget installed (a terminal shows the text report)."""
     if not _in_kernel():
         return None
@@ -192,4 +185,4 @@ def _kernel_panel(report: DiagnosisJSON, sources: Mapping[int, str] | None) -> D
         from ..panel.widget import DiagnosisPanel
     except ImportError:
         return None
-    return DiagnosisPanel.from_diagnosis(report, sources)
+    return DiagnosisPanel(issued)
