@@ -31,10 +31,18 @@ export function addCommands(
   palette: ICommandPalette | null,
   sidebarId: string,
   current: () => NotebookSession | null,
-  trans: ITrans
+  trans: ITrans,
+  unseen: () => number
 ): void {
   app.commands.addCommand(CommandIDs.showSidebar, {
-    label: trans.__('Show In-place Diagnoses'),
+    // the count of new diagnoses, where Notebook 7 shows the sidebar: its View menu (its side panel
+    // has no tab bar, so no icon to badge); JupyterLab's palette and View menu show it too
+    label: () => {
+      const count = unseen();
+      return count
+        ? trans.__('Show In-place Diagnoses (%1 new)', count)
+        : trans.__('Show In-place Diagnoses');
+    },
     caption: trans.__('Show the sidebar of in-place autograd diagnoses'),
     icon: inplaceMagicIcon,
     execute: () => app.shell.activateById(sidebarId)

@@ -12,7 +12,7 @@ import { INotebookTracker, type NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
-import { addCommands } from './commands';
+import { addCommands, CommandIDs } from './commands';
 import { Files } from './documents';
 import { inplaceMagicIcon } from './icon';
 import { listenToPanels } from './panelEvents';
@@ -41,10 +41,18 @@ function activate(
 
   const sessionOf = (panel: NotebookPanel | null): NotebookSession | null =>
     panel ? (sessions.get(panel) ?? null) : null;
-  // the icon's badge: diagnoses of every notebook that arrived while the sidebar was closed
-  const badge = (): void => {
+  // the icon's badge (and the View menu's item): diagnoses of every notebook that arrived while the
+  // sidebar was closed
+  const unseenCount = (): number => {
     let unseen = 0;
     sessions.forEach(session => (unseen += session.list.unseen));
+    return unseen;
+  };
+  const badge = (): void => {
+    const unseen = unseenCount();
+    if (app.commands.hasCommand(CommandIDs.showSidebar)) {
+      app.commands.notifyCommandChanged(CommandIDs.showSidebar);
+    }
     sidebar.title.dataset = unseen ? { unseen: String(unseen) } : {};
     sidebar.title.caption = unseen
       ? trans._n('In-place autograd diagnoses: %1 new', 'In-place autograd diagnoses: %1 new', unseen)
@@ -103,7 +111,7 @@ function activate(
     // a shell without a left area (Notebook 7's file browser page): the panel's buttons still work
   }
   listenToPanels(tracker, sessionOf);
-  addCommands(app, palette, sidebar.id, () => sessionOf(tracker.currentWidget), trans);
+  addCommands(app, palette, sidebar.id, () => sessionOf(tracker.currentWidget), trans, unseenCount);
 
   if (settingRegistry) {
     const load = (values: ISettingRegistry.ISettings): void => {

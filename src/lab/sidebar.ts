@@ -11,7 +11,7 @@ import { Widget } from '@lumino/widgets';
 import { cls, h, present, rich } from '../panel/dom';
 import { refKey } from '../panel/events';
 import { CellNames, cellRefs, segments } from '../panel/text';
-import type { ISiteView, IWhere } from '../panel/wire';
+import type { IFixView, ISiteView, IWhere } from '../panel/wire';
 import type { DiagnosisStatus, IDiagnosisEntry } from './model';
 import type { ISidebarSource } from './session';
 import type { ITrans } from './trans';
@@ -82,6 +82,20 @@ export class DiagnosisSidebar extends Widget {
 
   render(): void {
     const node = this.node;
+    // a redraw keeps the keyboard where it was (choosing a fix with the arrow keys redraws)
+    const focused = node.contains(document.activeElement)
+      ? (document.activeElement as HTMLElement).dataset.focusKey
+      : undefined;
+    this.draw();
+    if (focused) {
+      [...node.querySelectorAll<HTMLElement>('[data-focus-key]')]
+        .find(candidate => candidate.dataset.focusKey === focused)
+        ?.focus();
+    }
+  }
+
+  private draw(): void {
+    const node = this.node;
     node.replaceChildren();
     const header = el('header', 'jp-InplaceMagic-sidebarHeader');
     header.append(el('h2', 'jp-InplaceMagic-sidebarTitle', this.trans.__('In-place diagnoses')));
@@ -104,11 +118,13 @@ export class DiagnosisSidebar extends Widget {
       const empty = el('div', 'jp-InplaceMagic-empty');
       empty.append(
         el('p', '', this.trans.__('No diagnoses for this notebook yet.')),
-        el(
+        h(
           'p',
-          '',
-          this.trans.__(
-            'Run `%load_ext inplace_magic`, then a failing training cell under `%%gradcheck` (or turn on `%gradcheck on`): each in-place autograd error appears here with its fix.'
+          {},
+          ...rich(
+            this.trans.__(
+              'Run `%load_ext inplace_magic`, then a failing training cell under `%%gradcheck` (or turn on `%gradcheck on`): each in-place autograd error appears here with its fix.'
+            )
           )
         )
       );
@@ -181,7 +197,7 @@ export class DiagnosisSidebar extends Widget {
     }
     item.append(sites);
     if (entry.reason) {
-      item.append(el('p', 'jp-InplaceMagic-reason', entry.reason));
+      item.append(h('p', { className: 'jp-InplaceMagic-reason' }, ...rich(entry.reason)));
     }
     item.append(this.actions(source, entry));
     if (entry.message && entry.message !== entry.reason) {
@@ -238,31 +254,35 @@ export class DiagnosisSidebar extends Widget {
     const applied = state.fixes.find(f => f.index === entry.appliedFix);
     const shown = applied ?? chosen;
     if (!applied && state.fixes.length > 1) {
-      const select = el('select', 'jp-InplaceMagic-fixChoice');
-      select.setAttribute('aria-label', this.trans.__('Fix to apply'));
+      // one radio per fix, its whole title wrapped: a select would cut the titles at this width
+      const group = el('div', 'jp-InplaceMagic-fixChoices');
+      group.setAttribute('role', 'radiogroup');
+      group.setAttribute('aria-label', this.trans.__('Fix to apply'));
       for (const fix of state.fixes) {
-        const option = el('option', '', `${fix.title.replace(/`/g, '')} (${fix.verification.label})`);
-        option.value = String(fix.index);
-        option.selected = fix.index === chosen.index;
-        select.append(option);
+        const radio = el('input', 'jp-InplaceMagic-fixRadio');
+        radio.type = 'radio';
+        radio.name = `jp-InplaceMagic-fix-${state.id}`;
+        radio.value = String(fix.index);
+        radio.checked = fix.index === chosen.index;
+        radio.dataset.focusKey = `${state.id}:fix:${fix.index}`;
+        radio.addEventListener('change', () => source.list.choose(state.id, fix.index));
+        const choice = h(
+          'label',
+          { className: 'jp-InplaceMagic-fixChoice' },
+          radio,
+          h('span', { className: 'jp-InplaceMagic-fixChoiceTitle' }, ...rich(fix.title)),
+          this.verification(fix)
+        );
+        choice.addEventListener('click', event => event.stopPropagation());
+        group.append(choice);
       }
-      select.addEventListener('click', event => event.stopPropagation());
-      select.addEventListener('change', () => source.list.choose(state.id, Number(select.value)));
-      box.append(select);
+      box.append(group);
     } else {
-      box.append(h('span', { className: 'jp-InplaceMagic-sidebarFixTitle' }, ...rich(shown.title)));
+      box.append(
+        h('span', { className: 'jp-InplaceMagic-sidebarFixTitle' }, ...rich(shown.title)),
+        this.verification(shown)
+      );
     }
-    // the kernel's words for how far the fix was checked, as every face shows them
-    const verification = el(
-      'span',
-      `jp-InplaceMagic-sidebarVerification jp-InplaceMagic-verification--${shown.verification.status}`
-    );
-    if (shown.verification.status === 'verifying') {
-      verification.append(h('span', { className: cls('spinner'), attrs: { 'aria-hidden': 'true' } }));
-    }
-    verification.append(shown.verification.label);
-    verification.title = shown.verification.detail;
-    box.append(verification);
     const semantics = shown.labels.find(l => l.tag === 'changes-semantics');
     if (semantics && shown.verification.status !== 'changes_semantics') {
       box.append(el('span', 'jp-InplaceMagic-semantics', semantics.text));
@@ -297,6 +317,20 @@ export class DiagnosisSidebar extends Widget {
     });
     box.append(apply);
     return box;
+  }
+
+  /** The kernel's words for how far the fix was checked, as every face shows them. */
+  private verification(fix: IFixView): HTMLElement {
+    const verification = el(
+      'span',
+      `jp-InplaceMagic-sidebarVerification jp-InplaceMagic-verification--${fix.verification.status}`
+    );
+    if (fix.verification.status === 'verifying') {
+      verification.append(h('span', { className: cls('spinner'), attrs: { 'aria-hidden': 'true' } }));
+    }
+    verification.append(fix.verification.label);
+    verification.title = fix.verification.detail;
+    return verification;
   }
 
   private async run(id: string, action: () => Promise<unknown>): Promise<void> {

@@ -56,7 +56,8 @@ function nodeAria(node: ILaidNode, names: CellNames): string {
   const where = node.where ? `, ${plainText(node.where.parts, names) || node.where.label}` : '';
   const module = node.module ? ` in ${node.module}` : '';
   const text = node.text ? `: ${node.text}` : '';
-  return `${roles}: ${node.op}${module}${where}${text}`;
+  const notes = node.notes?.length ? `; ${node.notes.join('; ')}` : '';
+  return `${roles}: ${node.op}${module}${where}${text}${notes}`;
 }
 
 export function drawNode(node: ILaidNode, onReveal: (where: IWhere) => void, names: CellNames): SVGGElement {
@@ -69,7 +70,11 @@ export function drawNode(node: ILaidNode, onReveal: (where: IWhere) => void, nam
       s(
         'tspan',
         {
-          className: cls('nodeLine', i === 0 && 'title'),
+          className: cls(
+            'nodeLine',
+            i < node.titleLines && 'title',
+            i >= node.lines.length - node.noteLines && 'note'
+          ),
           attrs: { x: String(x + 10), y: String(y + 17 + i * LINE_HEIGHT) }
         },
         line
@@ -97,7 +102,8 @@ export function drawNode(node: ILaidNode, onReveal: (where: IWhere) => void, nam
         y: String(y),
         width: String(node.width),
         height: String(node.height),
-        rx: node.roles.includes('tensor') ? String(node.height / 2) : '4'
+        // a pill for the tensor, its corners no rounder than its text allows when it wraps
+        rx: node.roles.includes('tensor') ? String(Math.min(node.height / 2, 12)) : '4'
       }
     }),
     text

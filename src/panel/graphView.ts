@@ -1,13 +1,14 @@
 /**
- * The graph panel: a toolbar (call sites on or off, zoom, fit), a legend, and the SVG at the text's
- * own size: narrower output areas shrink it to at most MIN_FIT of it (12px text stays over 10px) and
- * scroll the rest, instead of scaling the text down to fit. Drawing is in ./graphDraw, pan and zoom in
- * ./graphControls.
+ * The graph panel: a toolbar (call sites on or off, zoom, fit), a legend, and the SVG laid out for the
+ * width of its frame (./graphLayout picks the layout, wrapping node text in a narrow one, and the
+ * scale, never below MIN_FIT): it is laid out again when the frame's width changes. Drawing is in
+ * ./graphDraw, pan and zoom in ./graphControls.
  */
 import { cls, h, s } from './dom';
-import { layoutGraph, visibleGraph } from './graph';
+import { CHAR_WIDTH, visibleGraph } from './graph';
 import { PanZoom } from './graphControls';
 import { drawEdge, drawNode, markers } from './graphDraw';
+import { fitLayout } from './graphLayout';
 import type { CellNames } from './text';
 import type { IGraphView, IWhere } from './wire';
 
@@ -16,8 +17,23 @@ export interface IGraphViewOptions {
   names: CellNames;
 }
 
-/** The smallest scale the graph is drawn at to fit its output area; below it, it scrolls. */
-export const MIN_FIT = 0.85;
+const PROBE = 'M'.repeat(20);
+
+/**
+ * The advance of one character of the node font as the page draws it (monospace: every character
+ * the same), so a node's box holds its text in whatever font the theme gives; the estimate where
+ * the page cannot measure (not attached yet, or no layout engine).
+ */
+function measureCharWidth(svg: SVGSVGElement): number {
+  if (!svg.isConnected) {
+    return CHAR_WIDTH;
+  }
+  const probe = s('text', { className: cls('nodeText') }, PROBE);
+  svg.append(probe);
+  const length = typeof probe.getComputedTextLength === 'function' ? probe.getComputedTextLength() : 0;
+  probe.remove();
+  return length > 0 ? Math.max(CHAR_WIDTH, length / PROBE.length) : CHAR_WIDTH;
+}
 
 function button(text: string, label?: string): HTMLButtonElement {
   return h(
@@ -93,30 +109,39 @@ export function renderGraph(graph: IGraphView, options: IGraphViewOptions): HTML
   const panZoom = new PanZoom(viewport);
   panZoom.attach(svg);
   const frame = h('div', { className: cls('graphFrame') }, svg);
-  let size = { width: 1, height: 1 };
+  // what the drawing was made for: redrawn only when one of them changes
+  let drawnFor = '';
+  let charWidth = CHAR_WIDTH;
 
-  const fitToFrame = (): void => {
-    const available = frame.clientWidth;
-    const scale = available > 0 ? Math.min(1, Math.max(MIN_FIT, available / size.width)) : 1;
-    svg.setAttribute('width', String(Math.round(size.width * scale)));
-    svg.setAttribute('height', String(Math.round(size.height * scale)));
-    svg.dataset.fit = scale.toFixed(3);
-  };
   const draw = (): void => {
+    if (svg.isConnected) {
+      charWidth = measureCharWidth(svg);
+    }
+    const available = frame.clientWidth;
     const visible = visibleGraph(graph, depth);
-    const laid = layoutGraph(visible);
-    viewport.replaceChildren(
-      s('g', { className: cls('graphEdges') }, ...laid.edges.map(e => drawEdge(e, laid.nodes))),
-      s(
-        'g',
-        { className: cls('graphNodes') },
-        ...laid.nodes.map(n => drawNode(n, options.onReveal, options.names))
-      )
-    );
-    size = { width: Math.max(laid.width, 1), height: Math.max(laid.height, 1) };
-    svg.setAttribute('viewBox', `0 0 ${size.width} ${size.height}`);
-    fitToFrame();
-    panZoom.fit();
+    const fitted = fitLayout(visible, available, charWidth);
+    const key = `${depth}:${fitted.spacing}:${charWidth}`;
+    const laid = fitted.layout;
+    if (key !== drawnFor) {
+      drawnFor = key;
+      viewport.replaceChildren(
+        s('g', { className: cls('graphEdges') }, ...laid.edges.map(e => drawEdge(e, laid.nodes))),
+        s(
+          'g',
+          { className: cls('graphNodes') },
+          ...laid.nodes.map(n => drawNode(n, options.onReveal, options.names))
+        )
+      );
+      panZoom.fit();
+    }
+    const width = Math.max(laid.width, 1);
+    const height = Math.max(laid.height, 1);
+    svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+    // whole pixels, rounded down: a fraction over the frame's width would make it scroll
+    svg.setAttribute('width', String(Math.floor(width * fitted.scale)));
+    svg.setAttribute('height', String(Math.ceil(height * fitted.scale)));
+    svg.dataset.fit = fitted.scale.toFixed(3);
+    svg.dataset.spacing = String(fitted.spacing);
     callers.setAttribute('aria-pressed', String(depth >= 2));
     info.textContent = visible.hidden
       ? `${visible.hidden} more node${visible.hidden === 1 ? '' : 's'} hidden`
@@ -130,6 +155,14 @@ export function renderGraph(graph: IGraphView, options: IGraphViewOptions): HTML
   zoomOut.addEventListener('click', () => panZoom.zoom(0.8));
   fit.addEventListener('click', () => panZoom.fit());
   draw();
-  new ResizeObserver(fitToFrame).observe(frame);
+  // laid out again for the frame's width: when the tab opens (the frame enters the page), and when
+  // the notebook narrows or widens; a change of height alone (its own drawing) changes nothing
+  let width = -1;
+  new ResizeObserver(() => {
+    if (frame.clientWidth !== width) {
+      width = frame.clientWidth;
+      draw();
+    }
+  }).observe(frame);
   return h('div', { className: cls('graph') }, toolbar, legend(), frame);
 }

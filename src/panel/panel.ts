@@ -10,7 +10,7 @@
 import type { AnyModel } from '@anywidget/types';
 
 import { DEFAULT_TIMEOUTS, FixController, type ITimeouts } from './apply';
-import { cls, h, type Child } from './dom';
+import { cls, h, rich, type Child } from './dom';
 import { LINK_EVENT, REVEAL_EVENT, stateProblem, type ILink, type ILinkDetail } from './events';
 import { FixList } from './fixes';
 import { renderGraph } from './graphView';
@@ -163,7 +163,7 @@ function body(
     more.push({
       id: 'notes',
       title: `Notes (${state.notes.length})`,
-      body: () => h('ul', { className: cls('notes') }, ...state.notes.map(n => h('li', {}, n)))
+      body: () => h('ul', { className: cls('notes') }, ...state.notes.map(n => h('li', {}, ...rich(n))))
     });
   }
   return h(

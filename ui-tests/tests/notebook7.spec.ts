@@ -1,9 +1,9 @@
 /**
  * Notebook 7 (issue 14, item 5): the same server serves it (/notebooks/...). The panel renders there,
- * the sidebar is reachable from the View menu and its shortcut (Notebook 7's left side area), and
- * Apply goes through the extension. Galata drives it with `appPath: ''` and its own ready check
- * (Notebook 7 has no Launcher); its notebook helpers assume JupyterLab's tabs, so cells run through
- * the app's commands (see ui-tests/README.md).
+ * the sidebar is reachable from the View menu, whose item counts the new diagnoses, and from its
+ * shortcut (Notebook 7's left side area), and Apply goes through the extension. Galata drives it
+ * with `appPath: ''` and its own ready check (Notebook 7 has no Launcher); its notebook helpers
+ * assume JupyterLab's tabs, so cells run through the app's commands (see ui-tests/README.md).
  */
 import { expect, test } from '@jupyterlab/galata';
 import type { Page } from '@playwright/test';
@@ -59,15 +59,24 @@ test('Notebook 7: the panel renders, the sidebar is reachable, Apply goes throug
   await expect(panel.getByRole('heading')).toContainText('block.act at cell [2], line 10');
   await expect(cells.nth(2).getByText(/3 frames in torch \(library code\) folded/)).toBeVisible();
 
-  // the sidebar: in the left side area, from the View menu (and Alt+Shift+I)
+  // the sidebar: in the left side area, from the View menu (and Alt+Shift+I); Notebook 7's side
+  // panel has no tab bar to badge, so the menu's item counts the diagnoses not seen yet
   const sidebar = page.getByRole('region', { name: SIDEBAR_NAME });
   await expect(sidebar).toBeHidden();
   await page.getByRole('menuitem', { name: 'View' }).click();
-  await page.getByRole('menuitem', { name: 'Show In-place Diagnoses' }).click();
+  const show = page.getByRole('menuitem', { name: /^Show In-place Diagnoses/ });
+  await expect(show).toContainText('Show In-place Diagnoses (1 new)');
+  await show.click();
   await expect(sidebar).toBeVisible();
+  await page.getByRole('menuitem', { name: 'View' }).click();
+  await expect(show).toBeVisible();
+  await expect(show).not.toContainText('new');
+  await page.keyboard.press('Escape');
   const item = sidebar.getByRole('listitem', { name: /block\.act.*overwrote.*block\.shortcut/ });
   await expect(item).toHaveAttribute('data-status', 'new');
   await cells.nth(2).locator('.jp-InplaceMagic-foldedFrames').scrollIntoViewIfNeeded();
+  // the wheel over the notebook (the mouse was left on the menu bar)
+  await page.mouse.move(800, 500);
   await page.mouse.wheel(0, 250);
   await expect(panel.getByRole('heading')).toBeInViewport();
   await screenshot(page, 'notebook7-panel-and-sidebar.png');

@@ -271,30 +271,118 @@ test.describe('diagnosis panel', () => {
   });
 });
 
+/**
+ * What is wrong with the node labels of a drawn graph, as the page shows them: a label outside the
+ * graph's frame or the window, outside its own node's box, or overlapping another node's label or
+ * an edge label.
+ */
+async function nodeLabelProblems(graph: Locator): Promise<string[]> {
+  return graph.evaluate(svg => {
+    const frame = svg.closest('.jp-InplaceMagic-graphFrame')!.getBoundingClientRect();
+    const within = (inner: DOMRect, outer: DOMRect): boolean =>
+      inner.left >= outer.left - 0.5 &&
+      inner.right <= outer.right + 0.5 &&
+      inner.top >= outer.top - 0.5 &&
+      inner.bottom <= outer.bottom + 0.5;
+    const overlap = (a: DOMRect, b: DOMRect): boolean =>
+      a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+    const window_ = new DOMRect(0, 0, window.innerWidth, window.innerHeight * 100);
+    const labels = [...svg.querySelectorAll<SVGGElement>('.jp-InplaceMagic-node')].map(node => ({
+      name: node.querySelector('tspan')?.textContent ?? '?',
+      text: node.querySelector('.jp-InplaceMagic-nodeText')!.getBoundingClientRect(),
+      box: node.querySelector('.jp-InplaceMagic-nodeBox')!.getBoundingClientRect()
+    }));
+    const edgeLabels = [...svg.querySelectorAll('.jp-InplaceMagic-edgeLabelBg')].map(r =>
+      r.getBoundingClientRect()
+    );
+    const problems: string[] = [];
+    for (const label of labels) {
+      if (!within(label.text, frame)) {
+        problems.push(`${label.name}: outside the graph's frame`);
+      }
+      if (!within(label.text, window_)) {
+        problems.push(`${label.name}: outside the window`);
+      }
+      if (!within(label.text, label.box)) {
+        problems.push(`${label.name}: wider than its box`);
+      }
+      for (const other of labels) {
+        if (other !== label && overlap(label.text, other.text)) {
+          problems.push(`${label.name}: overlaps ${other.name}`);
+        }
+      }
+      if (edgeLabels.some(edge => overlap(label.text, edge))) {
+        problems.push(`${label.name}: under an edge label`);
+      }
+    }
+    return problems;
+  });
+}
+
 test.describe('at 900 px with the sidebar open', () => {
   test.use({ viewport: { width: 900, height: 900 } });
 
-  test('the panel fits and the graph text stays readable', async ({ page, tmpPath }) => {
+  test('the graph is laid out for the panel’s width: no sideways scroll, every label inside and apart', async ({
+    page,
+    tmpPath
+  }) => {
     await openFixture(page, tmpPath, 'skip_connection.ipynb');
-    await openSidebar(page);
+    const sidebar = await openSidebar(page);
     await runCells(page, 0, 2);
     const panel = panelIn(page, 2);
     await expect(panel).toBeVisible();
-    // nothing of the panel is cut off or scrolls sideways but the graph's own frame
+    // nothing of the panel is cut off or scrolls sideways
     const overflow = await panel.evaluate(el => el.scrollWidth - el.clientWidth);
     expect(overflow).toBeLessThanOrEqual(1);
+    // nor of the sidebar's entry: its fixes' titles wrap, long identifiers included
+    const item = entry(sidebar, /block\.act.*overwrote/);
+    await expect(item.getByRole('radiogroup', { name: 'Fix to apply' })).toContainText('nn.ReLU()');
+    const outside = await item.evaluate(el => {
+      const right = el.getBoundingClientRect().right;
+      return [...el.querySelectorAll('*')]
+        .filter(child => child.getBoundingClientRect().right > right + 0.5)
+        .map(child => child.textContent);
+    });
+    expect(outside).toEqual([]);
     const graph = await graphOf(panel);
-    // every node's text is drawn at 10 px or more (12 px text, never shrunk below 0.85 of it)
-    const sizes = await graph.evaluate(svg =>
-      [...svg.querySelectorAll('.jp-InplaceMagic-nodeLine')].map(t => {
-        const scale = (t as SVGGraphicsElement).getScreenCTM()!.a;
-        return parseFloat(getComputedStyle(t).fontSize) * scale;
-      })
-    );
-    expect(sizes.length).toBeGreaterThan(4);
-    expect(Math.min(...sizes)).toBeGreaterThanOrEqual(10);
-    expect(await crossedLabels(graph)).toEqual([]);
-    await graph.scrollIntoViewIfNeeded();
+    const frame = panel.locator('.jp-InplaceMagic-graphFrame');
+    for (const callSites of [false, true]) {
+      if (callSites) {
+        await panel.getByRole('button', { name: 'Call sites' }).click();
+        await expect(graph.locator('.jp-InplaceMagic-node--caller')).toHaveCount(1);
+      }
+      await graph.scrollIntoViewIfNeeded();
+      // the graph fits its frame: no horizontal scroll bar, and the frame is inside the panel
+      expect(await frame.evaluate(el => el.scrollWidth - el.clientWidth)).toBeLessThanOrEqual(0);
+      const [frameBox, panelBox] = [(await frame.boundingBox())!, (await panel.boundingBox())!];
+      expect(frameBox.x + frameBox.width).toBeLessThanOrEqual(panelBox.x + panelBox.width);
+      expect(await nodeLabelProblems(graph)).toEqual([]);
+      expect(await crossedLabels(graph)).toEqual([]);
+      // every node's text is drawn at 10 px or more (12 px text, never shrunk below 0.85 of it)
+      const sizes = await graph.evaluate(svg =>
+        [...svg.querySelectorAll('.jp-InplaceMagic-nodeLine')].map(t => {
+          const scale = (t as SVGGraphicsElement).getScreenCTM()!.a;
+          return parseFloat(getComputedStyle(t).fontSize) * scale;
+        })
+      );
+      expect(sizes.length).toBeGreaterThan(4);
+      expect(Math.min(...sizes)).toBeGreaterThanOrEqual(10);
+    }
+    await panel.getByRole('button', { name: 'Call sites' }).click();
+    await expect(graph.locator('.jp-InplaceMagic-node--caller')).toHaveCount(0);
+
+    // the wheel over the graph scrolls the notebook here too, and leaves the graph as it is
+    const viewport = graph.locator('.jp-InplaceMagic-graphViewport');
+    const scroller = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer');
+    const box = (await graph.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + Math.min(box.height / 2, 100));
+    const before = await scroller.evaluate(el => el.scrollTop);
+    await page.mouse.wheel(0, -200);
+    await expect.poll(() => scroller.evaluate(el => el.scrollTop)).toBeLessThan(before);
+    await expect(viewport).toHaveAttribute('transform', 'translate(0 0) scale(1)');
+
+    // the README's picture: the fix and the whole graph beside the sidebar
+    await graph.evaluate(el => el.scrollIntoView({ block: 'end' }));
     await screenshot(page, 'panel-900px-with-sidebar.png');
   });
 });

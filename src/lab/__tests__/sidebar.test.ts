@@ -58,6 +58,43 @@ describe('the sidebar', () => {
     await vi.waitFor(() => expect(notebook.apply).toHaveBeenCalledWith(s.id, 0));
   });
 
+  it('offers each fix with its whole title and its verification; a choice keeps the keyboard on it', async () => {
+    const sidebar = new DiagnosisSidebar(trans);
+    document.body.append(sidebar.node);
+    const notebook = source();
+    sidebar.setSource(notebook);
+    const s = state('skip_connection');
+    notebook.list.add(s, true);
+    const group = sidebar.node.querySelector('[role=radiogroup]')!;
+    expect(group.getAttribute('aria-label')).toBe('Fix to apply');
+    const choices = [...group.querySelectorAll('label')];
+    // the titles are the kernel's, their code as code: no backtick is left in what is read
+    expect(choices.map(c => c.querySelector('.jp-InplaceMagic-fixChoiceTitle')!.textContent)).toEqual(
+      s.fixes.map(f => f.title.replace(/`/g, ''))
+    );
+    expect(choices[1].querySelector('code')!.textContent).toBe('nn.ELU()');
+    expect(choices.map(c => c.querySelector('.jp-InplaceMagic-sidebarVerification')!.textContent)).toEqual(
+      s.fixes.map(f => f.verification.label)
+    );
+    const radios = (): HTMLInputElement[] => [...sidebar.node.querySelectorAll<HTMLInputElement>('input')];
+    expect(radios().map(r => r.checked)).toEqual([true, false, false, false]);
+    radios()[2].focus();
+    radios()[2].click();
+    expect(notebook.list.find(s.id)?.chosenFix).toBe(2);
+    expect(radios().map(r => r.checked)).toEqual([false, false, true, false]);
+    expect(document.activeElement).toBe(radios()[2]);
+    (sidebar.node.querySelector('.jp-InplaceMagic-apply') as HTMLButtonElement).click();
+    await vi.waitFor(() => expect(notebook.apply).toHaveBeenCalledWith(s.id, 2));
+    sidebar.node.remove();
+  });
+
+  it('writes the empty state’s code as code', () => {
+    const sidebar = new DiagnosisSidebar(trans);
+    sidebar.setSource(source());
+    expect(sidebar.node.textContent).not.toContain('`');
+    expect([...sidebar.node.querySelectorAll('code')].map(c => c.textContent)).toContain('%%gradcheck');
+  });
+
   it('names the cells as the notebook shows them now, and redraws when they are renamed', () => {
     const sidebar = new DiagnosisSidebar(trans);
     const names: Record<number, string> = { 0: 'cell [5]' };

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
-import { labelCollisions, layoutGraph, nodeLines, segmentHitsBox, visibleGraph } from '../graph';
+import { foldBackward, nodeLines, visibleGraph, wrap } from '../graph';
+import { labelCollisions, segmentHitsBox } from '../graphLabels';
+import { fitLayout, layoutGraph, MIN_FIT, SPACINGS } from '../graphLayout';
 import type { IGraphView, NodeRole } from '../wire';
 import { FIXTURE_NAMES, state } from './fixtures';
 
@@ -116,14 +118,15 @@ describe('showing part of the graph', () => {
     }
   });
 
-  it('places every edge label where no edge, node or other label crosses it', () => {
+  it('places every edge label where no edge, node or other label crosses it, in every layout', () => {
     const crossed: string[] = [];
     for (const name of FIXTURE_NAMES) {
       const { graph } = state(name);
       for (let depth = 0; depth <= graph.max_level; depth++) {
-        crossed.push(
-          ...labelCollisions(layoutGraph(visibleGraph(graph, depth))).map(c => `${name}@${depth}: ${c}`)
-        );
+        SPACINGS.forEach((spacing, i) => {
+          const laid = layoutGraph(visibleGraph(graph, depth), spacing);
+          crossed.push(...labelCollisions(laid).map(c => `${name}@${depth}/${i}: ${c}`));
+        });
       }
     }
     expect(crossed).toEqual([]);
@@ -140,5 +143,86 @@ describe('showing part of the graph', () => {
   it('is the same layout for the same diagnosis', () => {
     const { graph } = state('branch_cat');
     expect(layoutGraph(visibleGraph(graph, 1))).toEqual(layoutGraph(visibleGraph(graph, 1)));
+  });
+});
+
+describe('a layout for the width there is', () => {
+  // the graph's frame in a 900 px JupyterLab window with the left sidebar open
+  const NARROW = 440;
+
+  it('fits the frame of a 900 px window with the sidebar open, text at 0.85 of its size or more', () => {
+    const misfits: string[] = [];
+    for (const name of FIXTURE_NAMES) {
+      const { graph } = state(name);
+      const { layout, scale, spacing } = fitLayout(visibleGraph(graph, 1), NARROW);
+      if (layout.width * scale > NARROW || scale < MIN_FIT) {
+        misfits.push(`${name}: ${Math.round(layout.width)} px at ${scale.toFixed(2)} (spacing ${spacing})`);
+      }
+    }
+    expect(misfits).toEqual([]);
+  });
+
+  it('keeps the roomiest layout at its own size where it fits, and before the frame is in the page', () => {
+    const visible = visibleGraph(state('branch_cat').graph, 1);
+    expect(fitLayout(visible, 2000)).toMatchObject({ spacing: 0, scale: 1 });
+    expect(fitLayout(visible, 0)).toMatchObject({ spacing: 0, scale: 1 });
+    const narrow = fitLayout(visible, NARROW);
+    expect(narrow.spacing).toBeGreaterThan(0);
+    expect(narrow.layout.width).toBeLessThan(layoutGraph(visible).width);
+  });
+
+  it('wraps every node line inside its box, and no two nodes overlap, in every layout', () => {
+    const wrong: string[] = [];
+    for (const name of FIXTURE_NAMES) {
+      const { graph } = state(name);
+      SPACINGS.forEach((spacing, i) => {
+        const { nodes } = layoutGraph(visibleGraph(graph, graph.max_level), spacing, 8);
+        for (const node of nodes) {
+          for (const line of node.lines) {
+            if (line.length > spacing.maxChars || line.length * 8 + 20 > node.width + 0.01) {
+              wrong.push(`${name}/${i}: "${line}" in ${node.width}`);
+            }
+          }
+          for (const other of nodes) {
+            const apart =
+              Math.abs(node.x - other.x) >= (node.width + other.width) / 2 ||
+              Math.abs(node.y - other.y) >= (node.height + other.height) / 2;
+            if (other !== node && !apart) {
+              wrong.push(`${name}/${i}: ${node.title} overlaps ${other.title}`);
+            }
+          }
+        }
+      });
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('breaks lines where a reader would: at spaces, then after ".", "_" or "("', () => {
+    expect(wrap('self.save_for_backward(tenIn, tenFlow)', 20)).toEqual([
+      'self.save_for_',
+      'backward(tenIn,',
+      'tenFlow)'
+    ]);
+    expect(wrap('convolution · block.shortcut', 20)).toEqual(['convolution ·', 'block.shortcut']);
+    expect(wrap('x += residual', 20)).toEqual(['x += residual']);
+    // past three lines the last one is clipped, never longer than the width
+    const long = wrap('a'.repeat(100), 16);
+    expect(long).toHaveLength(3);
+    expect(long[2]).toMatch(/…$/);
+    expect(Math.max(...long.map(l => l.length))).toBeLessThanOrEqual(16);
+  });
+
+  it('names the backward in the tensor node where a narrow layout leaves its node out', () => {
+    const visible = visibleGraph(state('skip_connection').graph, 1);
+    const backward = visible.nodes.find(n => n.roles.includes('backward'))!;
+    const folded = foldBackward(visible);
+    expect(folded.nodes.map(n => n.id)).not.toContain(backward.id);
+    expect(folded.edges.some(e => e.target === backward.id || e.source === backward.id)).toBe(false);
+    const tensor = folded.nodes.find(n => n.roles.includes('tensor'))!;
+    expect(tensor.notes).toEqual([`needed by ${backward.op}`]);
+    expect(folded.nodes).toHaveLength(visible.nodes.length - 1);
+    // a graph without such a node is left as it is
+    const leaf = visibleGraph(state('leaf').graph, 1);
+    expect(foldBackward(leaf)).toBe(leaf);
   });
 });
