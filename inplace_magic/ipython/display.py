@@ -79,8 +79,15 @@ class Shown:
         if self.channel is not None:
             self.channel.publish(self.issued.state)
         if self.fallback is not None:
-            self.fallback.update_fix(index, verdict)
+            # a republished display re-renders the panel (its open tab lost): with a panel, the text
+            # and HTML wait for refresh(), once its fixes are verified
+            self.fallback.update_fix(index, verdict, publish=self.panel is None)
         return True
+
+    def refresh(self) -> None:
+        """Republish the text, HTML and JSON with what ``update_fix`` said since (in a kernel)."""
+        if self.fallback is not None:
+            self.fallback.publish(update=True)
 
 
 class _Fallback:
@@ -109,12 +116,14 @@ class _Fallback:
     def publish(self, update: bool = False) -> None:
         from IPython.display import publish_display_data
 
+        if update and self.display_id is None:
+            return  # printed once (a terminal)
         transient = {"display_id": self.display_id} if self.display_id else None
         publish_display_data(
             self.bundle(), metadata={MIME_TYPE: {"version": 1}}, transient=transient, update=update
         )
 
-    def update_fix(self, index: int, verdict: FixVerdict) -> None:
+    def update_fix(self, index: int, verdict: FixVerdict, publish: bool) -> None:
         if self.display_id is None or index >= len(self.diagnosis.fixes):
             return  # printed once (a terminal): nothing to update in place
         fix = self.diagnosis.fixes[index]
@@ -122,7 +131,8 @@ class _Fallback:
             if key in verdict:
                 fix[key] = verdict[key]  # type: ignore[literal-required]
         self.statuses[index] = verdict["status"]
-        self.publish(update=True)
+        if publish:
+            self.publish(update=True)
 
 
 _last: list[Shown] = []

@@ -374,3 +374,5 @@ class Extension:
             self._replaying = False
         if outcome.internal_error is not before:  # a bug of ours while verifying: said, once
             report_internal_error(outcome)
+        if shown is not None and outcome.verification is not None:
+            shown.refresh()  # the text/HTML fallback with the final verdicts
