@@ -15,6 +15,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from ..pipeline.kernel import FixMode
+from .audit import run_audited
 from .extension import Extension, Options
 
 _Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -62,6 +63,12 @@ class GradcheckMagics(Magics):
         action="store_true",
         help="replay even when the cell reads a generator or another iterator that cannot be set back "
         "(the replay then takes its next items, which a plain run would not)",
+    )
+    @_argument(
+        "--audit",
+        action="store_true",
+        help="run the cell once under the recorder (its only run) and report every write into a tensor "
+        "autograd saved that PyTorch did not detect: fused optimizers, .data, .numpy()",
     )
     @_magic
     def gradcheck(self, line: str, cell: str | None = None) -> None:
@@ -111,6 +118,14 @@ class GradcheckMagics(Magics):
         libraries). What the replay prints or displays is hidden. Use --no-replay to re-execute
         nothing. Ctrl-C during the replay stops it and restores state.
 
+        %%gradcheck --audit runs the cell ONCE, under the recorder (that is its run: nothing is
+        replayed or restored), and reports every write into a tensor autograd saved for a backward
+        that then read it, which PyTorch's version counter did not see (fused optimizers, writes
+        through .data or .numpy(), a saved leaf's .data assigned), labelled "silent: PyTorch did
+        not detect this". Compiled code runs eagerly there. A version error stops backward with
+        the recorder's own error (a plain run raises PyTorch's): run the cell without --audit to
+        have it diagnosed.
+
         %gradcheck on / %gradcheck off: the same diagnosis for every cell that fails with an
         in-place error, without the cell magic (through IPython's custom exception hook); the
         options above apply to it. inplace_magic.last_diagnosis() returns the latest diagnosis
@@ -131,6 +146,9 @@ class GradcheckMagics(Magics):
             return
         if args.mode is not None:
             raise UsageError("%%gradcheck takes options only; use the line magic for: %gradcheck on|off")
+        if args.audit:
+            run_audited(self.shell, cell, self.extension.cellmap)
+            return
         self.extension.run_cell_checked(line, cell, options)
 
 

@@ -18,6 +18,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+import torch
+
 from ..diagnose.analysis import diagnose
 from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location
 from ..diagnose.explain import explain
@@ -38,6 +40,8 @@ from ..replay.run import (
     run_program,
 )
 from ..replay.time_limit import TimeLimitExceeded, interrupt_once, limit_for, time_limit
+from . import compiled_region
+from .internal import raise_if_strict
 
 Status = Literal["ok", "inplace_error", "other_error"]
 
@@ -147,7 +151,9 @@ def replay(
     ``rerun`` executes the code and returns the exception it raised (or None); ``namespace`` gives
     the names to resolve models and parameters against once it has run.
     """
-    with Recorder() as recorder:
+    # compiled code runs eagerly there, for certain: dynamo would otherwise trace into the recorder's
+    # hooks (and fall back at sys._getframe), and the eager writer is what the diagnosis names
+    with torch.compiler.set_stance("force_eager"), Recorder() as recorder:
         replay_error = rerun()
     if isinstance(replay_error, ReplayStopped):
         replay_error = None
@@ -177,6 +183,7 @@ def _message(exc: BaseException) -> str | None:
 
 
 def _internal(result: CheckResult, what: str, bug: Exception) -> None:
+    raise_if_strict(bug)
     summary = f"{type(bug).__name__}: {_message(bug)}"
     result.internal_errors.append(f"{what}: {summary}")
     result.notes.append(
@@ -293,8 +300,13 @@ def check_cells(
             )
             return result
         result.status, result.diagnosis, result.replay_finished = "inplace_error", diagnosis, True
+        compiled = compiled_region.unwrap(diagnosis, exc)  # raised inside a torch.compile region
         if with_fixes:
             _search_fixes(result, cells, diagnosis, script_path, limit, dialect, skip_shell, watcher)
+            if compiled:  # the sandbox ran each fix compiled; a fix must also run eagerly
+                result.executions.fix_verification += compiled_region.verify_eagerly(
+                    diagnosis, cells, script_path, limit, dialect, skip_shell
+                )
     return result
 
 
@@ -332,6 +344,7 @@ def _search_fixes(
     diagnosis.fixes = found.fixes
     result.notes += found.notes
     for failure in found.internal_errors:
+        raise_if_strict(failure)
         result.internal_errors.append(failure)
         result.notes.append(f"inplace_magic internal error: {failure} (a bug of ours, please report it).")
 
