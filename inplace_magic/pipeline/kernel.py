@@ -41,6 +41,7 @@ from ..replay.run import raising_frame
 from ..replay.time_limit import TimeLimitExceeded, limit_for
 from ..replay.undo import MAX_OBJECTS
 from . import core
+from .internal import raise_if_strict
 
 if TYPE_CHECKING:
     from ..fix.live import Checked, LiveVerification
@@ -302,6 +303,7 @@ def verify_fixes(
     except KeyboardInterrupt:
         _stopped(diagnosis, told, on_verdict, "the verification was interrupted (Ctrl-C)")
     except Exception as error:  # ours: the diagnosis stands, unverified fixes say so
+        raise_if_strict(error)  # the test suite wants our bugs raised
         outcome.internal_error = outcome.internal_error or error
         _stopped(diagnosis, told, on_verdict, f"inplace_magic failed while verifying ({error!r})")
     finally:
