@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fresh import first_and_second
 from models import make_step, synthetic
 from notebook import fix_verification_cost, long_cell_cost, magic_cost, undo_cost
+from verification import verification_row
 
 from inplace_magic.diagnose.analysis import diagnose
 from inplace_magic.panel.state import build_state
@@ -267,7 +268,7 @@ def main() -> None:
     results["B8_fix_verification"] = fix_verification_cost(1 if args.quick else 3)
     results["B9_first_diagnosis"] = [first_and_second(options) for options in ("--no-fix", "")]
     RESULTS.mkdir(exist_ok=True)
-    table = render(results)
+    table = render(results) + verification_row(results, repeats[1])
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
     (RESULTS / "latest.md").write_text(table)
     print(table)
@@ -320,7 +321,7 @@ def render(results: dict[str, Any]) -> str:
     undo = results["B6_undo"]
     long = results["B7_long_cell"]
     fix = results["B8_fix_verification"]
-    live = "not built yet" if fix["live_vs_replay"] is None else f"{fix['live_vs_replay']}x"
+    live = "in B10" if fix["live_vs_replay"] is None else f"{fix['live_vs_replay']}x"
     lines += [
         "",
         "| B6 undo log (resnet-tiny, what the magic adds) | small session | + 20 models, 120k items unread "

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from IPython.testing.globalipapp import get_ipython
+from IPython.testing import globalipapp
 
 from inplace_magic.diagnose.silent import SILENT
 from inplace_magic.record.recorder import ReplayStopped
@@ -32,7 +32,8 @@ g_loss.backward()
 
 @pytest.fixture(scope="module")
 def ip() -> Iterator[Any]:
-    shell = get_ipython()
+    globalipapp.start_ipython()  # once per process; later calls leave the shell as it is
+    shell = globalipapp.get_ipython()
     shell.run_line_magic("load_ext", "inplace_magic")
     shell.run_cell(SETUP)
     yield shell

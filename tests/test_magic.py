@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from conftest import negative_cases, positive_cases
-from IPython.testing.globalipapp import get_ipython
+from IPython.testing import globalipapp
 from IPython.utils.capture import capture_output
 from notebooks.casebook import (
     cell_id,
@@ -45,7 +45,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 @pytest.fixture(scope="module")
 def ip() -> Iterator[Any]:
-    shell = get_ipython()
+    globalipapp.start_ipython()  # once per process; later calls leave the shell as it is
+    shell = globalipapp.get_ipython()
     shell.run_line_magic("load_ext", "inplace_magic")
     yield shell
     shell.run_line_magic("unload_ext", "inplace_magic")
@@ -200,7 +201,8 @@ def test_help_says_the_cell_is_replayed_and_what_is_restored(ip: Any) -> None:
         "the failing cell once",
         "at most twice more, at most 8 cells each time",
         "runs at most 3 more times",
-        "--verify-fixes re-executes",
+        "the best fix costs at most two re-executions",
+        "--no-verify",
         # what it does not replay, and what bounds it
         "NOT replayed unless you allow it (--allow-advance)",
         "time limit (--time-limit)",

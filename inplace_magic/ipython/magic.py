@@ -45,10 +45,11 @@ class GradcheckMagics(Magics):
     )
     @_argument("--no-fix", action="store_true", help="diagnose only; do not suggest fixes")
     @_argument(
-        "--verify-fixes",
+        "--no-verify",
         action="store_true",
-        help="run each suggested fix in a separate Python process, re-executing this session's cells there",
+        help="suggest fixes without re-executing them here to verify them",
     )
+    @_argument("--verify-fixes", action="store_true", help="verify each fix in this kernel (the default)")
     @_argument(
         "--time-limit",
         type=float,
@@ -85,10 +86,16 @@ class GradcheckMagics(Magics):
         does not show where the tensors came from (forward in one cell, backward in the next) or
         where the layer involved was built, the earlier cells it reads names from are replayed
         with it: at most twice more, at most 8 cells each time. So the failing cell runs at most
-        3 more times, an earlier cell at most twice. Suggesting fixes re-executes nothing here;
-        --verify-fixes re-executes this session's cells in a separate Python process (once for
-        the original, once for a gradient reference, once for each candidate fix), which leaves
-        this kernel alone but repeats side effects such as files written.
+        3 more times, an earlier cell at most twice.
+
+        Then each suggested fix is VERIFIED here, best first, once the report is shown (its label
+        says "verifying..." until then): the cells the fix changes (often the earlier cell that
+        defines the model), the cells between that use what they define, and the failing cell are
+        re-executed with the fix, into a copy of the namespace and under the same undo log as the
+        replay; when backward then succeeds, the same cells without the fix, under
+        allow_mutation_on_saved_tensors, give the gradients it must match. It stops at the first
+        fix verified and gradient-preserving: the best fix costs at most two re-executions, all
+        fixes together at most 6. --no-verify suggests fixes without running them.
 
         Each replay starts from the state the failing cell started from: the random states of
         torch, numpy, random (and CUDA), random generator objects (np.random.default_rng,
@@ -125,7 +132,7 @@ class GradcheckMagics(Magics):
         as a JSON-able dict.
         """
         args = parse_argstring(self.gradcheck, line)
-        fixes: FixMode = "none" if args.no_fix else ("verify" if args.verify_fixes else "suggest")
+        fixes: FixMode = "none" if args.no_fix else ("suggest" if args.no_verify else "verify")
         if args.time_limit is not None and args.time_limit < 0:
             raise UsageError("--time-limit takes seconds, 0 or more (0: no limit)")
         options = Options(
