@@ -71,18 +71,25 @@ class Transformer(nn.Module):
         return self.head(self.layers(self.embed(tokens)))
 
 
+def make_model(name: str, buggy: bool) -> tuple[nn.Module, torch.Tensor]:
+    """One benchmark model and its input; ``-tiny`` names the overhead-bound sizes (the GPU regime)."""
+    torch.manual_seed(0)
+    tiny = name.endswith("tiny")
+    if name.startswith("resnet"):
+        model: nn.Module = ResNetish(4 if tiny else 64, 8, buggy)
+        return model, torch.randn(1 if tiny else 8, 3, 4 if tiny else 32, 4 if tiny else 32)
+    dim, seq = (16, 4) if tiny else (256, 128)
+    model = Transformer(dim, 4 if tiny else 8, 4, seq, buggy)
+    return model, torch.randint(0, 1000, (1 if tiny else 8, seq))
+
+
+# the body of a training step, as a notebook cell writes it (``model`` and ``data`` in its namespace)
+STEP_CELL = "model.zero_grad(set_to_none=True)\nmodel(data).float().pow(2).mean().backward()\n"
+
+
 def make_step(name: str, buggy: bool) -> Callable[[], None]:
     """A training step (forward + backward) of one benchmark model; raises when ``buggy``."""
-    torch.manual_seed(0)
-    if name.startswith("resnet"):
-        tiny = name.endswith("tiny")
-        model: nn.Module = ResNetish(4 if tiny else 64, 8, buggy)
-        data = torch.randn(1 if tiny else 8, 3, 4 if tiny else 32, 4 if tiny else 32)
-    else:
-        tiny = name.endswith("tiny")
-        dim, seq = (16, 4) if tiny else (256, 128)
-        model = Transformer(dim, 4 if tiny else 8, 4, seq, buggy)
-        data = torch.randint(0, 1000, (1 if tiny else 8, seq))
+    model, data = make_model(name, buggy)
 
     def step() -> None:
         model.zero_grad(set_to_none=True)

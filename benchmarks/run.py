@@ -2,7 +2,8 @@
 
 Usage: ``python benchmarks/run.py [--quick]`` (or ``make bench``). Prints a Markdown table and writes
 it, with the raw numbers, to ``benchmarks/results/``. Ratios are taken within one run with the
-configurations interleaved, since these machines are noisy; one intra-op thread.
+configurations interleaved, since these machines are noisy; one intra-op thread. The rows that go
+through the notebook face are in :mod:`notebook` and :mod:`fresh`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import time
 import traceback
 import tracemalloc
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,14 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fresh import first_and_second
 from models import make_step, synthetic
+from notebook import fix_verification_cost, long_cell_cost, magic_cost, undo_cost
+from verification import verification_row
 
 from inplace_magic.diagnose.analysis import diagnose
-from inplace_magic.pipeline.core import replay
+from inplace_magic.panel.state import build_state
+from inplace_magic.pipeline.core import recorder_for, replay
 from inplace_magic.record.recorder import Recorder
 from inplace_magic.replay.run import SourceMap
 
@@ -76,9 +82,18 @@ def passthrough_cost(model: str, repeats: int) -> dict[str, Any]:
 
 
 def diagnosis_cost(model: str, repeats: int) -> dict[str, Any]:
-    """B2: the replay + analysis the user waits for, vs a plain failing run and anomaly mode."""
+    """B2: the replay + analysis the user waits for, vs a plain failing run and anomaly mode; the
+    recording and the analysis timed apart, and the recorder that records everything (every aten op
+    of forward and backward, every torch call) for comparison."""
     step = make_step(model, buggy=True)
     original = _fails(step)
+
+    def rerun() -> BaseException | None:
+        try:
+            step()
+        except RuntimeError as exc:
+            return exc
+        return None
 
     def plain() -> None:
         _fails(step)
@@ -88,29 +103,48 @@ def diagnosis_cost(model: str, repeats: int) -> dict[str, Any]:
             _fails(step)
 
     def diagnosis() -> None:
-        def rerun() -> BaseException | None:
-            try:
-                step()
-            except RuntimeError as exc:
-                return exc
-            return None
-
         result = replay(rerun, original, SourceMap(), dict, None)
         assert result is not None and result.reproduced and result.inplace is not None
 
-    configs = {"plain": plain, "anomaly": anomaly, "diagnosis": diagnosis}
+    def everything() -> None:
+        with Recorder() as recorder:
+            rerun()
+        result = diagnose(recorder.trace, original, SourceMap(), {})
+        assert result is not None and result.inplace is not None
+
+    phases: dict[str, list[float]] = {"record": [], "analysis": []}
+
+    def split() -> None:
+        start = time.perf_counter()
+        with recorder_for(original) as recorder:
+            rerun()
+        middle = time.perf_counter()
+        result = diagnose(recorder.trace, original, SourceMap(), {})
+        phases["record"].append(middle - start)
+        phases["analysis"].append(time.perf_counter() - middle)
+        assert result is not None and result.skip is not None and result.saved_by is not None
+
+    configs = {"plain": plain, "anomaly": anomaly, "diagnosis": diagnosis, "everything": everything}
+    configs["split"] = split
     for fn in configs.values():
         fn()  # warm-up
+    for samples in phases.values():
+        samples.clear()
     times: dict[str, list[float]] = {k: [] for k in configs}
     for _ in range(repeats):
         for key, fn in configs.items():
             times[key].append(_time(fn))
     medians = {k: statistics.median(v) for k, v in times.items()}
+    medians.update({k: statistics.median(v) for k, v in phases.items()})
+    base = medians["plain"]
     return {
-        "plain_ms": round(medians["plain"] * 1e3, 2),
-        "anomaly_x": round(medians["anomaly"] / medians["plain"], 2),
-        "diagnosis_x": round(medians["diagnosis"] / medians["plain"], 2),
+        "plain_ms": round(base * 1e3, 2),
+        "anomaly_x": round(medians["anomaly"] / base, 2),
+        "record_x": round(medians["record"] / base, 2),
+        "analysis_x": round(medians["analysis"] / base, 2),
+        "diagnosis_x": round(medians["diagnosis"] / base, 2),
         "diagnosis_vs_anomaly": round(medians["diagnosis"] / medians["anomaly"], 2),
+        "everything_x": round(medians["everything"] / base, 2),
         "runs": repeats,
     }
 
@@ -186,13 +220,8 @@ def scale(ops: int) -> dict[str, Any]:
     diagnosis = diagnose(recorder.trace, original, SourceMap())
     analysis = time.perf_counter() - start
     assert diagnosis is not None and diagnosis.skip is not None
-    payload = None
-    try:
-        from inplace_magic.panel.state import build_panel_state  # type: ignore[attr-defined]
-
-        payload = len(json.dumps(build_panel_state(diagnosis.to_json())))
-    except (ImportError, AttributeError, TypeError):
-        payload = len(json.dumps(diagnosis.to_json()))
+    # what the panel is sent: its state, built from the diagnosis as the kernel builds it
+    payload = len(json.dumps(build_state(json.loads(json.dumps(diagnosis.to_json(), default=str)))))
     return {
         "recorded_ops": len(recorder.trace.ops),
         "analysis_s": round(analysis, 3),
@@ -207,6 +236,9 @@ def main() -> None:
     parser.add_argument("--memory-child", nargs=2, metavar=("MODEL", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    # anomaly mode warns at every failing backward, with the forward's whole traceback
+    warnings.filterwarnings("ignore", message="Anomaly Detection has been enabled")
+    warnings.filterwarnings("ignore", message="Error detected in")
     if args.memory_child:
         memory_child(*args.memory_child)
         return
@@ -217,6 +249,7 @@ def main() -> None:
         "python": platform.python_version(),
         "B1_passthrough": {},
         "B2_diagnosis": {},
+        "B2_magic": {},
         "B3_memory": {},
         "B4_scale": {},
     }
@@ -224,12 +257,18 @@ def main() -> None:
         results["B1_passthrough"][model] = passthrough_cost(model, repeats[1])
     for model in ("resnet", "transformer", "resnet-tiny", "transformer-tiny"):
         results["B2_diagnosis"][model] = diagnosis_cost(model, repeats[1] if "tiny" in model else repeats[0])
+    for model in ("resnet-tiny", "transformer-tiny"):
+        results["B2_magic"][model] = magic_cost(model, repeats[1])
     for model in ("resnet", "transformer"):
         results["B3_memory"][model] = memory(model)
     for ops in (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000):
         results["B4_scale"][ops] = scale(ops)
+    results["B6_undo"] = undo_cost(repeats[1])
+    results["B7_long_cell"] = long_cell_cost(repeats[1])
+    results["B8_fix_verification"] = fix_verification_cost(1 if args.quick else 3)
+    results["B9_first_diagnosis"] = [first_and_second(options) for options in ("--no-fix", "")]
     RESULTS.mkdir(exist_ok=True)
-    table = render(results)
+    table = render(results) + verification_row(results, repeats[1])
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
     (RESULTS / "latest.md").write_text(table)
     print(table)
@@ -246,14 +285,25 @@ def render(results: dict[str, Any]) -> str:
         lines.append(f"| {model} | {r['plain_ms']} ms | {r['gradcheck_x']}x | {r['runs']} |")
     lines += [
         "",
-        "| B2 diagnosis (replay + analysis) | plain failing run | anomaly mode | diagnosis "
-        "| diagnosis / anomaly | runs |",
-        "|---|---|---|---|---|---|",
+        "| B2 diagnosis (replay + analysis) | plain failing run | anomaly mode | record | analyse "
+        "| diagnosis | diagnosis / anomaly | recording everything | runs |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for model, r in results["B2_diagnosis"].items():
         lines.append(
-            f"| {model} | {r['plain_ms']} ms | {r['anomaly_x']}x | {r['diagnosis_x']}x | "
-            f"{r['diagnosis_vs_anomaly']}x | {r['runs']} |"
+            f"| {model} | {r['plain_ms']} ms | {r['anomaly_x']}x | {r['record_x']}x | {r['analysis_x']}x | "
+            f"{r['diagnosis_x']}x | {r['diagnosis_vs_anomaly']}x | {r['everything_x']}x | {r['runs']} |"
+        )
+    lines += [
+        "",
+        "| B2 through `%%gradcheck --no-fix` | plain failing cell | the cell under anomaly mode "
+        "| what the magic adds | adds / anomaly cell | runs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for model, r in results["B2_magic"].items():
+        lines.append(
+            f"| {model} | {r['plain_ms']} ms | {r['anomaly_ms']} ms | {r['magic_adds_ms']} ms | "
+            f"{r['adds_vs_anomaly']}x | {r['runs']} |"
         )
     lines += [
         "",
@@ -263,10 +313,41 @@ def render(results: dict[str, Any]) -> str:
     for model, r in results["B3_memory"].items():
         growth = f"{r['growth_plain_mib']} MiB | {r['growth_diagnosis_mib']} MiB"
         lines.append(f"| {model} | {r['peak_rss_x']}x | {growth} |")
-    lines += ["", "| B4 recorded ops | analysis | trace memory | payload |", "|---|---|---|---|"]
+    lines += ["", "| B4 recorded ops | analysis | trace memory | panel state |", "|---|---|---|---|"]
     for _, r in results["B4_scale"].items():
         lines.append(
             f"| {r['recorded_ops']} | {r['analysis_s']} s | {r['trace_mib']} MiB | {r['payload_kb']} KB |"
+        )
+    undo = results["B6_undo"]
+    long = results["B7_long_cell"]
+    fix = results["B8_fix_verification"]
+    live = "in B10" if fix["live_vs_replay"] is None else f"{fix['live_vs_replay']}x"
+    lines += [
+        "",
+        "| B6 undo log (resnet-tiny, what the magic adds) | small session | + 20 models, 120k items unread "
+        "| large / small | runs |",
+        "|---|---|---|---|---|",
+        f"| | {undo['small_session_ms']} ms | {undo['large_session_ms']} ms | {undo['large_vs_small']}x "
+        f"| {undo['runs']} |",
+        "",
+        "| B7 long cell (resnet-tiny, what the magic adds) | one step | 100 steps, failing at the first "
+        "| long / one | runs |",
+        "|---|---|---|---|---|",
+        f"| | {long['one_step_ms']} ms | {long['hundred_steps_ms']} ms | {long['long_vs_one']}x "
+        f"| {long['runs']} |",
+        "",
+        "| B8 verifying the best fix (examples/resnet_skip_connection.py) | one replay | sandbox "
+        "| sandbox / replay | live kernel / replay | runs |",
+        "|---|---|---|---|---|---|",
+        f"| | {fix['replay_ms']} ms | {fix['sandbox_ms']} ms | {fix['sandbox_vs_replay']}x | {live} "
+        f"| {fix['runs']} |",
+        "",
+        "| B9 fresh kernel (resnet-tiny) | first diagnosis | second | first - second |",
+        "|---|---|---|---|",
+    ]
+    for r in results["B9_first_diagnosis"]:
+        lines.append(
+            f"| `{r['options']}` | {r['first_s']} s | {r['second_s']} s | {r['first_minus_second_s']} s |"
         )
     return "\n".join(lines) + "\n"
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from conftest import negative_cases, positive_cases
-from IPython.testing.globalipapp import get_ipython
+from IPython.testing import globalipapp
 from IPython.utils.capture import capture_output
 from notebooks.casebook import (
     cell_id,
@@ -45,7 +45,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 @pytest.fixture(scope="module")
 def ip() -> Iterator[Any]:
-    shell = get_ipython()
+    globalipapp.start_ipython()  # once per process; later calls leave the shell as it is
+    shell = globalipapp.get_ipython()
     shell.run_line_magic("load_ext", "inplace_magic")
     yield shell
     shell.run_line_magic("unload_ext", "inplace_magic")
@@ -209,7 +210,8 @@ def test_help_says_the_cell_is_replayed_and_what_is_restored(ip: Any) -> None:
         "the failing cell once",
         "at most twice more, at most 8 cells each time",
         "runs at most 3 more times",
-        "--verify-fixes re-executes",
+        "the best fix costs at most two re-executions",
+        "--no-verify",
         # what it does not replay, and what bounds it
         "NOT replayed unless you allow it (--allow-advance)",
         "time limit (--time-limit)",
@@ -387,7 +389,8 @@ def test_a_snapshot_past_its_object_limit_is_said_in_the_note(
     ip.run_line_magic("reset", "-f")
     _cell(ip, "import torch\ncalls = []\nt = torch.zeros(3)\nmany = [[i] for i in range(50)]")
     monkeypatch.setattr(undo, "MAX_OBJECTS", 20)
-    result, _ = _cell(ip, "%%gradcheck --no-fix\n" + FAILING_CELL)
+    # the snapshot walks what the replayed cell reaches: this one reads ``many``
+    result, _ = _cell(ip, "%%gradcheck --no-fix\nmany.append([50])\n" + FAILING_CELL)
     assert "changes the replay made past them were not undone" in result.error_in_exec.__notes__[0]
 
 

@@ -1,5 +1,6 @@
 """After ``%%gradcheck`` the session holds exactly what a plain failing run leaves, and the replay
-took the same data from every stream as the first run took.
+took the same data from every stream as the first run took. The same holds after the default
+``%%gradcheck``, whose fixes are verified by re-executing them in the kernel.
 
 Each case of ``notebooks/statecases.py`` runs in a fresh IPython shell twice, in two processes:
 plainly, and with ``%%gradcheck`` on its failing cell. ``notebooks/statehash.py`` (the oracle,
@@ -41,7 +42,7 @@ STARTS_FROM_THE_FAILED_RUN = {"data_assignment_ema", "large_and_deep_containers"
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict[str, Any]]]:
     """mode -> case -> what the run left; both modes run at once, each in its own process."""
     folder = tmp_path_factory.mktemp("state")
-    modes = {"plain": "plain", "magic": "%%gradcheck --no-fix"}
+    modes = {"plain": "plain", "magic": "%%gradcheck --no-fix", "verified": "%%gradcheck"}
     processes = {
         mode: subprocess.Popen([sys.executable, str(RUNNER), argument, str(folder / f"{mode}.json")])
         for mode, argument in modes.items()
@@ -66,6 +67,26 @@ def test_state_after_gradcheck_equals_a_plain_failing_runs(
     assert any(name.startswith("<random>") for name in plain["state"])
     if case in STARTS_FROM_THE_FAILED_RUN:  # the replay saw what the failed run left, then undid it
         assert len(set(magic["seen"])) == 2
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_state_after_verifying_the_fixes_equals_a_plain_failing_runs(
+    case: str, runs: dict[str, dict[str, dict[str, Any]]]
+) -> None:
+    plain, verified = runs["plain"][case], runs["verified"][case]
+    assert verified["error"] == plain["error"]
+    differing = sorted(
+        k
+        for k in plain["state"].keys() | verified["state"].keys()
+        if plain["state"].get(k) != verified["state"].get(k)
+    )
+    assert differing == []
+    if case != "generator_refused":  # replayed, so its fix was re-executed here too
+        assert verified["fix_verified"] is True
+        # the cell ran as given, replayed once, then twice more: the fix and the gradient reference
+        assert len(verified["seen"]) == 4
+    if case in SAME_DATA:  # the verification's re-runs took what the first run took, too
+        assert verified["seen"] == plain["seen"] * 4
 
 
 @pytest.mark.parametrize("case", sorted(SAME_DATA))

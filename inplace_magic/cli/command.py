@@ -13,7 +13,7 @@ import sys
 
 from ..pipeline.core import check_cells
 from ..replay.cells import UnusableInput, read_cells
-from . import ranks
+from . import audit, ranks
 from .channel import Channel
 from .options import parser
 from .report import EXIT, deliver, report_text
@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None, channel_fd: int | None = None) -> int:
             channel.finished()
         print(f"inplace-magic: {exc}", file=sys.stderr)
         return 3
+    if args.audit:
+        return audit.main(args, cells, channel)
     # a distributed check: --nproc launches the ranks, or this process is one of them (torchrun)
     if args.nproc is not None or ranks.in_launch():
         return ranks.main(args, cells, sys.argv[1:] if argv is None else argv, channel)

@@ -11,7 +11,8 @@ CHILD_FLAG = "--watched-child"  # first argument of the child process the comman
 
 EXIT_CODES = """exit codes:
   0  every cell ran (sys.exit(0) counts as finishing)
-  1  an in-place autograd error (diagnosed, or the report says why it could not be)
+  1  an in-place autograd error (diagnosed, or the report says why it could not be); with
+     --audit also a silent in-place write the audit found
   2  another exception, printed as Python prints it (sys.exit(n) with n != 0 is one; so is
      os._exit or a crash, reported as the process's end)
   3  unusable input: a missing or unreadable file, a notebook nbformat rejects, a bad option
@@ -86,6 +87,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="launch N ranks on this machine, as torchrun does, and diagnose them together (DDP on "
         "gloo); under torchrun (`torchrun ... -m inplace_magic check PATH`) each rank runs the check",
+    )
+    check.add_argument(
+        "--audit",
+        action="store_true",
+        help="when the code runs without error, run it once more under the recorder and report every "
+        "write into a tensor autograd saved that PyTorch did not detect (fused optimizers, .data, "
+        ".numpy()), and with torch.compile compare compiled and eager gradients (one more run)",
     )
     check.add_argument(
         "--skip-shell",

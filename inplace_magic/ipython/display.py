@@ -4,7 +4,8 @@
 ends), a text/html one (JupyterLab, Notebook) and the diagnosis itself as JSON under
 :data:`~inplace_magic.present.html.MIME_TYPE` (the CLI's JSON: front-end code and tests read it from
 the cell's outputs). In a kernel the widget panel is shown, and the JupyterLab sidebar told. It
-returns a :class:`Shown`, through which the kernel updates what it shows (a fix's verification).
+returns a :class:`Shown`, through which the kernel updates what it shows (a fix's verification): the
+panel, the sidebar, and in a kernel the text, HTML and JSON too (one display, updated in place).
 
 In a kernel, cells are named by their In[] prompt, as the notebook shows them ("cell [4]"):
 :func:`prompt_cell_names` sets that while the kernel diagnoses and reports.
@@ -13,11 +14,12 @@ In a kernel, cells are named by their In[] prompt, as the notebook shows them ("
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..diagnose.contract import DiagnosisJSON
 from ..diagnose.diagnosis import CELL_NAME, Diagnosis
 from ..panel.issued import ISSUED, Issued
 from ..present.html import MIME_TYPE, render_html
@@ -42,12 +44,20 @@ def prompt_cell_names() -> Iterator[None]:
 
 
 class Shown:
-    """A diagnosis on screen: its panel (in a kernel) and the sidebar's copy, one issued state."""
+    """A diagnosis on screen: its panel (in a kernel) and the sidebar's copy, one issued state, and
+    its text, HTML and JSON (``fallback``; updated in place when it was published with a display id)."""
 
-    def __init__(self, issued: Issued, panel: DiagnosisPanel | None, channel: LabChannel | None) -> None:
+    def __init__(
+        self,
+        issued: Issued,
+        panel: DiagnosisPanel | None,
+        channel: LabChannel | None,
+        fallback: _Fallback | None = None,
+    ) -> None:
         self.issued = issued
         self.panel = panel
         self.channel = channel
+        self.fallback = fallback
 
     @property
     def state(self) -> PanelState:
@@ -68,7 +78,61 @@ class Shown:
             self.issued.state["fixes"][index] = with_verdict(fix, verdict)
         if self.channel is not None:
             self.channel.publish(self.issued.state)
+        if self.fallback is not None:
+            # a republished display re-renders the panel (its open tab lost): with a panel, the text
+            # and HTML wait for refresh(), once its fixes are verified
+            self.fallback.update_fix(index, verdict, publish=self.panel is None)
         return True
+
+    def refresh(self) -> None:
+        """Republish the text, HTML and JSON with what ``update_fix`` said since (in a kernel)."""
+        if self.fallback is not None:
+            self.fallback.publish(update=True)
+
+
+class _Fallback:
+    """The text, HTML and JSON of a shown diagnosis, republished under its display id when a fix's
+    verification changes (where widgets do not render, this is what the user reads)."""
+
+    def __init__(
+        self, diagnosis: Diagnosis, statuses: dict[int, str], view: Mapping[str, Any], display_id: str | None
+    ) -> None:
+        self.diagnosis = copy.copy(diagnosis)
+        self.diagnosis.fixes = [dict(fix) for fix in diagnosis.fixes]
+        self.statuses = statuses  # fix index -> verification status, where it is not the fix's own
+        self.view = dict(view)  # the widget's view, kept in every update of the display
+        self.display_id = display_id
+
+    def bundle(self) -> dict[str, Any]:
+        report = json.loads(json.dumps(self.diagnosis.to_json(), default=str))
+        shown = copy.copy(self.diagnosis)  # the words say "verifying…" while it runs
+        shown.fixes = [
+            {**fix, "verification": self.statuses[i]} if i in self.statuses else fix
+            for i, fix in enumerate(self.diagnosis.fixes)
+        ]
+        text = {"text/plain": render_text(shown), "text/html": render_html(shown)}
+        return {**self.view, **text, MIME_TYPE: report}
+
+    def publish(self, update: bool = False) -> None:
+        from IPython.display import publish_display_data
+
+        if update and self.display_id is None:
+            return  # printed once (a terminal)
+        transient = {"display_id": self.display_id} if self.display_id else None
+        publish_display_data(
+            self.bundle(), metadata={MIME_TYPE: {"version": 1}}, transient=transient, update=update
+        )
+
+    def update_fix(self, index: int, verdict: FixVerdict, publish: bool) -> None:
+        if self.display_id is None or index >= len(self.diagnosis.fixes):
+            return  # printed once (a terminal): nothing to update in place
+        fix = self.diagnosis.fixes[index]
+        for key in ("verified", "preserves_gradients", "notes"):
+            if key in verdict:
+                fix[key] = verdict[key]  # type: ignore[literal-required]
+        self.statuses[index] = verdict["status"]
+        if publish:
+            self.publish(update=True)
 
 
 _last: list[Shown] = []
@@ -80,43 +144,55 @@ def last_shown() -> Shown | None:
 
 
 def display_diagnosis(
-    diagnosis: Diagnosis, sources: Mapping[int, str] | None = None, channel: LabChannel | None = None
+    diagnosis: Diagnosis,
+    sources: Mapping[int, str] | None = None,
+    channel: LabChannel | None = None,
+    verifying: Collection[int] = (),
 ) -> Shown:
     """Publish ``diagnosis`` to the front end. In a kernel, the widget panel shows it (this report is
     its text and HTML fallback) and ``channel`` tells the JupyterLab sidebar; ``sources`` (In[] number
     -> cell text as it ran) lets both check that a fix still matches the cell. The diagnosis is issued
-    once: the panel and the sidebar carry the same state, and the kernel applies only its fixes."""
-    from IPython.display import publish_display_data
+    once: the panel and the sidebar carry the same state, and the kernel applies only its fixes. The
+    fixes in ``verifying`` are shown as being verified, until :meth:`Shown.update_fix` says more."""
+    from ..panel.state import build_state, with_verdict
 
     report = json.loads(json.dumps(diagnosis.to_json(), default=str))
-    data: dict[str, Any] = {"text/plain": render_text(diagnosis), "text/html": render_html(diagnosis)}
-    panel = _kernel_panel(report, sources)
-    if panel is not None:
-        issued = panel.issued
-    else:
-        from ..panel.state import build_state
-
-        issued = ISSUED.issue(build_state(report, sources), report)
+    state = build_state(report, sources)
+    # the fixes being verified say so from the first state the page and the sidebar get
+    pending = sorted(i for i in verifying if 0 <= i < len(state["fixes"]))
+    for index in pending:
+        state["fixes"][index] = with_verdict(state["fixes"][index], {"status": "verifying"})
+    issued = ISSUED.issue(state, report)
+    panel = _kernel_panel(issued)
     if channel is not None:
         channel.publish(issued.state)
+    view: dict[str, Any] = {}
     if panel is not None:
-        # the widget's view; the text and HTML above are its fallback where widgets do not render
-        view = panel._repr_mimebundle_()
-        data = {**(view[0] if view else {}), **data}
-    publish_display_data({**data, MIME_TYPE: report}, metadata={MIME_TYPE: {"version": 1}})
-    shown = Shown(issued, panel, channel)
+        # the widget's view; the text and HTML are its fallback where widgets do not render
+        bundle = panel._repr_mimebundle_()
+        view = dict(bundle[0]) if bundle else {}
+    in_kernel = _in_kernel()
+    display_id = f"inplace-magic-diagnosis-{uuid.uuid4().hex}" if in_kernel else None
+    fallback = _Fallback(diagnosis, {i: "verifying" for i in pending}, view, display_id)
+    fallback.publish()
+    shown = Shown(issued, panel, channel, fallback)
     _last[:] = [shown]
     return shown
 
 
-def _kernel_panel(report: DiagnosisJSON, sources: Mapping[int, str] | None) -> DiagnosisPanel | None:
-    """The widget panel, in a kernel with the widget installed (a terminal shows the text report)."""
+def _in_kernel() -> bool:
+    """Whether a front end shows this shell's displays (and updates them in place)."""
     from IPython import get_ipython
 
-    if getattr(get_ipython(), "kernel", None) is None:
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def _kernel_panel(issued: Issued) -> DiagnosisPanel | None:
+    """The widget panel, in a kernel with the widget installed (a terminal shows the text report)."""
+    if not _in_kernel():
         return None
     try:
         from ..panel.widget import DiagnosisPanel
     except ImportError:
         return None
-    return DiagnosisPanel.from_diagnosis(report, sources)
+    return DiagnosisPanel(issued)

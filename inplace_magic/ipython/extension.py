@@ -16,20 +16,30 @@ import bdb
 import contextlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..lab.comm import LabChannel
-from ..pipeline.kernel import FixMode, Outcome, diagnose_failure, report_internal_error
-from ..record.family import classify
+from ..pipeline.kernel import (
+    FixMode,
+    Outcome,
+    diagnose_failure,
+    pending_fixes,
+    report_internal_error,
+    verify_fixes,
+)
+from ..record.family import member_of
 from ..replay.kernel import MAX_WINDOW, CellCode, CellStart, FailedCell, hidden_names
 from ..replay.run import RandomState
 from .cellmap import CellMap
-from .display import display_diagnosis, prompt_cell_names
+from .display import Shown, display_diagnosis, prompt_cell_names
 from .exceptions import ExceptionHook, add_note
 from .nested import InnerMagic
 from .progress import Progress
+
+if TYPE_CHECKING:
+    from ..panel.state import FixVerdict
 
 # what this many recent cells started from is kept: a widened replay goes back no further
 KEEP_STARTS = MAX_WINDOW
@@ -38,7 +48,7 @@ KEEP_STARTS = MAX_WINDOW
 @dataclass
 class Options:
     replay: bool = True
-    fixes: FixMode = "suggest"
+    fixes: FixMode = "verify"  # each fix re-executed in this kernel before it is called verified
     time_limit: float | None = None  # seconds for each replay; None: derived from the first run
     allow_advance: bool = False  # replay even what would move on a generator for good
 
@@ -53,6 +63,15 @@ class _Running:
     cell_id: str | None
     raw_cell: str
     started: float  # time.monotonic() when it started: how long the first run took, for the time limit
+
+
+def _ours(error: BaseException) -> bool:
+    """An error of the in-place family by its text, or one whose text is ours only when the replay
+    finds the in-place write behind it (the pipeline then confirms it, or it is shown as raised)."""
+    try:
+        return member_of(error, confirmable=True) is not None
+    except Exception:  # the user's __str__ raised: not a text of ours
+        return False
 
 
 def _header(raw_cell: str | None, line: str) -> str:
@@ -177,7 +196,7 @@ class Extension:
     def _on_error(self, shell: Any, etype: Any, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
         previous = self._auto_previous or ExceptionHook((), None)
         try:
-            if self.auto is None or self._replaying or not self.running or classify(value) is None:
+            if self.auto is None or self._replaying or not self.running or not _ours(value):
                 previous.show(shell, etype, value, tb, tb_offset)
                 return
             run = self.running[-1]
@@ -203,7 +222,7 @@ class Extension:
         saved = ExceptionHook.current(shell)
 
         def hold(shell: Any, etype: Any, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
-            if classify(value) is None:
+            if not _ours(value):
                 return saved.show(shell, etype, value, tb, tb_offset)
             if len(self.running) <= depth:
                 held.append((value, time.monotonic()))  # shown after the replay, with its note
@@ -315,12 +334,45 @@ class Extension:
         finally:
             self._replaying = False
         report_internal_error(outcome)
-        add_note(error, outcome.note())
+        if not outcome.unconfirmed or outcome.internal_error is not None:
+            add_note(error, outcome.note())
         if show_traceback:
             self.shell.showtraceback((type(error), error, error.__traceback__), running_compiled_code=True)
-        if outcome.diagnosis is not None:
-            try:
+        if outcome.diagnosis is None:
+            return
+        # In a kernel the panel shows at once and each fix's label follows its verification; a
+        # terminal prints once, so there the fixes are verified first.
+        live = getattr(self.shell, "kernel", None) is not None
+        shown: Shown | None = None
+        if live:
+            shown = self._show(outcome, pending_fixes(outcome))
+        self._verify(outcome, shown)
+        if not live:
+            self._show(outcome, ())
+
+    def _show(self, outcome: Outcome, verifying: Collection[int]) -> Shown | None:
+        assert outcome.diagnosis is not None
+        try:
+            with prompt_cell_names():
+                return display_diagnosis(outcome.diagnosis, self.cellmap.sources, self.lab, verifying)
+        except Exception as failure:  # ours; the user's traceback is already shown
+            print(f"inplace_magic: could not display the diagnosis ({failure!r})", file=sys.stderr)
+            return None
+
+    def _verify(self, outcome: Outcome, shown: Shown | None) -> None:
+        def told(index: int, verdict: dict[str, Any]) -> None:
+            if shown is not None:
                 with prompt_cell_names():
-                    display_diagnosis(outcome.diagnosis, self.cellmap.sources, self.lab)
-            except Exception as failure:  # ours; the user's traceback is already shown
-                print(f"inplace_magic: could not display the diagnosis ({failure!r})", file=sys.stderr)
+                    shown.update_fix(index, cast("FixVerdict", verdict))
+
+        before = outcome.internal_error
+        self._replaying = True
+        try:
+            with prompt_cell_names():
+                verify_fixes(self.shell, outcome, told, Progress)
+        finally:
+            self._replaying = False
+        if outcome.internal_error is not before:  # a bug of ours while verifying: said, once
+            report_internal_error(outcome)
+        if shown is not None and outcome.verification is not None:
+            shown.refresh()  # the text/HTML fallback with the final verdicts

@@ -15,6 +15,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from ..pipeline.kernel import FixMode
+from .audit import run_audited
 from .extension import Extension, Options
 
 _Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -44,10 +45,11 @@ class GradcheckMagics(Magics):
     )
     @_argument("--no-fix", action="store_true", help="diagnose only; do not suggest fixes")
     @_argument(
-        "--verify-fixes",
+        "--no-verify",
         action="store_true",
-        help="run each suggested fix in a separate Python process, re-executing this session's cells there",
+        help="suggest fixes without re-executing them here to verify them",
     )
+    @_argument("--verify-fixes", action="store_true", help="verify each fix in this kernel (the default)")
     @_argument(
         "--time-limit",
         type=float,
@@ -61,6 +63,12 @@ class GradcheckMagics(Magics):
         action="store_true",
         help="replay even when the cell reads a generator or another iterator that cannot be set back "
         "(the replay then takes its next items, which a plain run would not)",
+    )
+    @_argument(
+        "--audit",
+        action="store_true",
+        help="run the cell once under the recorder (its only run) and report every write into a tensor "
+        "autograd saved that PyTorch did not detect: fused optimizers, .data, .numpy()",
     )
     @_magic
     def gradcheck(self, line: str, cell: str | None = None) -> None:
@@ -78,10 +86,16 @@ class GradcheckMagics(Magics):
         does not show where the tensors came from (forward in one cell, backward in the next) or
         where the layer involved was built, the earlier cells it reads names from are replayed
         with it: at most twice more, at most 8 cells each time. So the failing cell runs at most
-        3 more times, an earlier cell at most twice. Suggesting fixes re-executes nothing here;
-        --verify-fixes re-executes this session's cells in a separate Python process (once for
-        the original, once for a gradient reference, once for each candidate fix), which leaves
-        this kernel alone but repeats side effects such as files written.
+        3 more times, an earlier cell at most twice.
+
+        Then each suggested fix is VERIFIED here, best first, once the report is shown (its label
+        says "verifying..." until then): the cells the fix changes (often the earlier cell that
+        defines the model), the cells between that use what they define, and the failing cell are
+        re-executed with the fix, into a copy of the namespace and under the same undo log as the
+        replay; when backward then succeeds, the same cells without the fix, under
+        allow_mutation_on_saved_tensors, give the gradients it must match. It stops at the first
+        fix verified and gradient-preserving: the best fix costs at most two re-executions, all
+        fixes together at most 6. --no-verify suggests fixes without running them.
 
         Each replay starts from the state the failing cell started from: the random states of
         torch, numpy, random (and CUDA), random generator objects (np.random.default_rng,
@@ -104,13 +118,21 @@ class GradcheckMagics(Magics):
         libraries). What the replay prints or displays is hidden. Use --no-replay to re-execute
         nothing. Ctrl-C during the replay stops it and restores state.
 
+        %%gradcheck --audit runs the cell ONCE, under the recorder (that is its run: nothing is
+        replayed or restored), and reports every write into a tensor autograd saved for a backward
+        that then read it, which PyTorch's version counter did not see (fused optimizers, writes
+        through .data or .numpy(), a saved leaf's .data assigned), labelled "silent: PyTorch did
+        not detect this". Compiled code runs eagerly there. A version error stops backward with
+        the recorder's own error (a plain run raises PyTorch's): run the cell without --audit to
+        have it diagnosed.
+
         %gradcheck on / %gradcheck off: the same diagnosis for every cell that fails with an
         in-place error, without the cell magic (through IPython's custom exception hook); the
         options above apply to it. inplace_magic.last_diagnosis() returns the latest diagnosis
         as a JSON-able dict.
         """
         args = parse_argstring(self.gradcheck, line)
-        fixes: FixMode = "none" if args.no_fix else ("verify" if args.verify_fixes else "suggest")
+        fixes: FixMode = "none" if args.no_fix else ("suggest" if args.no_verify else "verify")
         if args.time_limit is not None and args.time_limit < 0:
             raise UsageError("--time-limit takes seconds, 0 or more (0: no limit)")
         options = Options(
@@ -124,6 +146,9 @@ class GradcheckMagics(Magics):
             return
         if args.mode is not None:
             raise UsageError("%%gradcheck takes options only; use the line magic for: %gradcheck on|off")
+        if args.audit:
+            run_audited(self.shell, cell, self.extension.cellmap)
+            return
         self.extension.run_cell_checked(line, cell, options)
 
 

@@ -18,12 +18,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+import torch
+
 from ..diagnose.analysis import diagnose
 from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location
 from ..diagnose.explain import explain
 from ..diagnose.locations import Locator
+from ..diagnose.members import ANALYSES
 from ..record.family import Member, confirmable, member_of
-from ..record.recorder import Recorder, ReplayStopped
+from ..record.recorder import OpObserver, Recorder, ReplayStopped
 from ..replay.cells import Cell
 from ..replay.run import (
     CellLookup,
@@ -38,6 +41,8 @@ from ..replay.run import (
     run_program,
 )
 from ..replay.time_limit import TimeLimitExceeded, interrupt_once, limit_for, time_limit
+from . import compiled_region
+from .internal import raise_if_strict
 
 Status = Literal["ok", "inplace_error", "other_error"]
 
@@ -135,20 +140,41 @@ class CheckResult:
         return out
 
 
+def recorder_for(original: BaseException, undo: OpObserver | None = None) -> Recorder:
+    """A recorder of what the diagnosis of ``original`` reads. A stale saved tensor's diagnosis
+    (the common error) reads no torch call and no op autograd runs in backward: those are left out,
+    which on small models is most of the replay's cost. Every other member records everything."""
+    member = member_of(original, confirmable=True)
+    lean = member is not None and member.kind == "version_counter" and member.id not in ANALYSES
+    return Recorder(calls=not lean, backward_ops=not lean, undo=undo)
+
+
 def replay(
     rerun: Callable[[], BaseException | None],
     original: BaseException,
     source_map: CellLookup,
     namespace: Callable[[], dict[str, Any]],
     error_location: Location | None,
+    *,
+    undo: OpObserver | None = None,
 ) -> Diagnosis | None:
     """Re-run failing code under the recorder and diagnose ``original`` from what it recorded.
 
     ``rerun`` executes the code and returns the exception it raised (or None); ``namespace`` gives
-    the names to resolve models and parameters against once it has run.
+    the names to resolve models and parameters against once it has run; ``undo`` sees every op the
+    re-execution dispatches (the kernel's undo log). When the lean recording missed what the
+    diagnosis needs (the stale tensor was written or saved during backward), ``rerun`` is called a
+    second time, under a recorder of everything.
     """
-    with Recorder() as recorder:
+    # compiled code runs eagerly there, for certain: dynamo would otherwise trace into the recorder's
+    # hooks (and fall back at sys._getframe), and the eager writer is what the diagnosis names
+    recorder = recorder_for(original, undo)
+    with torch.compiler.set_stance("force_eager"), recorder:
         replay_error = rerun()
+    if not recorder.saw_enough():
+        recorder = Recorder(undo=undo)
+        with torch.compiler.set_stance("force_eager"), recorder:
+            replay_error = rerun()
     if isinstance(replay_error, ReplayStopped):
         replay_error = None
     return diagnose(recorder.trace, original, source_map, namespace(), replay_error, error_location)
@@ -177,6 +203,7 @@ def _message(exc: BaseException) -> str | None:
 
 
 def _internal(result: CheckResult, what: str, bug: Exception) -> None:
+    raise_if_strict(bug)
     summary = f"{type(bug).__name__}: {_message(bug)}"
     result.internal_errors.append(f"{what}: {summary}")
     result.notes.append(
@@ -293,8 +320,13 @@ def check_cells(
             )
             return result
         result.status, result.diagnosis, result.replay_finished = "inplace_error", diagnosis, True
+        compiled = compiled_region.unwrap(diagnosis, exc)  # raised inside a torch.compile region
         if with_fixes:
             _search_fixes(result, cells, diagnosis, script_path, limit, dialect, skip_shell, watcher)
+            if compiled:  # the sandbox ran each fix compiled; a fix must also run eagerly
+                result.executions.fix_verification += compiled_region.verify_eagerly(
+                    diagnosis, cells, script_path, limit, dialect, skip_shell
+                )
     return result
 
 
@@ -332,6 +364,7 @@ def _search_fixes(
     diagnosis.fixes = found.fixes
     result.notes += found.notes
     for failure in found.internal_errors:
+        raise_if_strict(failure)
         result.internal_errors.append(failure)
         result.notes.append(f"inplace_magic internal error: {failure} (a bug of ours, please report it).")
 

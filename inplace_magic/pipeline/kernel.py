@@ -9,26 +9,30 @@ that would move on a stream it cannot set back (a generator) is not run unless t
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import sys
 import time
-from collections.abc import Mapping
+import traceback
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import torch
 
 from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location, OpSite
 from ..diagnose.explain import explain
 from ..diagnose.locations import Locator
-from ..record.family import classify
+from ..present.words import VerificationStatus, verification_status
+from ..record.family import confirmable, member_of
 from ..replay.kernel import (
     CellStart,
     FailedCell,
     KernelCells,
     ReplayReport,
+    Rerun,
     replay_in_kernel,
     widened,
     would_advance,
@@ -37,6 +41,10 @@ from ..replay.run import raising_frame
 from ..replay.time_limit import TimeLimitExceeded, limit_for
 from ..replay.undo import MAX_OBJECTS
 from . import core
+from .internal import raise_if_strict
+
+if TYPE_CHECKING:
+    from ..fix.live import Checked, LiveVerification
 
 
 class Progress(Protocol):
@@ -45,6 +53,7 @@ class Progress(Protocol):
     def __call__(self, shell: Any, what: str) -> AbstractContextManager[Any]: ...
 
 
+# "verify": each fix is re-executed in this kernel (:mod:`inplace_magic.fix.live`), the default
 FixMode = Literal["none", "suggest", "verify"]
 
 _LATEST: dict[str, Any] | None = None
@@ -92,10 +101,20 @@ class Outcome:
     refused: list[str] = field(default_factory=list)  # streams a replay would have moved on: not replayed
     advanced: list[str] = field(default_factory=list)  # ... and moved on, because the user allowed it
     incomplete_snapshot: bool = False
+    # the error's text is ours only if a replay finds an in-place write behind it, and none did: it
+    # is another error, shown exactly as raised (as the CLI shows it)
+    unconfirmed: bool = False
+    verification: LiveVerification | None = None  # the fixes' verification, still to run (verify_fixes)
 
     @property
     def replayed(self) -> bool:
         return bool(self.replays)
+
+    def executions(self) -> dict[str, int]:
+        """How often the user's code ran: as given, replayed to diagnose, replayed to verify fixes."""
+        verifying = self.verification.replays if self.verification is not None else 0
+        counts = {"run": 1, "replay": len(self.replays), "fix_verification": verifying}
+        return {**counts, "total": sum(counts.values())}
 
     def note(self) -> str:
         """The short note attached to the user's exception."""
@@ -174,7 +193,6 @@ def diagnose_failure(
     time limit: ``time_limit`` seconds, or (None) one derived from how long the cells first took.
     """
     starts = starts or {}
-    global _LATEST
     started = time.monotonic()
     outcome = Outcome()
     try:
@@ -208,20 +226,120 @@ def diagnose_failure(
                 wider = replayer.replay(window)
                 if _completeness(wider) > _completeness(outcome.diagnosis):
                     outcome.diagnosis = wider
-        if outcome.diagnosis is not None and fixes != "none":
-            found = core.find_fixes(
-                cellmap.session_cells(), outcome.diagnosis, None, verify=fixes == "verify"
+        if outcome.diagnosis is not None and fixes == "verify" and cell is not None:
+            # the candidates now, unverified; verify_fixes runs them once the diagnosis is shown
+            from ..fix.live import LiveVerification  # the fix stage imports libcst: only when asked
+
+            outcome.verification = LiveVerification(
+                shell,
+                cellmap,
+                cell,
+                dict(outcome.diagnosis.to_json()),
+                starts=starts,
+                time_limit=time_limit,
+                allow_advance=allow_advance,
             )
+            outcome.diagnosis.fixes = [_with_cell_ids(dict(f), cellmap) for f in outcome.verification.fixes]
+        elif outcome.diagnosis is not None and fixes != "none":
+            found = core.find_fixes(cellmap.session_cells(), outcome.diagnosis, None, verify=False)
             outcome.diagnosis.fixes = [_with_cell_ids(fix, cellmap) for fix in found]
     except KeyboardInterrupt:
         outcome.interrupted = True
     except Exception as error:  # ours: reported briefly, the user's error stays intact
         outcome.internal_error = error
     outcome.seconds = time.monotonic() - started
+    outcome.unconfirmed = outcome.replayed and outcome.diagnosis is None and _unconfirmed(exc)
+    _remember(outcome)
+    return outcome
+
+
+def _remember(outcome: Outcome) -> None:
+    global _LATEST
     if outcome.diagnosis is not None:
         # stored through JSON: the dict the CLI prints, with no live objects in it
         _LATEST = json.loads(json.dumps(outcome.diagnosis.to_json(), default=str))
-    return outcome
+        _LATEST["executions"] = outcome.executions()
+
+
+def pending_fixes(outcome: Outcome) -> list[int]:
+    """The fixes ``verify_fixes`` will report on (each is "verifying" until then)."""
+    if outcome.verification is None or outcome.diagnosis is None:
+        return []
+    return list(range(len(outcome.diagnosis.fixes)))
+
+
+Verdict = dict[str, Any]  # the panel's FixVerdict: status, verified, preserves_gradients, detail, notes
+
+
+def verify_fixes(
+    shell: Any,
+    outcome: Outcome,
+    on_verdict: Callable[[int, Verdict], None] | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """Run the fixes' verification in the kernel, best first, telling ``on_verdict`` each fix's verdict
+    as it is known; the diagnosis (and ``last_diagnosis()``) then holds the verified fixes. Never
+    raises but KeyboardInterrupt stops it (the fixes not run say so) and our bugs become
+    ``internal_error``."""
+    verification, diagnosis = outcome.verification, outcome.diagnosis
+    if verification is None or diagnosis is None:
+        return
+    told: set[int] = set()
+
+    def checked(result: Checked) -> None:
+        fix = _with_cell_ids(dict(result.fix), verification.cells)
+        if result.outcome == "verified" and verification.replays:
+            fix["notes"] = [*fix["notes"], _cost(verification.replays)]
+        diagnosis.fixes[result.index] = fix
+        told.add(result.index)
+        if on_verdict is not None:
+            on_verdict(result.index, _verdict(fix, result))
+
+    def line(what: str) -> AbstractContextManager[Any]:
+        return progress(shell, what) if progress is not None else contextlib.nullcontext()
+
+    try:
+        verification.run(checked, line)
+    except KeyboardInterrupt:
+        _stopped(diagnosis, told, on_verdict, "the verification was interrupted (Ctrl-C)")
+    except Exception as error:  # ours: the diagnosis stands, unverified fixes say so
+        raise_if_strict(error)  # the test suite wants our bugs raised
+        outcome.internal_error = outcome.internal_error or error
+        _stopped(diagnosis, told, on_verdict, f"inplace_magic failed while verifying ({error!r})")
+    finally:
+        _remember(outcome)
+
+
+def _cost(replays: int) -> str:
+    return (
+        f"Verified in this kernel: {_times(replays)} re-executed for the fixes so far (the fixed cells, "
+        "and the same cells without the fix as the gradient reference); kernel state restored."
+    )
+
+
+def _verdict(fix: Mapping[str, Any], result: Checked) -> Verdict:
+    status: VerificationStatus = {"verified": verification_status(fix), "failed": "did_not_help"}.get(
+        result.outcome, "not_verified"
+    )
+    notes = [str(n) for n in fix.get("notes") or []]
+    return {
+        "status": status,
+        "verified": bool(fix.get("verified")),
+        "preserves_gradients": fix.get("preserves_gradients"),
+        "detail": notes[-1] if notes else "",
+        "notes": notes,
+    }
+
+
+def _stopped(
+    diagnosis: Diagnosis, told: set[int], on_verdict: Callable[[int, Verdict], None] | None, why: str
+) -> None:
+    for index, fix in enumerate(diagnosis.fixes):
+        if index in told:
+            continue
+        fix["notes"] = [*fix.get("notes", []), f"Not verified: {why}."]
+        if on_verdict is not None:
+            on_verdict(index, {"status": "not_verified", "detail": fix["notes"][-1], "notes": fix["notes"]})
 
 
 @dataclass
@@ -255,17 +373,38 @@ class _Replayer:
         report = ReplayReport()
         outcome.replays.append(window.label)
         try:
+            stray: list[BaseException] = []  # raised by an earlier cell of the window
+
+            def through_the_failing_cell(rerun: Rerun) -> Rerun:
+                def checked() -> BaseException | None:
+                    error = rerun()
+                    if error is not None and not _raised_through(error, window.cells[-1].filename):
+                        stray.append(error)
+                    return error
+
+                return checked
+
             diagnosis = replay_in_kernel(
                 self.shell,
                 window,
                 lambda rerun: core.replay(
-                    rerun, self.exc, self.cells, lambda: self.shell.user_ns, self.location
+                    through_the_failing_cell(rerun),
+                    self.exc,
+                    self.cells,
+                    lambda: self.shell.user_ns,
+                    self.location,
+                    undo=rerun.undo,
                 ),
                 line,
                 seconds=seconds,
                 report=report,
             )
+            if stray:
+                # an earlier cell of a wider window failed first (it failed when it ran, too): what
+                # this replay recorded is that error's, not the user's
+                return None
         except TimeLimitExceeded as hit:
+            outcome.replays.extend([window.label] * (report.runs - 1))
             outcome.timed_out = hit.seconds
             outcome.incomplete_snapshot |= not report.snapshot_complete
             if outcome.diagnosis is not None:
@@ -275,6 +414,7 @@ class _Replayer:
             )
             return _without_replay(self.exc, self.location, why)
         outcome.incomplete_snapshot |= not report.snapshot_complete
+        outcome.replays.extend([window.label] * (report.runs - 1))  # re-executed a second time
         if diagnosis is not None:
             diagnosis.notes.extend(
                 f"The replay could not set {stream} back to where {window.label} started (it ran out, or "
@@ -283,6 +423,11 @@ class _Replayer:
                 for stream in report.not_rewound
             )
         return diagnosis
+
+
+def _raised_through(error: BaseException, filename: str) -> bool:
+    """Whether the failing cell's own code is on ``error``'s traceback (it reached that cell)."""
+    return any(frame.f_code.co_filename == filename for frame, _ in traceback.walk_tb(error.__traceback__))
 
 
 def _with_cell_ids(fix: dict[str, Any], cellmap: KernelCells) -> dict[str, Any]:
@@ -301,11 +446,20 @@ _KIND_WORDS = {
 }
 
 
+def _unconfirmed(exc: BaseException) -> bool:
+    try:
+        return member_of(exc) is None and confirmable(exc) is not None
+    except Exception:  # the user's __str__ raised
+        return False
+
+
 def _without_replay(exc: BaseException, location: Location | None, why: str) -> Diagnosis | None:
-    """What the error alone tells: its kind and where it was raised."""
-    kind = classify(exc)
-    if kind is None:
+    """What the error alone tells: its kind and where it was raised (nothing for a text that only a
+    replay makes ours)."""
+    member = member_of(exc)
+    if member is None:
         return None
+    kind = member.kind
     diagnosis = Diagnosis(
         kind=kind,
         error=ErrorInfo(type(exc).__name__, str(exc), location),
@@ -313,6 +467,7 @@ def _without_replay(exc: BaseException, location: Location | None, why: str) -> 
         saved_by=None,
         tensor=None,
         reproduced=False,
+        member=member.id,
     )
     note = (
         f"{why} Only the kind of error and where it was raised are known; a replay names the in-place "

@@ -26,6 +26,18 @@ The traps this module works around are measured in ../shared/notes/engine.md:
 * Full backward hooks wrap a module's inputs and outputs in ``BackwardHookFunction`` views after our
   module hooks ran (outputs) or before its forward (inputs): a mark per hooked module call tells the
   diagnosis which module's hook made a view.
+
+What it costs is Python per op, and on small models (and every model on a GPU) that is most of the
+replay: a pass-through dispatch mode alone doubles a tiny ResNet's step. Two switches leave out what
+a stale saved tensor's diagnosis never reads (see ``README`` "Benchmarks"):
+
+* ``calls=False``: no function mode. It is needed only for errors autograd raises before the
+  dispatcher (leaf and view writes) and for ``detach_()``, which a patched method records instead;
+  an op's line is then the frame that called torch directly, exactly the one the function mode saw.
+* ``backward_ops=False``: autograd's own backward ops are not recorded (one mark per backward call
+  delimits the forward passes). Without an undo log the dispatch mode is off during backward
+  altogether; with one it stays on for the undo log, and records only the ops that write.
+  :meth:`Recorder.saw_enough` says when the stale tensor's story may lie in what was left out.
 """
 
 from __future__ import annotations
@@ -37,12 +49,12 @@ import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode, _pop_mode, _push_mode
 from torch.utils.hooks import RemovableHandle
 
 from .family import member_of
@@ -70,6 +82,8 @@ from .records import (
 from .torch_facts import (
     foreach_bumps_versions,
     op_info,
+    op_inputs,
+    plain_dispatch,
     region_of,
     shape_of,
     storage_key,
@@ -85,8 +99,24 @@ _MODULES = torch.nn.modules.module  # its global hook dicts are mutated in place
 _CHECKPOINT_FILE = os.path.join("torch", "utils", "checkpoint.py")
 
 
+_PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)  # no __torch_dispatch__ of their own
+BACKWARD_MARK = "autograd.backward"  # the op name of the one record a backward call gets when its ops are not
+
+
 class ReplayStopped(RuntimeError):
     """Raised inside backward when the replay found the stale saved tensor; the diagnosis is in the trace."""
+
+
+class OpObserver(Protocol):
+    """Something else that must see every op the replay dispatches (the kernel's undo log): called
+    from the recorder's own dispatch mode, so that one Python dispatch per op serves both. ``watched``
+    is True while a recorder does so (the observer then needs no dispatch mode of its own)."""
+
+    watched: bool
+
+    def before(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None: ...
+
+    def after(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None: ...
 
 
 def _names_bound_to(storage: int, skip: int) -> tuple[str, ...]:
@@ -109,10 +139,21 @@ def _names_bound_to(storage: int, skip: int) -> tuple[str, ...]:
 
 
 class Recorder:
-    """Installs every hook for the duration of a ``with`` block and fills a :class:`Trace`."""
+    """Installs every hook for the duration of a ``with`` block and fills a :class:`Trace`.
 
-    def __init__(self) -> None:
+    ``calls`` and ``backward_ops`` (see the module docstring) decide how much is recorded; ``undo``
+    is called for every op the replay dispatches, backward included.
+    """
+
+    def __init__(
+        self, *, calls: bool = True, backward_ops: bool = True, undo: OpObserver | None = None
+    ) -> None:
         self.trace = Trace()
+        self._calls, self._backward_ops, self._undo = calls, backward_ops, undo
+        self._dispatch = _DispatchRecorder(self)
+        self._backward_depth = 0
+        self._dispatch_lifted = False
+        self._blind_saves: set[int] = set()  # packed where ops were not recorded: prev_seq means nothing
         self._seq = itertools.count()
         self._producer: dict[tuple[int, int], int] = {}
         self._modules: tuple[torch.nn.Module, ...] = ()
@@ -130,6 +171,9 @@ class Recorder:
 
     def __enter__(self) -> Recorder:
         stack = self._stack
+        if self._undo is not None:
+            self._undo.watched = True
+            stack.callback(setattr, self._undo, "watched", False)
         stack.callback(self._remove_hooks_end)
         stack.enter_context(self._construction_sites())
         stack.enter_context(
@@ -144,8 +188,10 @@ class Recorder:
         stack.enter_context(_handle(register_optimizer_step_post_hook(self._post_step)))
         stack.enter_context(self._hooks_lifted_where_torch_disables_them())
         stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack))
-        stack.enter_context(_DispatchRecorder(self))
-        stack.enter_context(_FunctionRecorder(self))
+        if not self._backward_ops:
+            stack.enter_context(self._backward_calls_marked())
+        stack.enter_context(self._dispatch)
+        stack.enter_context(_FunctionRecorder(self) if self._calls else self._detach_calls_recorded())
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -211,6 +257,89 @@ class Recorder:
             yield
         finally:
             torch.autograd.graph.disable_saved_tensors_hooks = original
+
+    @contextmanager
+    def _detach_calls_recorded(self) -> Iterator[None]:
+        """``t.detach_()`` without a function mode: the method itself, for the replay's duration."""
+        original = torch.Tensor.__dict__["detach_"]
+        recorder = self
+
+        def detach_(t: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            recorder.trace.detaches.append(
+                DetachEvent(
+                    len(recorder.trace.ops), storage_key(t), user_frames(3, skip=2), recorder._modules
+                )
+            )
+            return original(t, *args, **kwargs)
+
+        torch.Tensor.detach_ = detach_  # type: ignore[method-assign,assignment]
+        try:
+            yield
+        finally:
+            torch.Tensor.detach_ = original  # type: ignore[method-assign]
+
+    @contextmanager
+    def _backward_calls_marked(self) -> Iterator[None]:
+        """Every backward call (``backward()``, ``autograd.grad``) goes through the engine entry that
+        torch.autograd looks up at each call: one mark for the call instead of a record per op, and
+        no dispatch mode at all while it runs when no undo log needs one."""
+        original = getattr(torch.autograd, "_engine_run_backward", None)
+        if original is None:  # another torch: its backward ops are recorded like any others
+            self._backward_ops = True
+            yield
+            return
+        recorder = self
+
+        def engine_run_backward(*args: Any, **kwargs: Any) -> Any:
+            recorder._enter_backward()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                recorder._leave_backward()
+
+        torch.autograd._engine_run_backward = engine_run_backward  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            torch.autograd._engine_run_backward = original  # type: ignore[attr-defined]
+
+    def _enter_backward(self) -> None:
+        if self._backward_depth == 0:
+            seq = next(self._seq)
+            self.trace.ops.append(
+                OpRecord(seq, BACKWARD_MARK, True, (), self._modules, self._optimizer, grad_enabled=False)
+            )
+            # the engine takes the dispatch mode stack as it is now into its threads
+            if self._undo is None and _get_current_dispatch_mode() is self._dispatch:
+                _pop_mode()
+                self._dispatch_lifted = True
+        self._backward_depth += 1
+
+    def _leave_backward(self) -> None:
+        self._backward_depth -= 1
+        if self._backward_depth == 0 and self._dispatch_lifted:
+            _push_mode(self._dispatch)
+            self._dispatch_lifted = False
+
+    def saw_enough(self) -> bool:
+        """False when a recording without backward ops may have missed what the diagnosis of the
+        stale saved tensor reads: it was saved during a backward (double backward, recomputation),
+        or no recorded op moved its version from the saved one to the one backward found (autograd
+        or a hook wrote it during backward)."""
+        stale = self.trace.stale
+        if self._backward_ops or stale is None or stale.detached is not None:
+            return True
+        save = stale.save
+        if save.rid in self._blind_saves:
+            return False
+        storage, saved = save.tensor.storage, save.tensor.version
+        for seq in self.trace.writes_by_storage.get(storage, ()):
+            if seq > save.prev_seq and any(
+                w.storage == storage and saved <= w.version_before < stale.current_version
+                for w in self.trace.ops[seq].writes
+            ):
+                return True
+        return False
 
     @staticmethod
     def _wraps_for_backward_hooks(module: torch.nn.Module) -> bool:
@@ -287,21 +416,29 @@ class Recorder:
     def _pack(self, t: torch.Tensor) -> tuple[torch.Tensor, int]:
         if t.is_inference():
             return t, -1
+        if self.trace.stale is not None:  # found: the rest of the replay is not looked at
+            return t.detach(), -1
         info = tensor_info(t)
         rid = len(self.trace.saves)
+        if self._backward_depth:
+            self._blind_saves.add(rid)
         self.trace.saves.append(
             SaveRecord(
                 rid=rid,
                 tensor=info,
                 prev_seq=len(self.trace.ops) - 1,
                 frames=(self._call_sites[-1] if self._call_sites else None)
-                or self._function_site
+                or (self._function_site if self._calls else _direct_call_site(2))
                 or user_frames(3, skip=2),
                 modules=self._modules,
                 producer=self._producer.get((info.storage, info.version)),
             )
         )
-        # detach(): same storage and version counter, and no reference cycle through grad_fn
+        # detach(): same storage and version counter, and no reference cycle through grad_fn; past
+        # the dispatch modes for a plain tensor (it writes nothing and allocates no memory)
+        if type(t) in _PLAIN_TENSORS:
+            with torch._C._DisableTorchDispatch():
+                return t.detach(), rid
         self._packing = True
         try:
             return t.detach(), rid
@@ -346,13 +483,16 @@ class Recorder:
     # -- ops
 
     def on_op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if self._packing:  # our own detach() in _pack is not the user's op
-            return func(*args, **kwargs)
-        seq = next(self._seq)
+        undo = self._undo
+        if self._packing or self.trace.stale is not None:  # our own detach(), or nothing left to find
+            return _run(undo, func, args, kwargs)
         info = op_info(func)
         # the task id is a plain int; _current_autograd_node() would make a Python wrapper for every
         # node backward runs, and wrappers on a deep graph crash its teardown (stack overflow)
         backward = torch._C._current_graph_task_id() != -1
+        if backward and not self._backward_ops and not info.written:
+            return _run(undo, func, args, kwargs)  # autograd's own work (the undo log still sees it)
+        seq = next(self._seq)
         writes: list[Write] = []
         written_lists: list[list[torch.Tensor]] = []
         for position, name in info.written:
@@ -377,7 +517,12 @@ class Recorder:
                 while modules and type(modules[-1]).__module__.startswith("torch."):
                     modules = modules[:-1]
         if call_site is None and not backward:
-            call_site = user_frames(3, skip=3) if writes else self._function_site or user_frames(1, skip=3)
+            if writes:
+                call_site = user_frames(3, skip=3)
+            else:
+                call_site = (self._function_site if self._calls else _direct_call_site(2)) or user_frames(
+                    1, skip=3
+                )
         elif call_site is None and writes:
             call_site = user_frames(3, skip=3)
         record = OpRecord(
@@ -393,30 +538,32 @@ class Recorder:
         if writes:  # a slope or alpha decides whether an in-place activation's backward is defined
             record.scalars = tuple(float(a) for a in args if isinstance(a, (int, float)) and a is not True)
         if not backward:
-            inputs = [t for a in args for t in tensors_in(a)]
-            inputs += [t for a in kwargs.values() for t in tensors_in(a)]
-            keys = tuple((storage_key(t), version_of(t)) for t in inputs)
+            inputs = op_inputs(info, args, kwargs)
+            keys = tuple([(storage_key(t), version_of(t)) for t in inputs])
             # parameters and other leaves that require grad are roots of the forward dataflow:
             # their initialisation ops are not a path between two activations
-            producers = tuple(
-                None if t.requires_grad and t.is_leaf else self._producer.get(k)
-                for t, k in zip(inputs, keys, strict=True)
+            producer = self._producer.get
+            record.inputs = keys
+            record.producers = tuple(
+                [
+                    None if t.requires_grad and t.is_leaf else producer(k)
+                    for t, k in zip(inputs, keys, strict=True)
+                ]
             )
-            record.inputs, record.producers = keys, producers
             if writes and self._optimizer is None:
                 record.names = _names_bound_to(writes[0].storage, skip=3)
         self.trace.ops.append(record)
         for w in writes:
             self.trace.writes_by_storage.setdefault(w.storage, []).append(seq)
 
-        out = func(*args, **kwargs)
+        out = _run(undo, func, args, kwargs)
 
         if written_lists and info.foreach:
             for tensors in written_lists:
                 if tensors and not foreach_bumps_versions(tensors[0].device.type):
                     torch.autograd.graph.increment_version(tensors)
         if not backward:
-            outputs = list(tensors_in(out))
+            outputs = [out] if isinstance(out, torch.Tensor) else list(tensors_in(out))
             record.is_view = info.is_view and not writes
             bumped = {w.storage: w.version_before + 1 for w in writes}
             keys_out = []
@@ -427,7 +574,7 @@ class Recorder:
                 keys_out.append(key)
                 if not record.is_view:
                     self._producer[key] = seq
-                else:
+                elif self._calls:  # the view a refused write went into (a forward failure reads it)
                     with contextlib.suppress(AttributeError, RuntimeError):  # tensors with __slots__
                         setattr(t, TENSOR_SEQ_ATTR, seq)
             for storage, version in bumped.items():  # the written value's next version is this op's output
@@ -534,6 +681,28 @@ class Recorder:
         return record
 
 
+def _run(undo: OpObserver | None, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if undo is None:
+        return func(*args, **kwargs)
+    undo.before(func, args, kwargs)
+    out = func(*args, **kwargs)
+    undo.after(func, args, kwargs, out)
+    return out
+
+
+def _direct_call_site(skip: int) -> tuple[Frame, ...] | None:
+    """The user's line when it called torch directly (a built-in function, a Tensor method), else None
+    (torch's own Python code stands between: ``F.relu``, an optimizer). This is the frame a function
+    mode sees as the caller of the call, and it is kept as that mode kept it: one frame, as it is."""
+    frame = sys._getframe(skip)
+    while frame is not None and is_own_file(frame.f_code.co_filename):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None or not is_user_file(frame.f_code.co_filename):
+        return None
+    code = frame.f_code
+    return (Frame(code.co_filename, frame.f_lineno, code.co_name),)
+
+
 class _OwnHooksEnd:
     """The last forward hook of a module with hooks of its own, for the replay's duration.
 
@@ -623,6 +792,7 @@ def _handle(handle: RemovableHandle) -> Iterator[None]:
         handle.remove()
 
 
+@plain_dispatch
 class _DispatchRecorder(TorchDispatchMode):
     def __init__(self, recorder: Recorder) -> None:
         super().__init__()
@@ -630,12 +800,6 @@ class _DispatchRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         return self.recorder.on_op(func, args, kwargs or {})
-
-
-# TorchDispatchMode wraps every subclass's __torch_dispatch__ in torch._disable_dynamo, a large
-# share of the per-op cost (engine notes, section 9). Under the recorder compiled code runs eagerly,
-# so dynamo never traces this method: install the plain function.
-_DispatchRecorder.__torch_dispatch__ = _DispatchRecorder.__dict__["__torch_dispatch__"].__wrapped__  # type: ignore[method-assign]
 
 
 class _FunctionRecorder(TorchFunctionMode):

@@ -4,14 +4,16 @@
   running statistics, which its schema does not annotate;
 * the identity of a tensor's memory (views share it) and its version counter;
 * whether in-place ``_foreach_*`` ops bump version counters under a dispatch mode, per device type
-  (on torch 2.13 CPU they do not; on CUDA they do: see the engine notes).
+  (on torch 2.13 CPU they do not; on CUDA they do: see the engine notes);
+* that a dispatch mode's ``__torch_dispatch__`` is wrapped in ``torch._disable_dynamo``, which costs
+  on every op and imports ``torch._dynamo`` (seconds) on the first: :func:`plain_dispatch`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -62,7 +64,7 @@ def region_of(t: torch.Tensor) -> Region | None:
 def tensor_info(t: torch.Tensor) -> TensorInfo:
     return TensorInfo(
         shape=shape_of(t),
-        dtype=str(t.dtype).replace("torch.", ""),
+        dtype=dtype_name(t.dtype),
         storage=storage_key(t),
         version=version_of(t),
         requires_grad=bool(t.requires_grad),
@@ -82,9 +84,33 @@ def tensors_in(value: Any) -> Iterator[torch.Tensor]:
                 yield item
 
 
+ModeType = TypeVar("ModeType", bound=type[TorchDispatchMode])
+
+
+def plain_dispatch(mode: ModeType) -> ModeType:
+    """Install ``mode``'s own ``__torch_dispatch__`` instead of the wrapper TorchDispatchMode puts
+    around it (``torch._disable_dynamo``): a large share of the per-op cost, and its first call imports
+    torch._dynamo. Our modes run only eagerly (compiled code runs eagerly under them), so dynamo never
+    traces them."""
+    method = mode.__dict__["__torch_dispatch__"]
+    mode.__torch_dispatch__ = getattr(method, "__wrapped__", method)  # type: ignore[method-assign]
+    return mode
+
+
+_DTYPE_NAMES: dict[torch.dtype, str] = {}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).replace("torch.", "")
+    return name
+
+
 _FOREACH_BUMPS: dict[str, bool] = {}
 
 
+@plain_dispatch
 class _PassThrough(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         return func(*args, **(kwargs or {}))
@@ -115,10 +141,46 @@ class OpInfo:
     unannotated_written: tuple[tuple[int, str], ...]
     is_view: bool
     foreach: bool
+    # positions of the arguments that can hold tensors; None: some argument's type may hide one
+    tensor_positions: tuple[int, ...] | None = None
 
 
 _OP_INFO: dict[Any, OpInfo] = {}
 _UNANNOTATED_WRITES = frozenset({"running_mean", "running_var"})
+_NO_TENSOR = frozenset(
+    f"{wrap[0]}{base}{wrap[1]}"
+    for base in (
+        *("int", "bool", "number", "float", "complex", "str", "Device", "Generator", "Layout"),
+        *("ScalarType", "MemoryFormat", "SymInt"),
+    )
+    for wrap in (("", ""), ("Optional[", "]"), ("List[", "]"), ("Optional[List[", "]]"))
+)
+
+
+def _tensor_positions(schema: Any) -> tuple[int, ...] | None:
+    positions = []
+    for position, argument in enumerate(schema.arguments):
+        kind = str(argument.type)
+        if "Tensor" in kind:
+            positions.append(position)
+        elif kind not in _NO_TENSOR:
+            return None
+    return tuple(positions)
+
+
+def op_inputs(info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[torch.Tensor]:
+    """The tensors an op reads, in argument order (positional, then keyword): what
+    ``tensors_in`` finds in each argument, looking only where the schema allows a tensor."""
+    positions = info.tensor_positions
+    found: list[torch.Tensor] = []
+    for value in args if positions is None else (args[i] for i in positions if i < len(args)):
+        if isinstance(value, torch.Tensor):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found.extend(item for item in value if isinstance(item, torch.Tensor))
+    if kwargs:
+        found.extend(t for value in kwargs.values() for t in tensors_in(value))
+    return found
 
 
 def op_info(func: Any) -> OpInfo:
@@ -140,5 +202,7 @@ def op_info(func: Any) -> OpInfo:
             r.alias_info is not None and not r.alias_info.is_write for r in schema.returns
         )
         foreach = schema.name.startswith("aten::_foreach_")
-        info = _OP_INFO[func] = OpInfo(str(func), written, unannotated, is_view, foreach)
+        info = _OP_INFO[func] = OpInfo(
+            str(func), written, unannotated, is_view, foreach, _tensor_positions(schema)
+        )
     return info

@@ -9,6 +9,7 @@ only; this is a dependency hint, not a full analysis (``globals()[...]``, ``exec
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Mapping
 from types import CodeType, FunctionType
 from typing import Any
@@ -33,23 +34,77 @@ def _parse(source: str) -> ast.Module | None:
         return None
 
 
-def names_defined(source: str) -> set[str]:
+# a kernel's cells are parsed again at each diagnosis (the window, its widening, the streams): once is enough
+@functools.lru_cache(maxsize=1024)
+def _defined(source: str) -> frozenset[str]:
     tree = _parse(source)
-    return _stored(tree) if tree is not None else set()
+    return frozenset(_stored(tree)) if tree is not None else frozenset()
+
+
+def names_defined(source: str) -> set[str]:
+    return set(_defined(source))
+
+
+# IPython's magics that run their cell body or the rest of their line as Python in the user's namespace
+_CODE_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
+_MAGIC_CALLS = frozenset({"run_cell_magic", "run_line_magic"})
+
+
+def _shell_calls(tree: ast.AST) -> list[ast.Call]:
+    """The calls ``get_ipython().method(...)`` that IPython's transformer made of magics and escapes."""
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Call)
+        and isinstance(node.func.value.func, ast.Name)
+        and node.func.value.func.id == "get_ipython"
+    ]
+
+
+def _magic_code(call: ast.Call) -> list[str] | None:
+    """The Python a code-running magic runs (its line, its body); None for any other use of the shell."""
+    strings = [a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    assert isinstance(call.func, ast.Attribute)
+    if call.func.attr not in _MAGIC_CALLS or len(strings) != len(call.args) or not strings:
+        return None
+    return strings[1:] if strings[0] in _CODE_MAGICS else None
+
+
+def hides_names(sources: list[str]) -> bool:
+    """Some cell uses the shell in a way that may read names no source shows (``%run``, ``%%bash``
+    writing a file a later line reads, any magic not in :data:`_CODE_MAGICS`)."""
+    return any(map(_hides, sources))
+
+
+@functools.lru_cache(maxsize=1024)
+def _hides(source: str) -> bool:
+    tree = _parse(source)
+    return tree is None or any(_magic_code(call) is None for call in _shell_calls(tree))
 
 
 def names_read(source: str) -> set[str]:
-    """Names a cell reads before it binds them itself: what it takes from earlier cells."""
+    """Names a cell reads before it binds them itself: what it takes from earlier cells, the bodies
+    of ``%%time`` and the other code-running magics included."""
+    return set(_read(source))
+
+
+@functools.lru_cache(maxsize=1024)
+def _read(source: str) -> frozenset[str]:
     tree = _parse(source)
     if tree is None:
-        return set()
+        return frozenset()
     read: set[str] = set()
     bound: set[str] = set()
     for statement in tree.body:
         loads = {n.id for n in ast.walk(statement) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        for call in _shell_calls(statement):
+            for code in _magic_code(call) or ():
+                loads |= names_read(code)
         read |= loads - bound
         bound |= _stored(statement)
-    return read
+    return frozenset(read)
 
 
 def _nested_names(code: CodeType) -> set[str]:
@@ -76,6 +131,15 @@ def _own_code(value: Any, namespace: Mapping[str, Any]) -> list[CodeType]:
     return codes
 
 
+def code_names(value: Any, namespace: Mapping[str, Any]) -> set[str]:
+    """The global names that the notebook's own code in ``value`` (a function, a bound method, a class
+    or an instance of one) may read."""
+    names: set[str] = set()
+    for code in _own_code(value, namespace):
+        names |= _nested_names(code)
+    return {name for name in names if name in namespace}
+
+
 def names_reached(sources: list[str], namespace: Mapping[str, Any]) -> set[str]:
     """The names ``sources`` read, and the names the notebook's own functions and classes they use
     read in turn (``next_batch()`` reaches the global generator it calls ``next`` on).
@@ -85,9 +149,7 @@ def names_reached(sources: list[str], namespace: Mapping[str, Any]) -> set[str]:
     reached: set[str] = set().union(*(names_read(source) for source in sources))
     todo = list(reached)
     while todo:
-        for code in _own_code(namespace.get(todo.pop()), namespace):
-            for name in _nested_names(code) - reached:
-                if name in namespace:
-                    reached.add(name)
-                    todo.append(name)
+        for name in code_names(namespace.get(todo.pop()), namespace) - reached:
+            reached.add(name)
+            todo.append(name)
     return reached

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any, Protocol, TypeVar
 
-from .celldeps import names_defined, names_reached, names_read
+from .celldeps import hides_names, names_defined, names_reached, names_read
 from .cells import Cell
 from .run import RandomState
 from .streams import Streams
@@ -26,6 +26,19 @@ MAX_WINDOW = 8  # a widened replay never runs more than this many cells
 
 T = TypeVar("T")
 Rerun = Callable[[], BaseException | None]
+
+
+@dataclass
+class KernelRerun:
+    """The ``rerun`` :func:`replay_in_kernel` hands its caller, with the undo log of tensor writes. A
+    recorder given ``undo=rerun.undo`` shows the log every op from its own dispatch mode (one Python
+    dispatch per op for both); without one the log is a dispatch mode of its own around the cells."""
+
+    run: Rerun
+    undo: WriteLog
+
+    def __call__(self) -> BaseException | None:
+        return self.run()
 
 
 @dataclass
@@ -114,28 +127,38 @@ class ReplayReport:
 
     not_rewound: list[str] = field(default_factory=list)  # streams the replay read from elsewhere
     snapshot_complete: bool = True
+    runs: int = 0  # how many times the cells were re-executed (a second time: see pipeline.core.replay)
+
+
+def _below(namespace: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    """The part of the namespace the replayed cells reach: a stream below other names is not read."""
+    return {name: namespace[name] for name in names if name in namespace}
 
 
 def would_advance(shell: Any, window: FailedCell) -> list[str]:
     """The streams ``window`` reaches that a replay would move on for good (a generator, ...)."""
     reached = names_reached([c.transformed for c in window.cells], shell.user_ns)
-    return Streams.capture(shell.user_ns, hidden_names(shell)).cannot_rewind(reached)
+    return Streams.capture(_below(shell.user_ns, reached), hidden_names(shell)).cannot_rewind(reached)
 
 
 def replay_in_kernel(
     shell: Any,
     window: FailedCell,
-    under: Callable[[Rerun], T],
+    under: Callable[[KernelRerun], T],
     progress: AbstractContextManager[Any] | None = None,
     *,
     seconds: float | None = None,
     report: ReplayReport | None = None,
 ) -> T:
-    """Call ``under(rerun)``, where ``rerun()`` re-executes ``window`` in the kernel's namespace and
-    returns the exception it raised (or None); afterwards every tensor, name, object, random state,
-    generator object and iterator position the re-execution touched is put back as the failed run
-    left it, even on Ctrl-C or when the re-execution runs past ``seconds``
+    """Call ``under(rerun)``, where ``rerun()`` re-executes ``window`` in the kernel's namespace
+    and returns the exception it raised (or None); afterwards every tensor, name, object, random
+    state, generator object and iterator position the re-execution touched is put back as the failed
+    run left it, even on Ctrl-C or when the re-execution runs past ``seconds``
     (:class:`~.time_limit.TimeLimitExceeded` is then raised out of here).
+
+    A recorder around ``rerun()`` should be given ``undo=rerun.undo`` (:class:`KernelRerun`): the undo
+    log's own mode would otherwise sit above it and its copies show up in the trace. A second
+    ``rerun()`` first puts the kernel back as the failed run left it.
     """
     from IPython.utils.capture import capture_output
 
@@ -144,13 +167,27 @@ def replay_in_kernel(
     namespace = shell.user_ns
     hidden = hidden_names(shell)
     after = RandomState.capture()  # what the failed run left: the kernel goes back to it
-    snapshot = ObjectSnapshot.take(namespace, skip=hidden)
+    sources = [c.transformed for c in window.cells]
+    # below the names the cells reach, unless a magic may reach names no source shows: then all
+    reached = names_reached(sources, namespace)
+    roots = None if hides_names(sources) else reached
+    snapshot = ObjectSnapshot.take(namespace, skip=hidden, roots=roots)
     report.snapshot_complete = snapshot.complete
-    streams = Streams.capture(namespace, hidden)
-    reached = names_reached([c.transformed for c in window.cells], namespace)
+    streams = Streams.capture(namespace if roots is None else _below(namespace, roots), hidden)
     writes, assignments = WriteLog(), DataAssignments()
 
+    def put_back() -> None:
+        assignments.restore()  # first: the undo log's writes go to the memory put back here
+        writes.restore()
+        snapshot.restore()
+        streams.put_back()
+        after.restore()
+
     def rerun() -> BaseException | None:
+        if report.runs:
+            with deferred_interrupts():
+                put_back()
+        report.runs += 1
         if window.start is not None:
             window.start.random.restore()  # same dropout masks and random batches as the failed run
         start = window.start.streams if window.start is not None else None
@@ -158,7 +195,12 @@ def replay_in_kernel(
         report.not_rewound = streams.rewind_to(start, reached)
         try:
             # the replay's prints and displays repeat the failed run's: hidden
-            with capture_output(stdout=True, stderr=True, display=True), time_limit(seconds):
+            # the undo log sees every op: through the recorder's mode when one was given it, else its own
+            with (
+                capture_output(stdout=True, stderr=True, display=True),
+                time_limit(seconds),
+                nullcontext() if writes.watched else writes,
+            ):
                 for code in codes:
                     exec(code, shell.user_global_ns, namespace)
         except (KeyboardInterrupt, TimeLimitExceeded):
@@ -168,13 +210,8 @@ def replay_in_kernel(
         return None
 
     try:
-        # the undo logs are entered first so that their modes sit below whatever ``under`` installs
-        with progress or nullcontext(), writes, assignments:
-            return under(rerun)
+        with progress or nullcontext(), assignments:
+            return under(KernelRerun(rerun, writes))
     finally:
         with deferred_interrupts():
-            assignments.restore()  # first: the undo log's writes go to the memory put back here
-            writes.restore()
-            snapshot.restore()
-            streams.put_back()
-            after.restore()
+            put_back()

@@ -3,16 +3,20 @@
 Nothing is copied up front. Tensors are restored from an undo log kept at the dispatch level: the
 first time an op writes a storage that existed before the replay, that storage is copied once; at
 the end every copy is written back and each written tensor gets its shape and version counter back.
-Storages the replay allocated itself are never copied. ``t.data = other`` reaches no aten op: a
-function mode (:class:`DataAssignments`) keeps what ``t`` held before and puts it back. Python-side
-state is restored from shallow snapshots: the names of the namespace, the ``__dict__`` of modules,
-optimizers and other objects reachable from it, the containers they hold (lists, dicts, sets,
-deques, of any size and at any depth, up to :data:`MAX_OBJECTS` objects in all), and the ``.grad``
-of every reachable leaf tensor.
+Storages the replay allocated itself are never copied. The log sees the ops through the recorder's
+own dispatch mode (one Python dispatch per op for both), or through its own mode when used alone.
+``t.data = other`` reaches no aten op: :class:`DataAssignments` keeps what ``t`` held before and
+puts it back. Python-side state is restored from shallow snapshots: the names of the namespace, and
+below the names the replayed cells reach (with the names the notebook's own functions, methods and
+closures met on the way read in turn), the ``__dict__`` of modules, optimizers and other objects, the
+containers they hold (lists, dicts, sets, deques, of any size and at any depth, up to
+:data:`MAX_OBJECTS` objects in all), and the ``.grad`` of every leaf tensor met. A snapshot thus
+costs what the replay can reach, not what the session holds.
 
 What is *not* undone: prints, files, network, numpy arrays written in place, state held by objects
-not reachable from the namespace (their tensors' data is still restored), and ``detach_()`` on a
-tensor that existed before (autograd history cannot be re-attached). Random generators and
+the replayed code cannot reach by name (``globals()[...]``, objects held by other libraries; their
+tensors' data is still restored), and ``detach_()`` on a tensor that existed before (autograd
+history cannot be re-attached). Random generators and
 iterators are :mod:`.streams`'.
 """
 
@@ -28,10 +32,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from ..record.torch_facts import op_info, storage_key, tensors_in, version_of
+from ..record.torch_facts import (
+    OpInfo,
+    op_info,
+    op_inputs,
+    plain_dispatch,
+    storage_key,
+    tensors_in,
+    version_of,
+)
+from .celldeps import code_names
 
 
 def written_tensors(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[torch.Tensor]:
@@ -60,26 +72,40 @@ class _Written:
     offset: int
 
 
+@plain_dispatch
 class WriteLog(TorchDispatchMode):
     """The undo log: copy a pre-existing storage once, the first time an op writes it.
 
-    Enter it *before* the recorder, so that it sits below the recorder's mode: the copies it makes
-    then never show up as ops in the replay's trace.
+    Under the recorder it is the recorder's observer (``Recorder(undo=log)``), called from the
+    recorder's mode, and is not entered itself. Entered on its own it is a dispatch mode; it must
+    then sit below any recorder, so that the copies it makes never show up as ops in a trace.
     """
 
     def __init__(self) -> None:
         super().__init__()
+        self.watched = False  # a recorder calls before() and after() for every op (OpObserver)
         self._born: set[int] = set()  # storages the replay allocated: nothing to restore
         self._copies: dict[int, tuple[torch.UntypedStorage, torch.UntypedStorage]] = {}
         self._written: dict[int, _Written] = {}  # id(tensor) -> state before its first write
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
-        for t in written_tensors(func, args, kwargs):
-            self._before_write(t)
+        self.before(func, args, kwargs)
         out = func(*args, **kwargs)
-        self._note_allocations(args, kwargs, out)
+        self.after(func, args, kwargs, out)
         return out
+
+    def before(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        info = op_info(func)
+        if info.written or info.unannotated_written:
+            for t in written_tensors(func, args, kwargs):
+                self._before_write(t)
+
+    def after(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        info = op_info(func)
+        # a view or an in-place op returns memory of its inputs: nothing was allocated
+        if not (info.is_view or info.written):
+            self._note_allocations(info, args, kwargs, out)
 
     def _before_write(self, t: torch.Tensor) -> None:
         key = storage_key(t)
@@ -91,13 +117,15 @@ class WriteLog(TorchDispatchMode):
         if id(t) not in self._written:
             self._written[id(t)] = _Written(t, t.untyped_storage(), version_of(t), *_geometry(t))
 
-    def _note_allocations(self, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+    def _note_allocations(
+        self, info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any
+    ) -> None:
         # an output whose memory is not one of the inputs' was allocated by this op
-        inputs = {storage_key(t) for a in (*args, *kwargs.values()) for t in tensors_in(a)}
-        for t in tensors_in(out):
-            key = storage_key(t)
-            if key > 0 and key not in inputs and key not in self._copies:
-                self._born.add(key)
+        outputs = [out] if isinstance(out, torch.Tensor) else list(tensors_in(out))
+        keys = [key for key in map(storage_key, outputs) if key > 0 and key not in self._born]
+        if keys:
+            inputs = {storage_key(t) for t in op_inputs(info, args, kwargs)}
+            self._born.update(key for key in keys if key not in inputs and key not in self._copies)
 
     @property
     def copied_bytes(self) -> int:
@@ -125,41 +153,53 @@ class WriteLog(TorchDispatchMode):
         self._born.clear()
 
 
-_SET_DATA = torch._C.TensorBase.data.__set__  # type: ignore[attr-defined]
+_DATA: Any = torch._C.TensorBase.data  # the C property itself (typed as a Tensor by torch)
 
 
-class DataAssignments(TorchFunctionMode):
+class DataAssignments:
     """``t.data = other`` during the replay: what ``t`` held before, put back afterwards.
 
     The assignment swaps the tensor's memory without any aten op, so the undo log never sees it
     (a momentum encoder's ``p_k.data = p_k.data * m + p_q.data * (1 - m)`` would be applied twice).
     The first assignment to each tensor keeps an alias of its memory, its shape and its version.
+    While entered, ``torch.Tensor.data`` is a property of ours that does this before it assigns: a
+    function mode would see it too, but costs on every torch call the replay makes.
     """
 
     def __init__(self) -> None:
-        super().__init__()
         self._before: dict[int, tuple[torch.Tensor, torch.Tensor, int]] = {}  # id -> (t, alias, version)
+        self._shadowed: Any = None
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        if (
-            func == _SET_DATA
-            and args
-            and isinstance(args[0], torch.Tensor)
-            and id(args[0]) not in self._before
-        ):
-            t = args[0]
-            with torch._C.DisableTorchFunction():  # our own read of .data is no user call
-                self._before[id(t)] = (t, t.data, version_of(t))
-        return func(*args, **(kwargs or {}))
+    def __enter__(self) -> DataAssignments:
+        self._shadowed = torch.Tensor.__dict__.get("data")
+        torch.Tensor.data = property(_DATA.__get__, self._assign)  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._shadowed is None:
+            del torch.Tensor.data
+        else:
+            torch.Tensor.data = self._shadowed  # type: ignore[method-assign]
+
+    def _assign(self, t: torch.Tensor, value: torch.Tensor) -> None:
+        if id(t) not in self._before:
+            self._before[id(t)] = (t, _read_data(t), version_of(t))
+        _DATA.__set__(t, value)
 
     def restore(self) -> None:
         for t, alias, version in self._before.values():
-            with torch._C.DisableTorchFunction():
-                t.data = alias
+            with torch._C.DisableTorchFunction():  # our own assignment is no user call
+                _DATA.__set__(t, alias)
             if version >= 0:
                 with contextlib.suppress(RuntimeError):
                     torch._C._autograd._unsafe_set_version_counter((t,), (version,))
         self._before.clear()
+
+
+def _read_data(t: torch.Tensor) -> torch.Tensor:
+    with torch._C.DisableTorchFunction():  # our own read of .data is no user call
+        data: torch.Tensor = _DATA.__get__(t, type(t))
+    return data
 
 
 # ---------------------------------------------------------------------------------------------- objects
@@ -185,32 +225,28 @@ class ObjectSnapshot:
     complete: bool = True  # False: more than MAX_OBJECTS objects were reachable; the rest is not restored
 
     @classmethod
-    def take(cls, namespace: dict[str, Any], skip: frozenset[str] = frozenset()) -> ObjectSnapshot:
+    def take(
+        cls, namespace: dict[str, Any], skip: frozenset[str] = frozenset(), roots: set[str] | None = None
+    ) -> ObjectSnapshot:
+        """Snapshot the namespace's names, and the objects below ``roots`` (every name when None).
+
+        From given roots the walk also follows the notebook's own code it meets (functions, bound
+        methods, closures, instances of notebook classes) to the names that code reads: a hook
+        registered in an earlier cell that appends to a global list is reached through the model.
+        """
         snapshot = cls(namespace, names=dict(namespace))
-        seen: set[int] = set()
-        queue: list[Any] = [v for k, v in namespace.items() if k not in skip]
-        while queue:
-            value = queue.pop()
-            if isinstance(value, (*_ATOMS, *_OPAQUE)) or id(value) in seen:
-                continue
-            if len(seen) >= MAX_OBJECTS:
-                snapshot.complete = False
-                break
-            seen.add(id(value))
-            queue.extend(child for child in snapshot._record(value) if type(child) not in _ATOM_TYPES)
+        walk = _Walk(snapshot, namespace, skip, following=roots is not None)
+        walk.names_done.update(roots if roots is not None else namespace.keys())
+        walk.queue.extend(v for k, v in namespace.items() if k not in skip and (roots is None or k in roots))
+        walk.run()
         return snapshot
 
-    def _record(self, value: Any) -> list[Any]:
+    def record(self, value: Any) -> list[Any]:
         """Snapshot ``value`` itself; return what it holds (to walk next)."""
         if isinstance(value, torch.Tensor):
             if value.is_leaf:
                 self.leaves.append((value, value.grad, value.requires_grad))
             return []
-        if isinstance(value, torch.nn.Module):
-            children: list[Any] = []
-            for module in value.modules():  # every submodule, each with its own hooks and buffers
-                children.extend(self._record_object(module))
-            return children
         if isinstance(value, dict):
             self.dicts.append((value, dict(value)))
             return [*value.keys(), *value.values()]
@@ -227,9 +263,7 @@ class ObjectSnapshot:
             return items
         if isinstance(value, (tuple, frozenset)):
             return list(value)
-        return self._record_object(value)
-
-    def _record_object(self, value: Any) -> list[Any]:
+        # a module's submodules, parameters, buffers and hooks are in the dicts of its __dict__
         attributes = getattr(value, "__dict__", None)
         if not isinstance(attributes, dict) or type(value).__module__.startswith(("IPython", "ipykernel")):
             return []
@@ -259,6 +293,61 @@ class ObjectSnapshot:
                 queue.clear()
                 queue.extend(queue_items)
         _restore_dict(self.namespace, self.names)
+
+
+@dataclass
+class _Walk:
+    """One walk of :meth:`ObjectSnapshot.take`: each object once, at most :data:`MAX_OBJECTS`."""
+
+    snapshot: ObjectSnapshot
+    namespace: dict[str, Any]
+    skip: frozenset[str]
+    following: bool  # follow the notebook's own code to the names it reads
+    queue: list[Any] = field(default_factory=list)
+    seen: set[int] = field(default_factory=set)
+    names_done: set[str] = field(default_factory=set)
+
+    def run(self) -> None:
+        seen, queue, snapshot = self.seen, self.queue, self.snapshot
+        own_module = self.namespace.get("__name__")
+        while queue:
+            value = queue.pop()
+            kind = type(value)
+            if kind in _ATOM_TYPES or id(value) in seen:
+                continue
+            if len(seen) >= MAX_OBJECTS:
+                snapshot.complete = False
+                return
+            seen.add(id(value))
+            if isinstance(value, _OPAQUE):
+                if self.following:
+                    self._follow_code(value)
+                continue
+            if self.following and kind.__module__ == own_module and id(kind) not in seen:
+                seen.add(id(kind))
+                self._follow_code(kind)  # an instance of a notebook class: what its methods read
+            queue.extend(child for child in snapshot.record(value) if type(child) not in _ATOM_TYPES)
+
+    def _follow_code(self, value: Any) -> None:
+        if isinstance(value, types.MethodType):
+            self.queue.append(value.__self__)
+            value = value.__func__
+        if isinstance(value, types.FunctionType) and value.__globals__ is self.namespace:
+            self.queue.extend(cell.cell_contents for cell in value.__closure__ or () if _filled(cell))
+        elif not isinstance(value, (types.FunctionType, type)):
+            return
+        for name in code_names(value, self.namespace) - self.names_done:
+            self.names_done.add(name)
+            if name not in self.skip:
+                self.queue.append(self.namespace[name])
+
+
+def _filled(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 (an empty cell raises on read)
+    except ValueError:
+        return False
+    return True
 
 
 def _restore_dict(container: dict[Any, Any], items: dict[Any, Any]) -> None:

@@ -134,6 +134,7 @@ def run(case: str, magic: str | None, seen_path: str) -> dict[str, Any]:
         "notes": list(getattr(error, "__notes__", [])),
         "writer": ((diagnosis or {}).get("inplace") or {}).get("code"),
         "diagnosis_notes": (diagnosis or {}).get("notes", []),
+        "fix_verified": bool(((diagnosis or {}).get("fixes") or [{}])[0].get("verified")),
         "seen": Path(seen_path).read_text().splitlines(),
         "state": digest(shell.user_ns),
     }

@@ -1,0 +1,136 @@
+"""``--audit`` (issue 16, item 1): silent writes into saved tensors, on real torch, real fused
+optimizers (torch 2.13 runs Adam/AdamW/SGD(fused=True) on CPU, and none bumps a version counter),
+``.data``, ``.numpy()`` and ``.data =`` assignment; no finding on the negatives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from conftest import OWN_CASES, SHARED_CASES, case_ids
+
+from inplace_magic.diagnose.silent import SILENT
+from inplace_magic.pipeline.audit import audit_cells
+from inplace_magic.replay.cells import read_cells
+
+AUDIT = OWN_CASES / "audit"
+EXPECTED: dict[str, Any] = json.loads((AUDIT / "expected.json").read_text())
+
+
+def _audit(path: Path, with_fixes: bool = False):  # type: ignore[no-untyped-def]
+    return audit_cells(read_cells(str(path)), str(path), with_fixes=with_fixes)
+
+
+@pytest.mark.parametrize("optimizer", [torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD])
+def test_fused_optimizers_run_on_cpu_and_bump_no_version(optimizer: type[torch.optim.Optimizer]) -> None:
+    """The fact the audit exists for: the plain run's version check cannot see a fused step."""
+    p = torch.nn.Parameter(torch.randn(3))
+    p.grad = torch.ones(3)
+    before, values = p._version, p.detach().clone()
+    optimizer([p], lr=0.1, fused=True).step()
+    assert p._version == before
+    assert not torch.equal(p.detach(), values)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED), ids=str)
+def test_each_hazard_is_found_with_its_writer_and_saver(name: str) -> None:
+    expected = EXPECTED[name]
+    result = _audit(AUDIT / f"{name}.py")
+    assert result.check.status == "ok"  # PyTorch raised nothing: that is the point
+    assert result.status == "silent_hazard"
+    assert len(result.hazards) == 1
+    hazard = result.hazards[0]
+    report = hazard.diagnosis.to_json()
+    assert hazard.cause == expected["cause"]
+    assert report["headline"].startswith(SILENT)
+    assert report["error"]["line"] == expected["backward_line"]
+    assert [report["saved_by"]["cell"], report["saved_by"]["line"]] == expected["saved_by"]
+    if expected["inplace"] is None:
+        assert report["inplace"] is None
+        assert report["limits"]
+    else:
+        cell, line, code = expected["inplace"]
+        assert (report["inplace"]["cell"], report["inplace"]["line"]) == (cell, line)
+        assert report["inplace"]["code"].startswith(code)
+    assert [site["line"] for site in report["also_written_by"]] == expected["also"]
+    assert report["tensor"]["saved_version"] == report["tensor"]["version"]  # no bump: silent
+
+
+def test_the_gan_fix_is_verified_by_auditing_the_fixed_code() -> None:
+    result = _audit(AUDIT / "gan_fused_adam_step_before_g_backward.py", with_fixes=True)
+    fixes = result.hazards[0].diagnosis.fixes
+    assert fixes and fixes[0]["verified"] and fixes[0]["kind"] == "reorder_step"
+    assert fixes[0]["changes_semantics"]
+    fallback = [f for f in fixes if f["kind"] == "allow_mutation"]
+    assert all(not f["verified"] for f in fallback)  # its hooks hide every save from the audit
+    assert result.check.executions.fix_verification >= 1
+
+
+def _library_negative_imports(path: Path) -> bool:
+    meta = json.loads(path.with_suffix(".json").read_text())
+    for name in meta.get("requires", []):
+        try:
+            __import__(name)
+        except Exception:
+            return False
+    return True
+
+
+NEGATIVES = case_ids(SHARED_CASES / "negatives") + case_ids(OWN_CASES / "libraries" / "negatives")
+OWN_NEGATIVES = sorted((AUDIT / "negatives").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", NEGATIVES + OWN_NEGATIVES, ids=lambda p: p.stem)
+def test_no_false_alarm_on_the_negatives(path: Path) -> None:
+    if path.with_suffix(".json").exists() and not _library_negative_imports(path):
+        pytest.skip("its library does not import here (make test-libraries)")
+    result = _audit(path)
+    assert result.hazards == [], [h.diagnosis.headline for h in result.hazards]
+    assert result.status == result.check.status  # ok, or the negative's own other error
+    if result.check.status == "ok":
+        assert result.run is not None and result.run.contents.unpacked  # the audit did look
+
+
+def test_the_cli_exit_codes(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = run_cli(
+        "check", "--audit", "--no-fix", str(AUDIT / "data_add_between_forward_and_backward.py")
+    )
+    assert code == 1
+    assert f"Silent in-place hazard ({SILENT})" in out and "y.data.mul_(0.5)" in out
+    clean = tmp_path / "clean.py"
+    clean.write_text("import torch\nw = torch.randn(3, requires_grad=True)\n(w * 2).sum().backward()\n")
+    code, out, _ = run_cli("check", "--audit", "--json", str(clean))
+    report = json.loads(out)
+    assert code == 0 and report["status"] == "ok"
+    assert report["audit"]["ran"] and report["audit"]["hazards"] == []
+    assert report["executions"]["audit"] == 1
+
+
+def test_compiled_code_is_audited_eagerly_and_its_gradients_compared() -> None:
+    """Real torch.compile (aot_eager: Inductor's C++ build takes about 60 s here, per process): the
+    audited run is eager (the silent write inside the compiled function is found), and one more plain
+    run gives the compiled gradients, which agree with eager on torch 2.13 here."""
+    result = _audit(AUDIT / "compiled_data_write_inside_compiled_fn.py")
+    assert result.compiled is not None
+    assert result.compiled.compared == 1 and not result.compiled.differ
+    assert result.audit_runs == 2
+    assert result.run is not None and result.run.compiled_code  # torch.compile's target was seen
+
+
+def test_the_watched_command_exits_1_on_a_hazard_and_3_on_write() -> None:
+    """The real ``inplace-magic`` process (its watching parent and the child that audits)."""
+    import subprocess
+    import sys
+
+    case = str(AUDIT / "numpy_write_into_saved_activation.py")
+    command = [sys.executable, "-m", "inplace_magic", "check", "--audit", "--no-fix", "--json", case]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["status"] == "silent_hazard"
+    assert report["audit"]["hazards"][0]["cause"] == "unrecorded"
+    refused = subprocess.run([*command[:-3], "--write", case], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 3 and "--audit does not take --write" in refused.stderr
