@@ -12,6 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # ../shared/cases beside the checkout (as on developer machines and CI); override for other layouts
 SHARED_CASES = Path(os.environ.get("INPLACE_MAGIC_SHARED_CASES", ROOT.parent / "shared" / "cases"))
 OWN_CASES = ROOT / "tests" / "cases"
+# Our own crashes fail the tests instead of hiding behind an internal-error note (see
+# inplace_magic/pipeline/internal.py); CLI processes, sandboxes and kernels the tests start inherit it.
+os.environ.setdefault("INPLACE_MAGIC_INTERNAL_ERRORS", "raise")
 
 
 def case_ids(folder: Path) -> list[Path]:
