@@ -1,1 +1,1 @@
-""""""
+"""Face: the notebook. ``%%gradcheck``, the exception hook, cell names and display."""

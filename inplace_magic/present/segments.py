@@ -75,7 +75,7 @@ def cells_of(diag: Any) -> dict[int, str | None]:
 
 
 def location(loc: Mapping[str, Any] | None, cells: Cells) -> list[Segment]:
-    """ "cell [2], line 10" as a cell reference and its line; a file's location as text."""
+    """A location such as "cell [2], line 10" as a cell reference and its line; a file's location as text."""
     if not loc or not isinstance(loc.get("line"), int):
         return []
     cell = loc.get("cell")

@@ -56,12 +56,12 @@ class SourceText:
 
     @property
     def newline(self) -> str:
-        """The file's usual line ending ("\\n" for a file without any)."""
+        r"""The file's usual line ending ("\n" for a file without any)."""
         endings = Counter(ending for _, ending in _lines(self.raw.decode(self.encoding)) if ending)
         return endings.most_common(1)[0][0] if endings else "\n"
 
     def encode(self, text: str) -> bytes:
-        """``text`` (lines ending in "\\n") as this file's bytes.
+        r"""``text`` (lines ending in "\n") as this file's bytes.
 
         Raises ``UnicodeEncodeError`` when ``text`` has characters the file's encoding cannot hold.
         """
