@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy
 import torch
@@ -29,7 +30,7 @@ def test_each_stream_is_set_back_on_the_very_object() -> None:
 
 
 def test_iterators_over_any_sequence_and_legacy_numpy_generators_are_set_back() -> None:
-    streams = {
+    streams: dict[str, Any] = {
         "t": iter((1, 2, 3)),
         "s": iter("abc"),
         "u": iter("äöü"),

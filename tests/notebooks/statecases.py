@@ -111,7 +111,7 @@ def run(case: str, magic: str | None, seen_path: str) -> dict[str, Any]:
     """The case in a fresh shell: the digest, what each run of the failing cell took, the notes."""
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
-    from statehash import digest
+    from statehash import digest  # type: ignore[import-not-found]  # run with its own folder on sys.path
     from traitlets.config import Config
 
     config = Config()
