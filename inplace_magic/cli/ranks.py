@@ -31,6 +31,7 @@ import sys
 import time
 from typing import Any
 
+from ..diagnose.contract import without_diagnosis
 from ..pipeline.distributed import MAX_LAUNCH_CHECKS, DistributedCheck, check_distributed
 from ..present.ranks import rank_summary
 from ..replay.cells import Cell
@@ -117,17 +118,9 @@ def launch(nproc: int, argv: list[str], channel: Channel | None, *, json_output:
 def _no_report(nproc: int, codes: list[int], message: str) -> dict[str, Any]:
     """The launch's JSON when every rank ended before one could report (stdout still has one object)."""
     return {
-        "status": "other_error",
-        "error": {"type": "RankLost", "message": message, "cell": None, "line": None},
-        "kind": None,
-        "member": None,
-        "inplace": None,
-        "saved_by": None,
-        "skip": None,
-        "tensor": None,
-        "limits": [],
-        "fixes": [],
-        "notes": [],
+        **without_diagnosis(
+            "other_error", {"type": "RankLost", "message": message, "cell": None, "line": None}, []
+        ),
         "traceback": "",
         "executions": {"run": 1, "replay": 0, "fix_verification": 0, "total": 1},
         "internal_errors": [],

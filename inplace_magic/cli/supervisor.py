@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+from ..diagnose.contract import without_diagnosis  # torch-free: the watcher stays light
 from .options import CHILD_FLAG, parser
 
 # A stage may take twice its own limit and this much more (the diagnosis after a replay that ended
@@ -170,17 +171,9 @@ _STAGES = {
 def _process_end(message: str, cell: int | None) -> dict[str, Any]:
     """The JSON report of a check whose process ended before it finished, outside any stage."""
     return {
-        "status": "other_error",
-        "error": {"type": "ProcessEnd", "message": message, "cell": cell, "line": None},
-        "kind": None,
-        "member": None,
-        "inplace": None,
-        "saved_by": None,
-        "skip": None,
-        "tensor": None,
-        "limits": [],
-        "fixes": [],
-        "notes": [],
+        **without_diagnosis(
+            "other_error", {"type": "ProcessEnd", "message": message, "cell": cell, "line": None}, []
+        ),
         "traceback": "",
         "executions": {"run": 1, "replay": 0, "fix_verification": 0, "total": 1},
         "internal_errors": [],

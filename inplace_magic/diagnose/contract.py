@@ -9,6 +9,7 @@ Schema in ``schema/wire/diagnosis.schema.json`` is generated from these classes
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal, TypedDict
 
 from ..record.family import Kind
@@ -162,3 +163,21 @@ class DiagnosisJSON(TypedDict):
     limits: list[str]  # what the engine could not know, in words (also in the explanation)
     reproduced: bool  # the replay raised the same kind of error
     fixes: list[FixJSON]
+
+
+def without_diagnosis(status: str, error: Mapping[str, Any] | None, notes: list[str]) -> dict[str, Any]:
+    """A report's fields when nothing was diagnosed: the keys a diagnosis has, empty, so that every
+    report (the check's, a process that ended early, a launch whose ranks were lost) has one shape."""
+    return {
+        "status": status,
+        "error": dict(error) if error is not None else None,
+        "kind": None,
+        "member": None,
+        "inplace": None,
+        "saved_by": None,
+        "skip": None,
+        "tensor": None,
+        "limits": [],
+        "fixes": [],
+        "notes": list(notes),
+    }

@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 import torch
 
 from ..diagnose.analysis import diagnose
+from ..diagnose.contract import without_diagnosis
 from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location
 from ..diagnose.explain import explain
 from ..diagnose.locations import Locator
@@ -119,19 +120,7 @@ class CheckResult:
             out = dict(self.diagnosis.to_json())
             out["notes"] = [*out["notes"], *self.notes]
         else:
-            out = {
-                "status": self.status,
-                "error": self.error.to_json() if self.error else None,
-                "kind": None,
-                "member": None,
-                "inplace": None,
-                "saved_by": None,
-                "skip": None,
-                "tensor": None,
-                "limits": [],
-                "fixes": [],
-                "notes": list(self.notes),
-            }
+            out = without_diagnosis(self.status, self.error.to_json() if self.error else None, self.notes)
         if out["error"] is not None and out["error"]["cell"] is None and self.error_cell is not None:
             out["error"]["cell"] = self.error_cell
         out["traceback"] = self.traceback
