@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,6 +126,9 @@ def test_the_default_gradcheck_offers_a_verified_gradient_preserving_fix(kernel:
     assert best["kind"] == "inplace_kwarg" and best["verified"] and best["preserves_gradients"] is True
     assert "SUGGESTED FIX (verified, gradient-preserving)" in final["text/plain"]
     assert "verified, gradient-preserving" in final["text/html"]
+    # the update is rendered after the face's diagnosis, and still names cells by their prompt
+    for shown in (first["data"]["text/plain"], final["text/plain"]):
+        assert "cell [" in shown and re.search(r"cell \d", shown) is None, shown
     assert "application/vnd.jupyter.widget-view+json" in final  # the panel stays in the display
     statuses = _panel_statuses(outputs)
     assert statuses[-1] == "verified" and "verifying" in statuses

@@ -102,6 +102,9 @@ class _Fallback:
         self.statuses = statuses  # fix index -> verification status, where it is not the fix's own
         self.view = dict(view)  # the widget's view, kept in every update of the display
         self.display_id = display_id
+        # the cell names in force when it was first shown ("cell [4]" in a kernel): the update after
+        # verification is rendered later, outside the face's prompt_cell_names()
+        self.cell_name = CELL_NAME.get()
 
     def bundle(self) -> dict[str, Any]:
         report = json.loads(json.dumps(self.diagnosis.to_json(), default=str))
@@ -110,7 +113,11 @@ class _Fallback:
             {**fix, "verification": self.statuses[i]} if i in self.statuses else fix
             for i, fix in enumerate(self.diagnosis.fixes)
         ]
-        text = {"text/plain": render_text(shown), "text/html": render_html(shown)}
+        token = CELL_NAME.set(self.cell_name)
+        try:
+            text = {"text/plain": render_text(shown), "text/html": render_html(shown)}
+        finally:
+            CELL_NAME.reset(token)
         return {**self.view, **text, MIME_TYPE: report}
 
     def publish(self, update: bool = False) -> None:
