@@ -118,3 +118,11 @@ def test_without_a_panel_the_kernel_copy_and_the_sidebar_still_update() -> None:
 def _panel_free_fix() -> Any:
     fixture = _fixture("skip_connection")
     return build_state(fixture["diagnosis"], dict(enumerate(fixture["sources"])))["fixes"][0]
+
+
+def test_the_verdicts_line_is_shown_once_not_again_among_the_notes() -> None:
+    cost = "Verified in this kernel: twice re-executed for the fixes so far; kernel state restored."
+    notes = ["Verified: the fixed cells ran without error.", cost]
+    updated = with_verdict(_panel_free_fix(), {"status": "verified", "detail": cost, "notes": notes})
+    assert updated["verification"]["detail"] == cost
+    assert updated["notes"] == notes[:1]

@@ -389,9 +389,12 @@ def with_verdict(fix: FixView, verdict: FixVerdict | Mapping[str, Any]) -> FixVi
     updated: FixView = copy.deepcopy(fix)
     updated["verified"] = bool(verdict.get("verified", verified))
     updated["preserves_gradients"] = verdict.get("preserves_gradients", preserves)
+    detail = str(verdict.get("detail") or "")
     if "notes" in verdict:
-        updated["notes"] = [str(note) for note in verdict["notes"] or []]
+        # the verdict's own line is shown once, as the verification line under the fix, not again
+        # among its notes (the text report, which has no such line, keeps it among them)
+        updated["notes"] = [str(note) for note in verdict["notes"] or [] if str(note) != detail]
     updated["labels"] = _labels(updated, status)
-    updated["verification"] = verification(updated, status, str(verdict.get("detail") or ""))
+    updated["verification"] = verification(updated, status, detail)
     updated["can_apply"] = can_apply(status) and bool(updated["edits"] or updated["cells"])
     return updated

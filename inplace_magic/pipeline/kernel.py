@@ -312,8 +312,8 @@ def verify_fixes(
 
 def _cost(replays: int) -> str:
     return (
-        f"Verified in this kernel: {_times(replays)} re-executed for the fixes so far (the fixed cells, "
-        "and the same cells without the fix as the gradient reference); kernel state restored."
+        f"Verified in this kernel: the cells re-ran {_times(replays)} (with a fix, and without it for "
+        "the reference gradients); its state restored."
     )
 
 
