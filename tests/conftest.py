@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,10 @@ OWN_CASES = ROOT / "tests" / "cases"
 # Our own crashes fail the tests instead of hiding behind an internal-error note (see
 # inplace_magic/pipeline/internal.py); CLI processes, sandboxes and kernels the tests start inherit it.
 os.environ.setdefault("INPLACE_MAGIC_INTERNAL_ERRORS", "raise")
+# pytest-xdist's workers start with SIGINT ignored, and every process a test starts inherits that:
+# Ctrl-C would reach neither the code under test nor the CLI's child. Give the worker Python's own
+# handler back (a handler function, unlike SIG_IGN, is reset to the default in a child at exec).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def case_ids(folder: Path) -> list[Path]:

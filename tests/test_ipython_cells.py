@@ -6,6 +6,7 @@ for the JSON and the fix verification, by the real command.
 
 from __future__ import annotations
 
+import builtins
 import json
 import subprocess
 import sys
@@ -91,7 +92,10 @@ def test_reports_keep_the_users_lines_through_magics(tmp_path: Path) -> None:
     assert (got["saved_by"]["cell"], got["saved_by"]["line"]) == (3, 3)
 
 
-def test_a_script_is_python_unless_it_uses_ipython_syntax(tmp_path: Path) -> None:
+def test_a_script_is_python_unless_it_uses_ipython_syntax(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # IPython's test shell (another test's, in this process) leaves get_ipython among the builtins;
+    # a script run by the CLI's own process never has it
+    monkeypatch.delattr(builtins, "get_ipython", raising=False)
     plain = tmp_path / "plain.py"
     plain.write_text(
         "# %%\ntry:\n    get_ipython()\nexcept NameError:\n    in_ipython = False\nassert not in_ipython\n"

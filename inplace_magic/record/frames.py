@@ -60,6 +60,12 @@ _INTERNAL_PACKAGES = frozenset(
         "nbclient",
         "comm",
         "debugpy",
+        # test runners run the user's code too (pytest-xdist's workers through execnet's exec)
+        "_pytest",
+        "pytest",
+        "pluggy",
+        "execnet",
+        "xdist",
     }
 )
 _INSTALLED = ("site-packages", "dist-packages")  # where pip (and Debian's Python) install packages
