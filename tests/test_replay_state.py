@@ -69,23 +69,7 @@ def test_state_after_gradcheck_equals_a_plain_failing_runs(
         assert len(set(magic["seen"])) == 2
 
 
-# A known gap, kept failing-strict until it is fixed: a range iterator that only a function defined
-# in an earlier cell reads (``next(steps)`` inside ``next_x()``) is put back after the diagnosis'
-# replay but not after the live verification's re-executions (each advances it once more).
-VERIFICATION_GAPS = {
-    "range_iterator_in_a_function": "live verification leaves an iterator read inside a function advanced"
-}
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=VERIFICATION_GAPS[c]))
-        if c in VERIFICATION_GAPS
-        else c
-        for c in CASES
-    ],
-)
+@pytest.mark.parametrize("case", list(CASES))
 def test_state_after_verifying_the_fixes_equals_a_plain_failing_runs(
     case: str, runs: dict[str, dict[str, dict[str, Any]]]
 ) -> None:

@@ -116,17 +116,30 @@ def _nested_names(code: CodeType) -> set[str]:
     return names
 
 
+class Overlay(dict):  # type: ignore[type-arg]
+    """A copy of the notebook's namespace that a fix's verification runs in. The notebook's functions
+    keep the notebook's own namespace as their globals, so they are the notebook's code here too."""
+
+    def __init__(self, origin: dict[str, Any]) -> None:
+        super().__init__(origin)
+        self.origin = origin
+
+
+def _notebooks(functions_globals: object, namespace: Mapping[str, Any]) -> bool:
+    return functions_globals is namespace or functions_globals is getattr(namespace, "origin", None)
+
+
 def _own_code(value: Any, namespace: Mapping[str, Any]) -> list[CodeType]:
     """The code of ``value`` when the notebook defined it: a function, a class (its methods), an
     instance of such a class, a bound method."""
     value = getattr(value, "__func__", value)
     if isinstance(value, FunctionType):
-        return [value.__code__] if value.__globals__ is namespace else []
+        return [value.__code__] if _notebooks(value.__globals__, namespace) else []
     kind = value if isinstance(value, type) else type(value)
     codes = []
     for attribute in vars(kind).values():
         function = getattr(attribute, "__func__", getattr(attribute, "fget", attribute))
-        if isinstance(function, FunctionType) and function.__globals__ is namespace:
+        if isinstance(function, FunctionType) and _notebooks(function.__globals__, namespace):
             codes.append(function.__code__)
     return codes
 

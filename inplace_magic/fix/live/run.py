@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from ...replay.celldeps import Overlay
 from ...replay.kernel import FailedCell, ReplayReport, Rerun, replay_in_kernel
 from ..sandbox import grads
 
@@ -105,7 +106,7 @@ def replay_window(
     ``allow_mutation`` under ``allow_mutation_on_saved_tensors`` (the gradient reference). The
     kernel is left as before; :class:`~inplace_magic.replay.time_limit.TimeLimitExceeded` and
     KeyboardInterrupt come out of here after it was put back."""
-    overlay = dict(shell.user_ns)
+    overlay = Overlay(shell.user_ns)
     observed = Observed()
     report = ReplayReport()
 
