@@ -114,7 +114,7 @@ def test_case_is_diagnosed_in_the_right_cells(case: Path, case_runs: dict[Path, 
 
 @CASES
 def test_case_diagnosis_equals_the_cli(case: Path, case_runs: dict[Path, tuple[Run, Run]]) -> None:
-    cli = check_cells(cells_of(case), with_fixes=False).to_json()
+    cli = check_cells(cells_of(case), str(case), with_fixes=False).to_json()  # its siblings import
     magic = case_runs[case][1].diagnosis
     assert magic is not None
     assert magic["kind"] == cli["kind"]
