@@ -12,14 +12,11 @@ import sys
 
 from ..pipeline.audit import audit_cells
 from ..present.audit import render_audit
+from ..present.words import times
 from ..replay.cells import Cell
 from .channel import Channel
 from .report import EXIT, deliver, report_text
 from .stdout import user_output_to_stderr
-
-
-def _times(n: int) -> str:
-    return {1: "once", 2: "twice"}.get(n, f"{n} times")
 
 
 def main(args: argparse.Namespace, cells: list[Cell], channel: Channel | None) -> int:
@@ -56,15 +53,15 @@ def main(args: argparse.Namespace, cells: list[Cell], channel: Channel | None) -
     parts = ["once as given"]
     if runs["audit"]:
         parts.append(
-            f"{_times(runs['audit'])} for the audit (under the recorder, then compiled)"
+            f"{times(runs['audit'])} for the audit (under the recorder, then compiled)"
             if runs["audit"] > 1
             else "once more under the audit recorder"
         )
     if runs["replay"]:
         parts.append("once more under the recorder to diagnose the error (the replay)")
     if runs["fix_verification"]:
-        parts.append(f"{_times(runs['fix_verification'])} to verify fixes")
-    sentence = f"Your code ran {_times(runs['total'])}: " + ", ".join(parts) + "."
+        parts.append(f"{times(runs['fix_verification'])} to verify fixes")
+    sentence = f"Your code ran {times(runs['total'])}: " + ", ".join(parts) + "."
     deliver(
         args,
         cells,

@@ -26,6 +26,7 @@ from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location
 from ..diagnose.explain import explain
 from ..diagnose.locations import Locator
 from ..diagnose.members import ANALYSES
+from ..present.words import times
 from ..record.family import Member, confirmable, member_of
 from ..record.recorder import OpObserver, Recorder, ReplayStopped
 from ..replay.cells import Cell
@@ -84,12 +85,8 @@ class Executions:
         if self.replay:
             parts.append("once more under the recorder (the replay)")
         if self.fix_verification:
-            parts.append(f"{_times(self.fix_verification)} {self.fixes_ran} to verify fixes")
-        return f"Your code ran {_times(self.total)}: " + ", ".join(parts) + "."
-
-
-def _times(n: int) -> str:
-    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+            parts.append(f"{times(self.fix_verification)} {self.fixes_ran} to verify fixes")
+        return f"Your code ran {times(self.total)}: " + ", ".join(parts) + "."
 
 
 class Watcher(Protocol):

@@ -25,7 +25,7 @@ import torch
 from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location, OpSite
 from ..diagnose.explain import explain
 from ..diagnose.locations import Locator
-from ..present.words import VerificationStatus, verification_status
+from ..present.words import VerificationStatus, times, verification_status
 from ..record.family import confirmable, member_of
 from ..replay.kernel import (
     CellStart,
@@ -86,10 +86,6 @@ def _completeness(diagnosis: Diagnosis | None) -> int:
     return named + (named == 3 and built)
 
 
-def _times(count: int) -> str:
-    return {1: "once", 2: "twice"}.get(count, f"{count} times")
-
-
 @dataclass
 class Outcome:
     diagnosis: Diagnosis | None = None
@@ -129,7 +125,7 @@ class Outcome:
                 "cannot be set back; --allow-advance (on %%gradcheck or %gradcheck on) replays anyway. "
                 "What the error alone tells is shown below."
             )
-        done = f"re-executed {_times(len(self.replays))}: {'; '.join(self.replays)}; {self.seconds:.1f} s"
+        done = f"re-executed {times(len(self.replays))}: {'; '.join(self.replays)}; {self.seconds:.1f} s"
         if self.interrupted:
             return (
                 f"inplace_magic: the diagnostic replay was interrupted (Ctrl-C) ({done}); "
@@ -312,7 +308,7 @@ def verify_fixes(
 
 def _cost(replays: int) -> str:
     return (
-        f"Verified in this kernel: the cells re-ran {_times(replays)} (with a fix, and without it for "
+        f"Verified in this kernel: the cells re-ran {times(replays)} (with a fix, and without it for "
         "the reference gradients); its state restored."
     )
 

@@ -89,6 +89,11 @@ def fix_label(fix: FixJSON | Mapping[str, Any], status: VerificationStatus | Non
     return ", ".join(LABEL_WORDS[tag] for tag in fix_tags(fix, status))
 
 
+def times(count: int) -> str:
+    """How often code ran, in words: "once", "twice", "3 times"."""
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
 def can_apply(status: VerificationStatus) -> bool:
     """Whether a fix in ``status`` is offered: not while it is being verified, not when it failed."""
     return status not in APPLY_WAITS
