@@ -5,10 +5,19 @@ Each option set gets its own fresh kernel: ``%load_ext inplace_magic``, the mode
 failing cell (IPython's first traceback costs it, not us: it is paid with or without the magic), a
 pause as long as a user's glance at the error, then the same failing cell under ``%%gradcheck``
 twice. The figure is the round trip of each execute request, from send to the kernel going idle.
+
+The warm-up that ``%load_ext`` starts must not slow the user's cells down: :func:`first_cell` times
+the first cell after ``%load_ext`` (building a model and training it a few steps) while the warm-up
+runs, against the same cell in another fresh kernel where the extension was loaded without one.
+
+Run directly (``python benchmarks/fresh.py [REPEATS]``) for these rows alone, each the median of
+REPEATS fresh kernels (3 by default), the configurations interleaved.
 """
 
 from __future__ import annotations
 
+import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -46,17 +55,19 @@ class _Kernel:
         self.manager.shutdown_kernel(now=True)
 
 
-def first_and_second(options: str) -> dict[str, Any]:
+SETUP = (
+    f"import sys\nsys.path.insert(0, {str(HERE)!r})\nimport torch\ntorch.set_num_threads(1)\n"
+    "from models import make_model\nmodel, data = make_model('resnet-tiny', buggy=True)\n"
+)
+
+
+def _first_and_second_once(options: str) -> tuple[float, float]:
     from models import STEP_CELL
 
     kernel = _Kernel()
     try:
         kernel.execute("%load_ext inplace_magic")
-        setup = (
-            f"import sys\nsys.path.insert(0, {str(HERE)!r})\nimport torch\ntorch.set_num_threads(1)\n"
-            "from models import make_model\nmodel, data = make_model('resnet-tiny', buggy=True)\n"
-        )
-        _, error = kernel.execute(setup)
+        _, error = kernel.execute(SETUP)
         assert error is None, error
         _, error = kernel.execute(STEP_CELL)
         assert error == "RuntimeError", error
@@ -68,9 +79,87 @@ def first_and_second(options: str) -> dict[str, Any]:
         assert error == "RuntimeError", error
     finally:
         kernel.close()
+    return first, second
+
+
+def first_and_second(options: str, repeats: int = 1) -> dict[str, Any]:
+    """The first and the second diagnosis of ``options`` in ``repeats`` fresh kernels (medians)."""
+    runs = [_first_and_second_once(options) for _ in range(repeats)]
+    first = statistics.median(r[0] for r in runs)
+    second = statistics.median(r[1] for r in runs)
     return {
         "options": options or "(fixes suggested)",
         "first_s": round(first, 3),
         "second_s": round(second, 3),
-        "first_minus_second_s": round(first - second, 3),
+        "first_minus_second_s": round(statistics.median(r[0] - r[1] for r in runs), 3),
+        "runs": repeats,
     }
+
+
+# the first cell a user runs after %load_ext: a model built and trained a few steps (no error)
+FIRST_CELL = (
+    f"import sys\nsys.path.insert(0, {str(HERE)!r})\nimport torch\ntorch.set_num_threads(1)\n"
+    "from models import make_model\nmodel, data = make_model('resnet-tiny', buggy=False)\n"
+    "for _ in range(30):\n"
+    "    model.zero_grad()\n"
+    "    model(data).pow(2).mean().backward()\n"
+)
+# ``%load_ext inplace_magic`` without the warm-up: the same magics, hooks and imports
+WITHOUT_WARM_UP = "from inplace_magic.ipython.magic import load\nload(get_ipython())"
+
+
+def _first_cell_once(warm_up: bool) -> float:
+    kernel = _Kernel()
+    try:
+        _, error = kernel.execute("import torch")  # what the user imported before, in both kernels
+        assert error is None, error
+        _, error = kernel.execute("%load_ext inplace_magic" if warm_up else WITHOUT_WARM_UP)
+        assert error is None, error
+        seconds, error = kernel.execute(FIRST_CELL)
+        assert error is None, error
+    finally:
+        kernel.close()
+    return seconds
+
+
+def first_cell(repeats: int) -> dict[str, Any]:
+    """The first cell after ``%load_ext``, with the warm-up running, and without a warm-up."""
+    warm: list[float] = []
+    cold: list[float] = []
+    for _ in range(repeats):
+        warm.append(_first_cell_once(warm_up=True))
+        cold.append(_first_cell_once(warm_up=False))
+    return {
+        "warm_up_s": round(statistics.median(warm), 3),
+        "none_s": round(statistics.median(cold), 3),
+        "ratio": round(statistics.median(warm) / statistics.median(cold), 2),
+        "runs": repeats,
+    }
+
+
+def render(rows: list[dict[str, Any]], cell: dict[str, Any]) -> str:
+    lines = [
+        "| B9 fresh kernel (resnet-tiny) | first diagnosis | second | first - second | runs |",
+        "|---|---|---|---|---|",
+        *(
+            f"| `{r['options']}` | {r['first_s']} s | {r['second_s']} s | {r['first_minus_second_s']} s "
+            f"| {r['runs']} |"
+            for r in rows
+        ),
+        "",
+        "| B9 the first cell after `%load_ext` | with the warm-up | without one | ratio | runs |",
+        "|---|---|---|---|---|",
+        f"| model built, 30 steps | {cell['warm_up_s']} s | {cell['none_s']} s | {cell['ratio']}x "
+        f"| {cell['runs']} |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import json
+
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    rows = [first_and_second(options, repeats) for options in ("--no-fix", "")]
+    cell = first_cell(repeats)
+    print(json.dumps({"B9_first_diagnosis": rows, "B9_first_cell": cell}))
+    print(render(rows, cell))

@@ -20,37 +20,13 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "inplace-magic"}]
 
 
-# What a first diagnosis would otherwise import while the user waits for it: the replay and the
-# analysis, the panel, and the fix stage (LibCST alone takes seconds). Imported in the background
-# after ``%load_ext``, while the user runs cells; an error arriving first simply waits for them.
-WARM_UP = (
-    "inplace_magic.pipeline.kernel",
-    "inplace_magic.fix",
-    "inplace_magic.fix.live",  # the kernel's verification of the fixes, on by default
-    "libcst.native",  # the parser LibCST loads at its first parse
-    "torch._dynamo",  # the replay sets a compiler stance: a second or more, once
-    "inplace_magic.panel.state",
-    "inplace_magic.panel.widget",
-    "inplace_magic.lab.comm",
-)
-
-
-def _warm_up() -> None:
-    import importlib
-
-    for name in WARM_UP:
-        importlib.import_module(name)  # a failure is the first diagnosis' too: it is raised there again
-
-
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext inplace_magic``: register ``%%gradcheck`` and ``%gradcheck on|off``, then import
-    in the background what the first diagnosis needs (:data:`WARM_UP`)."""
-    import threading
-
+    """``%load_ext inplace_magic``: register ``%%gradcheck`` and ``%gradcheck on|off``, and start
+    the background warm-up of what the first diagnosis would pay once (:mod:`.ipython.warm_up`)."""
     from .ipython.magic import load
+    from .ipython.warm_up import warm_up
 
-    load(ipython)
-    threading.Thread(target=_warm_up, name="inplace_magic warm-up", daemon=True).start()
+    load(ipython).warm_up = warm_up()
 
 
 def unload_ipython_extension(ipython: Any) -> None:

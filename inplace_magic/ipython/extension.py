@@ -37,6 +37,7 @@ from .display import Shown, display_diagnosis, prompt_cell_names
 from .exceptions import ExceptionHook, add_note
 from .nested import InnerMagic
 from .progress import Progress
+from .warm_up import WarmUp
 
 if TYPE_CHECKING:
     from ..panel.state import FixVerdict
@@ -109,6 +110,7 @@ class Extension:
         self.lab = LabChannel(
             lambda: self.auto is not None, lambda on: self.switch("on" if on else "off", Options())
         )
+        self.warm_up: WarmUp | None = None  # told when cells start and end, to wait for the user
 
     # -- lifecycle
 
@@ -119,6 +121,9 @@ class Extension:
             self.lab.open()
 
     def unload(self) -> None:
+        if self.warm_up is not None and self.running:
+            self.warm_up.cell_ended()  # the %unload_ext cell: its end is no longer heard here
+        self.warm_up = None
         self.switch("off", Options())
         self.lab.close()
         for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
@@ -131,6 +136,8 @@ class Extension:
     # -- cell bookkeeping
 
     def pre_run_cell(self, info: Any) -> None:
+        if self.warm_up is not None:
+            self.warm_up.cell_started()  # it waits: the user's code has the interpreter to itself
         if self._replaying:
             return
         try:
@@ -166,6 +173,8 @@ class Extension:
             return CellStart(RandomState.capture())
 
     def post_run_cell(self, result: Any) -> None:
+        if self.warm_up is not None:
+            self.warm_up.cell_ended()
         if self._replaying:
             return
         if self.running:
@@ -290,10 +299,16 @@ class Extension:
     def _raise_quietly(self, error: BaseException) -> None:
         """Raise ``error`` out of the magic so the cell fails, without IPython showing it again."""
         saved = ExceptionHook.current(self.shell)
+        # the traceback the user saw: raising again prepends the magic's frames and IPython's
+        own = error.__traceback__
 
         def quiet(shell: Any, etype: Any, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
             self._end_quiet()
             if value is error:
+                # IPython then formats the error once more, for its history: from the frames the
+                # user saw, not through ours (and not by parsing IPython's and our sources, a
+                # second or more the first time, which only the first diagnosis would pay)
+                error.with_traceback(own)
                 return None  # its traceback is already on screen
             return saved.show(shell, etype, value, tb, tb_offset)
 

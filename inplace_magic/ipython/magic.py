@@ -15,7 +15,6 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from ..pipeline.kernel import FixMode
-from .audit import run_audited
 from .extension import Extension, Options
 
 _Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -147,6 +146,8 @@ class GradcheckMagics(Magics):
         if args.mode is not None:
             raise UsageError("%%gradcheck takes options only; use the line magic for: %gradcheck on|off")
         if args.audit:
+            from .audit import run_audited  # the audit's recorder and the fix stage: only when asked
+
             run_audited(self.shell, cell, self.extension.cellmap)
             return
         self.extension.run_cell_checked(line, cell, options)
@@ -155,12 +156,13 @@ class GradcheckMagics(Magics):
 _LOADED: weakref.WeakKeyDictionary[Any, Extension] = weakref.WeakKeyDictionary()
 
 
-def load(shell: Any) -> None:
+def load(shell: Any) -> Extension:
     if shell not in _LOADED:
         extension = Extension(shell)
         extension.load()
         shell.register_magics(GradcheckMagics(shell, extension))
         _LOADED[shell] = extension
+    return _LOADED[shell]
 
 
 def unload(shell: Any) -> None:

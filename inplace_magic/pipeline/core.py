@@ -11,6 +11,7 @@ not diagnosed. The user's exception keeps their frames only.
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -152,18 +153,27 @@ def replay(
     diagnosis needs (the stale tensor was written or saved during backward), ``rerun`` is called a
     second time, under a recorder of everything.
     """
-    # compiled code runs eagerly there, for certain: dynamo would otherwise trace into the recorder's
-    # hooks (and fall back at sys._getframe), and the eager writer is what the diagnosis names
     recorder = recorder_for(original, undo)
-    with torch.compiler.set_stance("force_eager"), recorder:
+    with _eager(), recorder:
         replay_error = rerun()
     if not recorder.saw_enough():
         recorder = Recorder(undo=undo)
-        with torch.compiler.set_stance("force_eager"), recorder:
+        with _eager(), recorder:
             replay_error = rerun()
     if isinstance(replay_error, ReplayStopped):
         replay_error = None
     return diagnose(recorder.trace, original, source_map, namespace(), replay_error, error_location)
+
+
+def _eager() -> AbstractContextManager[Any]:
+    """Compiled code runs eagerly in a replay, for certain: dynamo would otherwise trace into the
+    recorder's hooks (and fall back at sys._getframe), and the eager writer is what the diagnosis
+    names. Without ``torch._dynamo`` imported nothing was ever compiled in this process (the run
+    being replayed would have imported it), and the stance, which imports it (seconds), is not set."""
+    if "torch._dynamo" not in sys.modules:
+        return contextlib.nullcontext()
+    stance: AbstractContextManager[Any] = torch.compiler.set_stance("force_eager")
+    return stance
 
 
 def undiagnosed(member: Member, error: ErrorInfo, note: str) -> Diagnosis:
