@@ -20,6 +20,7 @@ from notebooks.casebook import seed_everything
 from notebooks.statehash import digest
 
 import inplace_magic
+from inplace_magic.fix.live.window import runnable
 from inplace_magic.pipeline import kernel as cellreplay
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "resnet_skip_connection.py"
@@ -171,3 +172,28 @@ def test_that_text_without_an_in_place_write_is_shown_exactly_as_raised(ip: Any)
     assert "appears to not have been used in the graph" in str(error)
     assert inplace_magic.last_diagnosis() is None
     assert not getattr(error, "__notes__", None)  # another error, exactly as raised: the CLI's verdict too
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        MODEL,
+        SETUP.rstrip("\n"),
+        "%%gradcheck\n" + STEP,
+        "\n\nx = 1\n",  # IPython drops leading blank lines
+        "    x = 1\n",  # ... and a common indent
+        ">>> x = 1\n",  # ... and prompts
+        "In [3]: x = 1\n",  # (valid Python, as an annotation)
+        "%time y = 2\nx = 1\n",
+        "files = !ls\n",
+        "x?\n",
+        "%%time\nx = 1\n",
+        "s = '%d' % 3\nt = 'a!b'\n",  # % and ! inside Python stay as they are
+    ],
+)
+def test_a_fixed_cell_is_run_as_ipython_would_run_it(ip: Any, text: str) -> None:
+    # plain Python skips IPython's transformers (they cost more than a small cell's re-run): same code
+    lines = text.split("\n")
+    if lines[0].startswith("%%gradcheck"):
+        lines[0] = "# " + lines[0]
+    assert runnable(ip, text) == ip.transform_cell("\n".join(lines))

@@ -38,6 +38,8 @@ class Observed:
     snapshots: list[grads.Snapshot] = field(default_factory=list)
     final: grads.Snapshot = field(default_factory=dict)
     not_rewound: list[str] = field(default_factory=list)
+    # each leaf's .grad (the tensor itself, and its version) when the last snapshot was taken
+    grads_then: dict[str, tuple[torch.Tensor, int] | None] | None = field(default=None, repr=False)
 
     @property
     def gradients(self) -> int:
@@ -80,6 +82,7 @@ def _watching_backward(observed: Observed, namespace: dict[str, Any]) -> Iterato
         observed.backward_calls += 1
         if len(observed.snapshots) < MAX_SNAPSHOTS:
             observed.snapshots.append(grads.snapshot(namespace))
+            observed.grads_then = _grads_now(namespace)
         return result
 
     def watched_grad(*args: Any, **kwargs: Any) -> Any:
@@ -92,6 +95,27 @@ def _watching_backward(observed: Observed, namespace: dict[str, Any]) -> Iterato
         yield
     finally:
         torch.autograd.backward, torch.autograd.grad = backward, grad  # type: ignore[assignment]
+
+
+def _grads_now(namespace: dict[str, Any]) -> dict[str, tuple[torch.Tensor, int] | None]:
+    # the tensor itself, not its id: held here, it cannot be freed and its id reused by another
+    leaves = grads.leaves(namespace)
+    return {name: None if t.grad is None else (t.grad, t.grad._version) for name, t in leaves.items()}
+
+
+def _final(observed: Observed, namespace: dict[str, Any]) -> grads.Snapshot:
+    """The gradients at the end: the last snapshot itself when no .grad changed since (the usual
+    cell: one backward, then the optimizer step, which reads them); copying them all again is a
+    share of the verification's cost on a small model."""
+    then = observed.grads_then
+    if observed.snapshots and then is not None:
+        now = _grads_now(namespace)
+        if now.keys() == then.keys() and all(
+            (a is None and b is None) or (a is not None and b is not None and a[0] is b[0] and a[1] == b[1])
+            for a, b in ((now[name], then[name]) for name in now)
+        ):
+            return observed.snapshots[-1]
+    return grads.snapshot(namespace)
 
 
 def replay_window(
@@ -118,7 +142,8 @@ def replay_window(
             observed.error = rerun()
             observed.failed = observed.error is not None
             # inside: the undo log puts the leaves' .grad back when the replay ends
-            observed.final = grads.snapshot(overlay)
+            observed.final = _final(observed, overlay)
+            observed.grads_then = None
 
     replay_in_kernel(_OverlayShell(shell, overlay), window, under, progress, seconds=seconds, report=report)
     observed.not_rewound = list(report.not_rewound)

@@ -11,6 +11,7 @@ left out. Module-level names only, as :mod:`~inplace_magic.replay.celldeps` read
 
 from __future__ import annotations
 
+import ast
 import functools
 import re
 from collections.abc import Mapping
@@ -21,6 +22,8 @@ from ...replay import celldeps
 from ...replay.kernel import MAX_WINDOW, CellCode, CellStart, FailedCell, KernelCells
 
 _OWN_CELL_MAGIC = re.compile(r"^\s*%%gradcheck\b")
+# the prompts IPython strips from pasted code (``>>>``, ``...``, ``In [3]:``)
+_PROMPT = re.compile(r"^\s*(>>>|\.\.\.|In \[\d+\]:)", re.MULTILINE)
 
 
 # each candidate of a diagnosis reads the same cells: parse each text once
@@ -56,8 +59,25 @@ def runnable(shell: Any, text: str) -> str:
     lines = text.split("\n")
     if lines and _OWN_CELL_MAGIC.match(lines[0]):
         lines[0] = "# " + lines[0].strip()
-    transformed: str = shell.transform_cell("\n".join(lines))
+    text = "\n".join(lines)
+    if _plain_python(text):
+        return text if text.endswith("\n") else text + "\n"
+    transformed: str = shell.transform_cell(text)
     return transformed
+
+
+def _plain_python(text: str) -> bool:
+    """Text that IPython's input transformers leave as it is (but for a last newline): Python that
+    parses, with no leading blank line or indent and no prompt to strip; every magic, ``!cmd`` and
+    ``x?`` is a syntax error in Python. Parsing it costs a tenth of running those transformers,
+    which tokenize every line in Python: on a small cell, more than the cell's own re-run."""
+    if not text.strip() or text[0].isspace() or _PROMPT.search(text):
+        return False
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError):  # ValueError: a null byte
+        return False
+    return True
 
 
 def build(
