@@ -56,7 +56,9 @@ def test_each_hazard_is_found_with_its_writer_and_saver(name: str) -> None:
         assert (report["inplace"]["cell"], report["inplace"]["line"]) == (cell, line)
         assert report["inplace"]["code"].startswith(code)
     assert [site["line"] for site in report["also_written_by"]] == expected["also"]
-    assert report["tensor"]["saved_version"] == report["tensor"]["version"]  # no bump: silent
+    bumped = report["tensor"]["version"] - report["tensor"]["saved_version"]
+    # silent: no bump; a compiled graph's lost version counter: eager (the audited run) sees the bump
+    assert bumped == (1 if expected["cause"] == "compiled" else 0)
 
 
 def test_the_gan_fix_is_verified_by_auditing_the_fixed_code() -> None:
@@ -134,3 +136,42 @@ def test_the_watched_command_exits_1_on_a_hazard_and_3_on_write() -> None:
     assert report["audit"]["hazards"][0]["cause"] == "unrecorded"
     refused = subprocess.run([*command[:-3], "--write", case], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 3 and "--audit does not take --write" in refused.stderr
+
+
+def test_a_write_the_compiled_graph_drops_is_named() -> None:
+    """pytorch issue #195422, real on torch 2.13 CPU with aot_eager: ``F.dropout(x, training=False)``
+    returns ``x``, so ``y += 1`` writes ``x``; the compiled graph drops that write, and ``w``'s gradient
+    (``x`` after the write, eagerly) differs. The write inside the compiled function is named."""
+    result = _audit(AUDIT / "compiled_write_through_dropout_alias_dropped.py")
+    assert result.check.status == "ok" and result.hazards == []  # no saved tensor was overwritten
+    compiled = result.compiled
+    assert compiled is not None and compiled.differ and compiled.mismatched == ["w (first backward)"]
+    assert compiled.reference == "the audited eager run" and not compiled.hidden_error
+    assert compiled.writer is not None and compiled.writer.op == "aten.add_.Tensor"
+    assert compiled.writer.location is not None
+    assert (compiled.writer.location.line, compiled.writer.location.code[:6]) == (12, "y += 1")
+    assert result.status == "silent_hazard" and result.audit_runs == 2
+
+
+def test_an_inplace_error_inductor_hides_is_diagnosed_and_its_gradients_compared() -> None:
+    """pytorch issue #197887, real on torch 2.13 CPU: Inductor saves ``x.t()`` for ``x @ w`` as a
+    ``reinterpret_tensor`` of the input, without the input's version counter, so ``batch.copy_(...)``
+    before backward passes unseen and ``w.grad`` comes from the new batch; eagerly PyTorch raises.
+    The audit's eager run stops at that write and diagnoses it; the compiled gradient is compared
+    with an eager run under ``allow_mutation_on_saved_tensors`` (the forward that ran)."""
+    case = AUDIT / "inductor_saved_input_view_overwritten.py"
+    result = audit_cells(read_cells(str(case)), str(case), with_fixes=True)
+    assert result.check.status == "ok"  # compiled, nothing raised
+    assert [h.cause for h in result.hazards] == ["compiled"]
+    diagnosis = result.hazards[0].diagnosis
+    assert diagnosis.inplace is not None and diagnosis.inplace.location is not None
+    assert diagnosis.inplace.location.code.startswith("batch.copy_(")
+    assert diagnosis.saved_by is not None and diagnosis.saved_by.op == "aten.mm.default"
+    assert diagnosis.tensor is not None and diagnosis.tensor.to_json()["version"] == 1  # eager sees it
+    compiled = result.compiled
+    assert compiled is not None and compiled.hidden_error and compiled.differ
+    assert compiled.mismatched == ["w (first backward)"]
+    assert compiled.writer == diagnosis.inplace
+    assert result.audit_runs == 3  # audited, eager reference, compiled
+    best = diagnosis.fixes[0]
+    assert best["verified"] and "batch = batch.clone()" in "".join(best["cells"].values())

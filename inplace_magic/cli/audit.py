@@ -52,11 +52,13 @@ def main(args: argparse.Namespace, cells: list[Cell], channel: Channel | None) -
     runs = out["executions"]
     parts = ["once as given"]
     if runs["audit"]:
-        parts.append(
-            f"{times(runs['audit'])} for the audit (under the recorder, then compiled)"
-            if runs["audit"] > 1
-            else "once more under the audit recorder"
-        )
+        how = {
+            1: "once more under the audit recorder",
+            2: "twice for the audit (under the recorder, then compiled)",
+            3: "3 times for the audit (under the recorder, then eagerly as the gradient reference, then "
+            "compiled)",
+        }
+        parts.append(how.get(runs["audit"], f"{times(runs['audit'])} for the audit"))
     if runs["replay"]:
         parts.append("once more under the recorder to diagnose the error (the replay)")
     if runs["fix_verification"]:

@@ -16,7 +16,9 @@ from typing import Any
 
 import torch
 
-from ..diagnose.silent import SILENT, Hazard, silent_hazards
+from ..diagnose.locations import Locator
+from ..diagnose.silent import SILENT, Hazard, hidden_by_compile, silent_hazards
+from ..record.recorder import ReplayStopped
 from ..record.saved_contents import AuditRecorder, ContentsLog
 from ..replay.cells import Cell
 from ..replay.run import (
@@ -27,6 +29,7 @@ from ..replay.run import (
     compile_cells,
     dialect_of,
     fresh_namespace,
+    raising_frame,
     run_program,
 )
 from ..replay.time_limit import TimeLimitExceeded, interrupt_once, limit_for, time_limit
@@ -43,11 +46,12 @@ class AuditRun:
 
     hazards: list[Hazard]
     contents: ContentsLog
-    error: BaseException | None
+    error: BaseException | None  # the user's code raised it (never the recorder's own stop)
     grads: dict[str, torch.Tensor | None] | None
     compiled_code: list[Any]
     trace: Any
     source_map: SourceMap
+    hidden: Hazard | None = None  # eager stopped at a version error the compiled run did not raise
 
 
 @dataclass
@@ -119,7 +123,10 @@ def _audited_run(
     limit: float,
     dialect: Dialect,
     skip_shell: bool,
+    compiled: bool,
 ) -> AuditRun:
+    """One run of the cells under the audit recorder. ``compiled``: the plain run compiled code and
+    finished, so a version error the recorder stops at here is one the compiled graph hid."""
     source_map = SourceMap()
     program = compile_cells(cells, source_map, prefix="audit cell", dialect=dialect, skip_shell=skip_shell)
     namespace = fresh_namespace(script_path)
@@ -131,8 +138,15 @@ def _audited_run(
     with as_script(script_path), time_limit(limit), tap, torch.compiler.set_stance("force_eager"), recorder:
         error = run_program(program, namespace, interruptible=True).exception
     hazards = silent_hazards(recorder.trace, recorder.contents, source_map, namespace)
+    hidden = None
+    if compiled and isinstance(error, ReplayStopped):
+        where = Locator(source_map).location(raising_frame(error, source_map))
+        hidden = hidden_by_compile(recorder.trace, source_map, namespace, where)
+        if hidden is not None:  # the recorder's own stop, where eager PyTorch raises: a finding
+            hazards.append(hidden)
+            error = None
     return AuditRun(
-        hazards, recorder.contents, error, tap.first, tap.compiled_code, recorder.trace, source_map
+        hazards, recorder.contents, error, tap.first, tap.compiled_code, recorder.trace, source_map, hidden
     )
 
 
@@ -172,7 +186,7 @@ def audit_cells(
     with interrupt_once():
         try:
             result.audit_runs += 1
-            run = _audited_run(cells, script_path, random_state, limit, dialect, skip_shell)
+            run = _audited_run(cells, script_path, random_state, limit, dialect, skip_shell, compiled_used)
         except TimeLimitExceeded:
             result.notes.append(f"The audit run went past its time limit of {limit:g} s and was stopped.")
             return result
@@ -189,14 +203,14 @@ def audit_cells(
         if compiled_used:
             if watcher is not None:  # each run gets its stage: the watching process times them
                 watcher.stage("replay", limit, check)
-            result.audit_runs += 1
             result.compiled = compare_compiled(
-                cells, script_path, random_state, limit, dialect, skip_shell, run.grads, run
+                cells, script_path, random_state, limit, dialect, skip_shell, run.grads, run, run.hidden
             )
+            result.audit_runs += result.compiled.runs
         if with_fixes and run.hazards:
             if watcher is not None:
                 watcher.stage("fixes", limit * MAX_CANDIDATES * MAX_FIXED_HAZARDS, check)
-            _search_fixes(result, cells, script_path, random_state, limit, dialect, skip_shell)
+            _search_fixes(result, cells, script_path, random_state, limit, dialect, skip_shell, compiled_used)
     return result
 
 
@@ -208,6 +222,7 @@ def _search_fixes(
     limit: float,
     dialect: Dialect,
     skip_shell: bool,
+    compiled: bool,
 ) -> None:
     """The fix stage's candidates for each hazard, verified by auditing the fixed cells."""
     from ..fix import generate, rank  # the fix stage imports libcst: only when fixes are asked for
@@ -230,7 +245,7 @@ def _search_fixes(
             fixed = apply(cells, candidate.cells)
             result.check.executions.fix_verification += 1
             try:
-                audited = _audited_run(fixed, script_path, random_state, limit, dialect, skip_shell)
+                audited = _audited_run(fixed, script_path, random_state, limit, dialect, skip_shell, compiled)
             except TimeLimitExceeded:
                 judged.append(
                     (candidate, Verdict(notes=["Not verified: its audit ran past the time limit."]))
