@@ -23,12 +23,14 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 # What a first diagnosis would otherwise import while the user waits for it: the replay and the
 # analysis, the panel, and the fix stage (LibCST alone takes seconds). Imported in the background
 # after ``%load_ext``, while the user runs cells; an error arriving first simply waits for them.
+# Not torch._dynamo (the replay's compiler stance imports it): imported here while a cell's
+# ``@torch.compile`` imports it too, its circular imports with torch._inductor raised
+# ``_DeadlockError`` or "partially initialized module" in the user's cell.
 WARM_UP = (
     "inplace_magic.pipeline.kernel",
     "inplace_magic.fix",
     "inplace_magic.fix.live",  # the kernel's verification of the fixes, on by default
     "libcst.native",  # the parser LibCST loads at its first parse
-    "torch._dynamo",  # the replay sets a compiler stance: a second or more, once
     "inplace_magic.panel.state",
     "inplace_magic.panel.widget",
     "inplace_magic.lab.comm",
