@@ -175,3 +175,28 @@ def test_an_inplace_error_inductor_hides_is_diagnosed_and_its_gradients_compared
     assert result.audit_runs == 3  # audited, eager reference, compiled
     best = diagnosis.fixes[0]
     assert best["verified"] and "batch = batch.clone()" in "".join(best["cells"].values())
+
+
+def test_a_save_observer_sees_each_save_and_its_read_and_its_ops_are_not_recorded() -> None:
+    """The recorder's public hook the audit keeps contents through (``Recorder.saves``)."""
+    from inplace_magic.record.recorder import Recorder
+
+    seen: list[tuple[object, ...]] = []
+
+    class Observer:
+        def packed(self, t: torch.Tensor, rid: int) -> object:
+            seen.append(("packed", rid, tuple(t.shape)))
+            return t.detach().clone()  # an op of ours: not the user's
+
+        def unpacked(self, t: torch.Tensor, rid: int, kept: object) -> None:
+            assert isinstance(kept, torch.Tensor)
+            seen.append(("unpacked", rid, torch.equal(kept, t)))
+
+    recorder = Recorder()
+    recorder.saves = Observer()
+    x = torch.randn(3, requires_grad=True)
+    with recorder:
+        torch.sigmoid(x).sum().backward()
+    assert seen == [("packed", 0, (3,)), ("unpacked", 0, True)]  # sigmoid saves its output
+    assert not any("clone" in op.op for op in recorder.trace.ops)
+    assert x.grad is not None
