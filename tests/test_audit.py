@@ -122,7 +122,7 @@ def test_compiled_code_is_audited_eagerly_and_its_gradients_compared() -> None:
     assert result.run is not None and result.run.compiled_code  # torch.compile's target was seen
 
 
-def test_the_watched_command_exits_1_on_a_hazard_and_3_on_write() -> None:
+def test_the_watched_command_exits_1_on_a_hazard_and_3_on_nproc() -> None:
     """The real ``inplace-magic`` process (its watching parent and the child that audits)."""
     import subprocess
     import sys
@@ -134,8 +134,10 @@ def test_the_watched_command_exits_1_on_a_hazard_and_3_on_write() -> None:
     report = json.loads(done.stdout)
     assert report["status"] == "silent_hazard"
     assert report["audit"]["hazards"][0]["cause"] == "unrecorded"
-    refused = subprocess.run([*command[:-3], "--write", case], capture_output=True, text=True, timeout=60)
-    assert refused.returncode == 3 and "--audit does not take --write" in refused.stderr
+    refused = subprocess.run(
+        [*command[:-3], "--nproc", "2", case], capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 3 and "--audit does not take --nproc or a torchrun launch" in refused.stderr
 
 
 def test_a_write_the_compiled_graph_drops_is_named() -> None:
@@ -200,3 +202,26 @@ def test_a_save_observer_sees_each_save_and_its_read_and_its_ops_are_not_recorde
     assert seen == [("packed", 0, (3,)), ("unpacked", 0, True)]  # sigmoid saves its output
     assert not any("clone" in op.op for op in recorder.trace.ops)
     assert x.grad is not None
+
+
+def test_write_writes_the_verified_fix_of_a_hazard_with_a_backup(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``--audit --write``: the single-process writer (fix/files.py), and the written code audits clean."""
+    path = tmp_path / "step.py"
+    original = (AUDIT / "data_add_between_forward_and_backward.py").read_bytes()
+    path.write_bytes(original)
+    code, out, _ = run_cli("check", "--audit", "--write", str(path))
+    assert code == 1  # the hazard was found in the code as it was
+    assert "Wrote the fix to" in out
+    assert "y.data = y.data.mul(0.5)" in path.read_text()
+    assert (tmp_path / "step.py.bak").read_bytes() == original
+    code, out, _ = run_cli("check", "--audit", "--no-fix", str(path))
+    assert code == 0 and "audit: no silent in-place write found" in out
+
+
+def test_write_without_a_verified_fix_changes_nothing(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "step.py"
+    original = (AUDIT / "numpy_write_into_saved_activation.py").read_bytes()
+    path.write_bytes(original)
+    code, _, err = run_cli("check", "--audit", "--write", str(path))  # only the fallback: not verified
+    assert code == 1 and "no verified fix to write" in err
+    assert path.read_bytes() == original and not (tmp_path / "step.py.bak").exists()
