@@ -66,9 +66,24 @@ def test_the_gan_fix_is_verified_by_auditing_the_fixed_code() -> None:
     fixes = result.hazards[0].diagnosis.fixes
     assert fixes and fixes[0]["verified"] and fixes[0]["kind"] == "reorder_step"
     assert fixes[0]["changes_semantics"]
+    assert any("Verified in the sandbox" in note for note in fixes[0]["notes"])
+    assert fixes[0]["preserves_gradients"] is False  # reordering the step: not compared
     fallback = [f for f in fixes if f["kind"] == "allow_mutation"]
     assert all(not f["verified"] for f in fallback)  # its hooks hide every save from the audit
-    assert result.check.executions.fix_verification >= 1
+    # in the sandbox process: the original, its gradient reference, then each candidate audited
+    assert result.check.executions.fix_verification >= 3
+
+
+def test_an_audit_fix_is_verified_in_the_sandbox_and_its_gradients_compared() -> None:
+    """The sandbox (fix/sandbox/) audits each candidate and compares its gradients with the original's
+    under ``allow_mutation_on_saved_tensors``, which copies the saved output before ``.data.mul_``
+    writes it: the out-of-place fix computes the same gradients, and says so."""
+    result = _audit(AUDIT / "data_add_between_forward_and_backward.py", with_fixes=True)
+    best = result.hazards[0].diagnosis.fixes[0]
+    assert best["verified"] and best["preserves_gradients"] is True
+    assert best["title"] == "Use `y.data = y.data.mul(0.5)` instead of `y.data.mul_(0.5)`"
+    assert any(note.startswith("Gradients match the reference") for note in best["notes"])
+    assert result.check.executions.fix_verification >= 3
 
 
 def _library_negative_imports(path: Path) -> bool:
