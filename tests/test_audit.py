@@ -240,3 +240,18 @@ def test_write_without_a_verified_fix_changes_nothing(run_cli, tmp_path: Path) -
     code, _, err = run_cli("check", "--audit", "--write", str(path))  # only the fallback: not verified
     assert code == 1 and "no verified fix to write" in err
     assert path.read_bytes() == original and not (tmp_path / "step.py.bak").exists()
+
+
+def test_a_rank_of_a_torchrun_launch_refuses_the_audit(run_cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Under torchrun each rank would audit alone and re-run init_process_group: refused, with why,
+    before the code runs (no process group is made, so no rendezvous is needed)."""
+    for name, value in {
+        "RANK": "0",
+        "WORLD_SIZE": "2",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": "29999",
+    }.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run_cli("check", "--audit", str(AUDIT / "data_add_between_forward_and_backward.py"))
+    assert code == 3 and out == ""
+    assert "--audit does not take --nproc or a torchrun launch" in err and "in lockstep" in err
