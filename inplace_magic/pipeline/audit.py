@@ -22,6 +22,7 @@ from ..diagnose.silent import SILENT, Hazard, hidden_by_compile, silent_hazards
 from ..record.recorder import ReplayStopped
 from ..record.saved_contents import AuditRecorder, ContentsLog
 from ..replay.cells import Cell
+from ..replay.eager import eager_replay
 from ..replay.run import (
     Dialect,
     RandomState,
@@ -134,9 +135,10 @@ def _audited_run(
     random_state.restore()
     tap = GradientTap(namespace)
     recorder = AuditRecorder()
-    # eager, for certain: without it dynamo may trace into the recorder's hooks; the audit of
-    # compiled code is the eager run's records plus the gradient comparison (compiled_grads)
-    with as_script(script_path), time_limit(limit), tap, torch.compiler.set_stance("force_eager"), recorder:
+    # eager, for certain (replay/eager.py: the plain run ran first, here): without it dynamo may trace
+    # into the recorder's hooks; the audit of compiled code is the eager run's records plus the
+    # gradient comparison (compiled_grads)
+    with as_script(script_path), time_limit(limit), tap, eager_replay(), recorder:
         error = run_program(program, namespace, interruptible=True).exception
     hazards = silent_hazards(recorder.trace, recorder.contents, source_map, namespace)
     hidden = None

@@ -18,8 +18,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import torch
-
 from ..diagnose.analysis import diagnose
 from ..diagnose.contract import without_diagnosis
 from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location
@@ -30,6 +28,7 @@ from ..present.words import times
 from ..record.family import Member, confirmable, member_of
 from ..record.recorder import OpObserver, Recorder, ReplayStopped
 from ..replay.cells import Cell
+from ..replay.eager import eager_replay
 from ..replay.run import (
     CellLookup,
     Dialect,
@@ -152,14 +151,13 @@ def replay(
     diagnosis needs (the stale tensor was written or saved during backward), ``rerun`` is called a
     second time, under a recorder of everything.
     """
-    # compiled code runs eagerly there, for certain: dynamo would otherwise trace into the recorder's
-    # hooks (and fall back at sys._getframe), and the eager writer is what the diagnosis names
+    # compiled code runs eagerly there, for certain (replay/eager.py)
     recorder = recorder_for(original, undo)
-    with torch.compiler.set_stance("force_eager"), recorder:
+    with eager_replay(), recorder:
         replay_error = rerun()
     if not recorder.saw_enough():
         recorder = Recorder(undo=undo)
-        with torch.compiler.set_stance("force_eager"), recorder:
+        with eager_replay(), recorder:
             replay_error = rerun()
     if isinstance(replay_error, ReplayStopped):
         replay_error = None
