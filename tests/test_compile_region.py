@@ -122,3 +122,31 @@ def test_the_notebook_unwraps_a_compiled_region_with_gradcheck_on(ip) -> None:  
     ip.run_line_magic("gradcheck", "on")
     result = ip.run_cell(FAILING_CELL, store_history=True)
     _assert_unwrapped_at_the_users_line(ip, result)
+
+
+FRESH_KERNEL = """
+import json, sys
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+config = Config()
+config.HistoryManager.hist_file = ":memory:"
+shell = InteractiveShell(config=config)
+shell.run_line_magic("load_ext", "inplace_magic")
+shell.run_cell("import sys\\nseen = 'torch._dynamo' in sys.modules", store_history=True)
+print(json.dumps({"dynamo_before_the_cell": shell.user_ns["seen"]}))
+"""
+
+
+def test_a_cell_right_after_load_ext_waits_for_the_warm_ups_torch_imports() -> None:
+    """%load_ext imports torch._dynamo in the background; a cell's @torch.compile importing it at the
+    same time failed (seen once here: _DeadlockError, then "partially initialized module
+    torch._inductor.utils", timing-dependent). A cell that comes during that import waits for it: the
+    first cell's code already finds it imported."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", FRESH_KERNEL], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"dynamo_before_the_cell": True}
