@@ -23,9 +23,18 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext inplace_magic``: register ``%%gradcheck`` and ``%gradcheck on|off``, and start
     the background warm-up of what the first diagnosis would pay once (:mod:`.ipython.warm_up`)."""
+    import importlib
+
     from .ipython.magic import load
     from .ipython.warm_up import warm_up
 
+    # torch._dynamo here, before any cell runs: torch imports it at the first op of its own dispatch
+    # modes (allow_mutation_on_saved_tensors, the gradient reference of every verified fix) and
+    # torch.optim at the first optimizer, a second or more. In the background it raced a cell's
+    # @torch.compile (its circular imports with torch._inductor across two threads: _DeadlockError,
+    # "partially initialized module") and slowed the cells it met; at the first verification it
+    # fell on the first diagnosis alone (issue 15, B9).
+    importlib.import_module("torch._dynamo")
     load(ipython).warm_up = warm_up()
 
 

@@ -65,29 +65,6 @@ def test_the_first_diagnosis_imports_nothing_that_load_ext_did_not_import_in_the
     assert ours == [], ours
 
 
-NO_FIX = SHELL + textwrap.dedent(
-    """
-    shell.run_line_magic("load_ext", "inplace_magic")
-    with capture_output():
-        shell.run_cell("import torch\\nw = torch.ones(3, requires_grad=True)\\n")
-        result = shell.run_cell(
-            "%%gradcheck --no-fix\\ny = (w * 2).sigmoid()\\ny.mul_(2)\\ny.sum().backward()\\n"
-        )
-    import inplace_magic
-    print(json.dumps({
-        "writer": inplace_magic.last_diagnosis()["inplace"]["code"],
-        "dynamo": "torch._dynamo" in sys.modules,
-    }))
-    """
-)
-
-
-def test_a_replay_in_a_session_that_never_compiled_does_not_import_dynamo() -> None:
-    # the replay's force_eager compiler stance imports torch._dynamo (seconds): only where it matters
-    seen = _run(NO_FIX)
-    assert seen == {"writer": "y.mul_(2)", "dynamo": False}
-
-
 NO_TRACE = SHELL + textwrap.dedent(
     """
     import random

@@ -32,7 +32,7 @@ IMPORTS = (
     "inplace_magic.panel.state",
     "inplace_magic.lab.comm",
     "inplace_magic.panel.widget",
-    "inplace_magic.fix",
+    "inplace_magic.fix.find",  # the fix search (LibCST): the package imports it only when asked
     "inplace_magic.fix.live",
     "libcst.native",  # the parser LibCST loads at its first parse
 )
@@ -49,11 +49,7 @@ def _libcst_first_parse() -> None:
     libcst.parse_module("x = y + 1\n")
 
 
-# Not warmed up: ``torch._dynamo``, which torch imports at the first call of a function it wraps in
-# ``torch._disable_dynamo`` (``allow_mutation_on_saved_tensors``, the gradient reference of a
-# verified fix, is one). ``torch.optim`` imports it too, so a session that built an optimizer has it;
-# one that did not pays it at its first verification. Imported here, it took seconds in steps that
-# cannot pause, and slowed the cells and the diagnoses it met (issue 15, B9 in the README).
+# ``torch._dynamo`` is imported by ``%load_ext`` itself, before any cell (see there).
 STEPS: tuple[tuple[str, Callable[[], object]], ...] = (
     *((f"import {name}", _import(name)) for name in IMPORTS),
     ("LibCST's first parse", _libcst_first_parse),

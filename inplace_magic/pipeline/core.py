@@ -11,15 +11,12 @@ not diagnosed. The user's exception keeps their frames only.
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
-
-import torch
 
 from ..diagnose.analysis import diagnose
 from ..diagnose.contract import without_diagnosis
@@ -31,6 +28,7 @@ from ..present.words import times
 from ..record.family import Member, confirmable, member_of
 from ..record.recorder import OpObserver, Recorder, ReplayStopped
 from ..replay.cells import Cell
+from ..replay.eager import eager_replay
 from ..replay.run import (
     CellLookup,
     Dialect,
@@ -153,27 +151,17 @@ def replay(
     diagnosis needs (the stale tensor was written or saved during backward), ``rerun`` is called a
     second time, under a recorder of everything.
     """
+    # compiled code runs eagerly there, for certain (replay/eager.py)
     recorder = recorder_for(original, undo)
-    with _eager(), recorder:
+    with eager_replay(), recorder:
         replay_error = rerun()
     if not recorder.saw_enough():
         recorder = Recorder(undo=undo)
-        with _eager(), recorder:
+        with eager_replay(), recorder:
             replay_error = rerun()
     if isinstance(replay_error, ReplayStopped):
         replay_error = None
     return diagnose(recorder.trace, original, source_map, namespace(), replay_error, error_location)
-
-
-def _eager() -> AbstractContextManager[Any]:
-    """Compiled code runs eagerly in a replay, for certain: dynamo would otherwise trace into the
-    recorder's hooks (and fall back at sys._getframe), and the eager writer is what the diagnosis
-    names. Without ``torch._dynamo`` imported nothing was ever compiled in this process (the run
-    being replayed would have imported it), and the stance, which imports it (seconds), is not set."""
-    if "torch._dynamo" not in sys.modules:
-        return contextlib.nullcontext()
-    stance: AbstractContextManager[Any] = torch.compiler.set_stance("force_eager")
-    return stance
 
 
 def undiagnosed(member: Member, error: ErrorInfo, note: str) -> Diagnosis:
