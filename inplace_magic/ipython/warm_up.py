@@ -89,10 +89,12 @@ class WarmUp:
         """Called in the warm-up's thread: wait while a cell runs. Not when the main thread waits
         for a module this thread is importing: it would wait forever, so this thread goes on."""
         main = threading.main_thread().ident
-        while not self.idle.wait(_POLL_S):
+        while not self.idle.is_set():
+            # first: while the main thread waits, every module of this import would add a poll
             frame = sys._current_frames().get(main or 0)
             if frame is not None and _waits_for_a_module(frame):
                 return
+            self.idle.wait(_POLL_S)
 
     def _run(self) -> None:
         sys.settrace(_before_each_module(self))  # this thread's only
