@@ -60,6 +60,34 @@ export async function runCells(page: IJupyterLabPageFixture, from: number, to = 
   }
 }
 
+/** What {@link showDiagnosis} leaves: the failing cell's panel, and the sidebar's region. */
+export interface IDiagnosed {
+  panel: Locator;
+  /** Opened before the cells ran when asked for (`sidebar: true`); otherwise still closed. */
+  sidebar: Locator;
+}
+
+/**
+ * The set-up most tests share: open the fixture `name`, optionally open the sidebar first, run
+ * cells 0..`failing` (the last one fails) and wait for the diagnosis panel in the failing cell.
+ */
+export async function showDiagnosis(
+  page: IJupyterLabPageFixture,
+  tmpPath: string,
+  name: string,
+  options: { sidebar?: boolean; failing?: number } = {}
+): Promise<IDiagnosed> {
+  const failing = options.failing ?? 2;
+  await openFixture(page, tmpPath, name);
+  const sidebar = options.sidebar
+    ? await openSidebar(page)
+    : page.getByRole('region', { name: SIDEBAR_NAME });
+  await runCells(page, 0, failing);
+  const panel = panelIn(page, failing);
+  await expect(panel).toBeVisible();
+  return { panel, sidebar };
+}
+
 /** The cell at `index` of the active notebook (a role-free locator: cells carry no role). */
 export function cell(page: Page, index: number): Locator {
   return page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell').nth(index);
