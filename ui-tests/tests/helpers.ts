@@ -27,7 +27,10 @@ export async function openFixture(
 
 /**
  * The current notebook's kernel is idle (it started and has nothing to run). Read from the session,
- * not the toolbar: a narrow window folds the toolbar's indicator into its overflow menu.
+ * not the toolbar: a narrow window folds the toolbar's indicator into its overflow menu. Checked
+ * every 100 ms, not at every animation frame (Playwright's default): a kernel takes seconds to
+ * start, and polling each frame keeps the headless browser painting at 60 frames a second
+ * meanwhile, CPU the kernels beside it need.
  */
 export async function waitForIdleKernel(page: Page, timeout = 60000): Promise<void> {
   await page.waitForFunction(
@@ -37,7 +40,7 @@ export async function waitForIdleKernel(page: Page, timeout = 60000): Promise<vo
       return widget?.sessionContext?.session?.kernel?.status === 'idle';
     },
     undefined,
-    { timeout }
+    { timeout, polling: 100 }
   );
 }
 
