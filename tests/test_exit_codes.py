@@ -228,8 +228,9 @@ def test_the_code_sees_argv_as_under_python_and_every_run_is_counted(tmp_path: P
         "    f.write(json.dumps(sys.argv) + '\\n')\n" + VERSION_ERROR,
     )
     done = _run("check", str(script), "--json", "--no-fix")
-    assert _json(done)["executions"] == {"run": 1, "replay": 1, "fix_verification": 0, "total": 2}
-    assert log.read_text().splitlines() == [json.dumps([str(script)])] * 2
+    # the replay's two passes: saved-tensor hooks alone, then the recorder (issue 15)
+    assert _json(done)["executions"] == {"run": 1, "replay": 2, "fix_verification": 0, "total": 3}
+    assert log.read_text().splitlines() == [json.dumps([str(script)])] * 3
     log.unlink()
     done = _run("check", str(script), "--json")
     got = _json(done)
@@ -237,7 +238,7 @@ def test_the_code_sees_argv_as_under_python_and_every_run_is_counted(tmp_path: P
     assert got["fixes"][0]["verified"] and got["executions"]["fix_verification"] >= 3
     assert got["executions"]["total"] == len(runs) and set(runs) == {json.dumps([str(script)])}
     text = _run("check", str(script)).stdout
-    assert f"Your code ran {len(runs)} times: once as given, once more under the recorder" in text
+    assert f"Your code ran {len(runs)} times: once as given, twice more to replay it" in text
 
 
 def test_bom_and_coding_line(tmp_path: Path) -> None:
