@@ -77,7 +77,7 @@ class FirstPass:
         if index < 0 or self.finding is not None:
             return t
         current = version_of(t)
-        detached = current == saved and requires_grad and self._detached_since(index, storage_key(t))
+        detached = current == saved and requires_grad and self._detached_since(index, t)
         if current == saved and not detached:
             return t
         node = torch._C._current_autograd_node()
@@ -96,7 +96,10 @@ class FirstPass:
         )
         raise ReplayStopped(f"inplace_magic: saved tensor {list(t.shape)} is at version {current}")
 
-    def _detached_since(self, index: int, storage: int) -> bool:
+    def _detached_since(self, index: int, t: torch.Tensor) -> bool:
+        if not self._detached:  # the common case: no detach_() at all, and no storage to look up
+            return False
+        storage = storage_key(t)
         return any(packs > index and key == storage for packs, key in self._detached)
 
     @contextmanager
