@@ -13,9 +13,10 @@ import torch
 from inplace_magic.diagnose.analysis import diagnose
 from inplace_magic.diagnose.diagnosis import Diagnosis
 from inplace_magic.diagnose.stale import skip_settled
-from inplace_magic.pipeline.core import PassTimes, recorder_for, replay
+from inplace_magic.pipeline.core import FIRST_PASS_BELOW_S, PassTimes, check_cells, recorder_for, replay
 from inplace_magic.record.first_pass import FirstPass
 from inplace_magic.record.recorder import Recorder
+from inplace_magic.replay.cells import Cell
 from inplace_magic.replay.run import SourceMap
 from inplace_magic.replay.undo import WriteLog
 
@@ -225,3 +226,14 @@ def test_a_detach_in_place_is_found_by_the_first_pass_and_recorded_whole() -> No
     assert (
         diagnosis is not None and diagnosis.inplace is not None and diagnosis.inplace.op == "Tensor.detach_"
     )
+
+
+def test_the_check_replays_in_two_passes_only_where_its_own_run_was_overhead_bound() -> None:
+    failing = (
+        "import torch\nx = torch.randn(3, requires_grad=True)\ny = x.sigmoid()\ny += 1\ny.sum().backward()\n"
+    )
+    for wait, passes in ((0.0, 2), (FIRST_PASS_BELOW_S + 0.05, 1)):
+        result = check_cells([Cell(0, f"import time\ntime.sleep({wait})\n" + failing)], with_fixes=False)
+        assert result.diagnosis is not None and result.diagnosis.inplace is not None
+        assert result.diagnosis.inplace.op == "aten.add_.Tensor"
+        assert result.executions.replay == passes, (wait, result.executions)

@@ -152,6 +152,19 @@ def recorder_for(
     return Recorder(calls=False, backward_ops=False, undo=undo, stop=stop, settled=skip_settled)
 
 
+# A first pass pays for itself where Python's cost per op dominates (small models, a GPU): there the
+# recording of the ops after the write costs more than a second run without a recorder. A CPU run this
+# long is compute-bound: the recorder adds a few percent over the whole run, while the second run
+# adds what the forward costs up to the write's block (measured in B2: the realistic models at
+# 1.05x with one recorded run, 1.10x with two; the tiny ones at half the cost with two).
+FIRST_PASS_BELOW_S = 0.25
+
+
+def first_pass_pays(first_run_s: float) -> bool:
+    """Whether a replay of code whose own failing run took ``first_run_s`` is cheaper in two passes."""
+    return first_run_s < FIRST_PASS_BELOW_S
+
+
 @dataclass
 class PassTimes:
     """How long each pass of one replay took (benchmark B2's columns), in seconds."""
@@ -338,7 +351,7 @@ def check_cells(
                     source_map,
                     lambda: replay_namespace,
                     location,
-                    first_pass=replay_scope is None,
+                    first_pass=replay_scope is None and first_pass_pays(first_s),
                 )
         except TimeLimitExceeded:
             how = (
