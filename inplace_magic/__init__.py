@@ -25,10 +25,12 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 # after ``%load_ext``, while the user runs cells; an error arriving first simply waits for them.
 WARM_UP = (
     "inplace_magic.pipeline.kernel",
-    "inplace_magic.fix",
+    "inplace_magic.fix.find",  # the fix search (LibCST): the package itself imports it lazily
     "inplace_magic.fix.live",  # the kernel's verification of the fixes, on by default
     "libcst.native",  # the parser LibCST loads at its first parse
-    "torch._dynamo",  # the replay sets a compiler stance: a second or more, once
+    # torch's own dispatch modes import it at their first op (allow_mutation_on_saved_tensors: the gradient
+    # reference of the fixes' verification), a second or more, once
+    "torch._dynamo",
     "inplace_magic.panel.state",
     "inplace_magic.panel.widget",
     "inplace_magic.lab.comm",

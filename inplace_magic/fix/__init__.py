@@ -12,12 +12,28 @@ error next to the diagnosis.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..replay.cells import Cell
 from ..replay.run import Dialect
 from .files import BACKUP_SUFFIX, WriteRefused, Written, apply_to_file, replace_file, unified_diff
-from .find import FixSearch, fixes, search_deadline_s
+
+if TYPE_CHECKING:
+    from .find import FixSearch, search_deadline_s
+
+# The search (.find) imports LibCST, about a second of CPU: it is imported when a search is asked for,
+# not by every importer of this package (the sandbox worker, a package module, never needs it; nor do
+# the CLI's report and --no-fix checks, which only diff and write).
+_FROM_FIND = {"FixSearch", "search_deadline_s"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_FIND:
+        from . import find
+
+        return getattr(find, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BACKUP_SUFFIX",
@@ -52,6 +68,8 @@ def search_fixes(
     as it grows. ``dialect`` is found from the cells when not given (IPython when they use its
     syntax). Input it cannot use gives no fix.
     """
+    from .find import fixes
+
     return fixes(cells, diagnosis, script_path, verify, time_limit_s, dialect, skip_shell, on_executions)
 
 

@@ -19,8 +19,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import torch
-
 from ..diagnose.analysis import diagnose
 from ..diagnose.contract import without_diagnosis
 from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location
@@ -34,6 +32,7 @@ from ..record.first_pass import FirstPass
 from ..record.recorder import OpObserver, Recorder, ReplayStopped
 from ..record.records import StaleFinding, Trace
 from ..replay.cells import Cell
+from ..replay.eager import eager_replay
 from ..replay.run import (
     CellLookup,
     Dialect,
@@ -202,12 +201,11 @@ def replay(
     """
     times = times if times is not None else PassTimes()
     finding: StaleFinding | None = None
-    # compiled code runs eagerly there, for certain: dynamo would otherwise trace into the recorder's
-    # hooks (and fall back at sys._getframe), and the eager writer is what the diagnosis names
+    # compiled code runs eagerly there, for certain (replay/eager.py)
     started = time.perf_counter()
     if first_pass and lean_applies(original):
         first = FirstPass(undo)
-        with torch.compiler.set_stance("force_eager"), first:
+        with eager_replay(), first:
             replay_error = rerun()
         finding = first.finding
         if finding is None and not first.unhooked:
@@ -215,13 +213,13 @@ def replay(
             return diagnose(Trace(), original, source_map, namespace(), replay_error, error_location)
     first_done = time.perf_counter()
     recorder = recorder_for(original, undo, finding)
-    with torch.compiler.set_stance("force_eager"), recorder:
+    with eager_replay(), recorder:
         replay_error = rerun()
     recorded = again = time.perf_counter()
     if not recorder.saw_enough():
         recorded = time.perf_counter()
         recorder = Recorder(undo=undo)
-        with torch.compiler.set_stance("force_eager"), recorder:
+        with eager_replay(), recorder:
             replay_error = rerun()
         again = time.perf_counter()
     if isinstance(replay_error, ReplayStopped):
