@@ -32,8 +32,11 @@ ui-jupyterlab: setup
 ui-lint: ui-npm-install
 	cd $(UI_DIR) && $(NPM) run lint
 
-# One shared JupyterLab server, one worker; screenshots land in ui-tests/test-results/screenshots.
+# One shared JupyterLab server, UI_TESTS_WORKERS Playwright workers (empty: playwright.config.js's
+# default; 1: one test after another); screenshots land in ui-tests/test-results/screenshots.
+UI_TESTS_WORKERS ?=
 ui-test: ui-jupyterlab ui-chromium ui-npm-install
-	cd $(UI_DIR) && CI=1 CHROMIUM_PATH=$(CHROMIUM) UI_TESTS_PYTHON=$(abspath $(BIN)/python) $(NPM) test
+	cd $(UI_DIR) && CI=1 CHROMIUM_PATH=$(CHROMIUM) UI_TESTS_PYTHON=$(abspath $(BIN)/python) \
+	  UI_TESTS_WORKERS=$(UI_TESTS_WORKERS) $(NPM) test
 
 UI_TESTS += ui-lint ui-test

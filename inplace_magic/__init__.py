@@ -24,24 +24,34 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 # analysis, the panel, and the fix stage (LibCST alone takes seconds). Imported in the background
 # after ``%load_ext``, while the user runs cells; an error arriving first simply waits for them.
 WARM_UP = (
+    # torch's own dispatch modes import it at their first op (allow_mutation_on_saved_tensors: the gradient
+    # reference of the fixes' verification), a second or more, once. First, and a cell waits for it
+    # (_TORCH_FIRST): imported here while a cell's ``@torch.compile`` imported it too, its circular
+    # imports with torch._inductor raised _DeadlockError or "partially initialized module" in the cell.
+    "torch._dynamo",
     "inplace_magic.pipeline.kernel",
     "inplace_magic.fix.find",  # the fix search (LibCST): the package itself imports it lazily
     "inplace_magic.fix.live",  # the kernel's verification of the fixes, on by default
     "libcst.native",  # the parser LibCST loads at its first parse
-    # torch's own dispatch modes import it at their first op (allow_mutation_on_saved_tensors: the gradient
-    # reference of the fixes' verification), a second or more, once
-    "torch._dynamo",
     "inplace_magic.panel.state",
     "inplace_magic.panel.widget",
     "inplace_magic.lab.comm",
 )
 
 
-def _warm_up() -> None:
+_TORCH_FIRST = 1  # the warm-up's first imports, which a cell must not race (torch's own circular imports)
+
+
+def _warm_up(torch_done: Any) -> None:
     import importlib
 
-    for name in WARM_UP:
-        importlib.import_module(name)  # a failure is the first diagnosis' too: it is raised there again
+    try:
+        for name in WARM_UP[:_TORCH_FIRST]:
+            importlib.import_module(name)  # a failure is the first diagnosis' too: it is raised there again
+    finally:
+        torch_done.set()
+    for name in WARM_UP[_TORCH_FIRST:]:
+        importlib.import_module(name)
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -52,7 +62,14 @@ def load_ipython_extension(ipython: Any) -> None:
     from .ipython.magic import load
 
     load(ipython)
-    threading.Thread(target=_warm_up, name="inplace_magic warm-up", daemon=True).start()
+    torch_done = threading.Event()
+
+    def wait_for_torch_imports(*_: Any) -> None:
+        torch_done.wait()  # once, and only when a cell comes within a second or two of %load_ext
+        ipython.events.unregister("pre_run_cell", wait_for_torch_imports)
+
+    ipython.events.register("pre_run_cell", wait_for_torch_imports)
+    threading.Thread(target=_warm_up, args=(torch_done,), name="inplace_magic warm-up", daemon=True).start()
 
 
 def unload_ipython_extension(ipython: Any) -> None:

@@ -102,6 +102,7 @@ def _group(item: pytest.Item) -> str | None:
 SLOW_MODULES = {"test_distributed", "test_fix_cases", "test_lab_wheel", "test_replay_state"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks we add here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that share an expensive fixture (a kernel, a shell, a built wheel, the runs of every case,
     a memoized check) run on one worker, so that it is made once; every other test goes to whichever
@@ -117,3 +118,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         group = _group(item)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
+    if getattr(config.option, "loadgroup", False):  # set in each worker under --dist loadgroup
+        for item in items:
+            _carry_group_in_the_node_id(item)
+
+
+def _carry_group_in_the_node_id(item: pytest.Item) -> None:
+    """``--dist loadgroup`` groups by an ``@group`` suffix of the node id each worker reports. xdist 3.8
+    writes it to ``item._nodeid``, which pytest 9 no longer reads (the id lives in ``item._id``): every
+    ``xdist_group`` was silently ignored, and each worker made every module-scoped kernel, shell and
+    cache that one of its tests needed (tests/suite_profile.py showed test_magic's cases run twice).
+    The suffix is written where pytest reads it, in xdist's own format; nothing is added twice."""
+    from _pytest.nodeid import NodeId
+
+    names = sorted(
+        {
+            str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+            for m in item.iter_markers("xdist_group")
+        }
+    )
+    if not names:
+        return
+    suffix = "@" + "_".join(names)
+    if not item.nodeid.endswith(suffix):
+        item._id = NodeId.parse(item.nodeid + suffix)

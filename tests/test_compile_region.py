@@ -62,3 +62,91 @@ def test_fixes_are_verified_eagerly_too(checked, tmp_path: Path) -> None:  # typ
     assert not by_title["no change"]["verified"]  # eagerly the original error is raised
     assert "with torch.compile off the fixed cells raise RuntimeError" in by_title["no change"]["notes"][-1]
     assert diagnosis.fixes[0]["title"] == out_of_place["title"]
+
+
+COMPILED_CELL = """import torch
+torch.manual_seed(0)
+w = torch.randn(4, 4, requires_grad=True)
+x = torch.randn(2, 4)
+
+@torch.compile(backend="aot_eager")
+def gate(x, w):
+    y = torch.sigmoid(x @ w)
+    y.mul_(2)
+    return y.sum()
+"""
+FAILING_CELL = "loss = gate(x, w)\nloss.backward()\n"
+
+
+@pytest.fixture()
+def ip():  # type: ignore[no-untyped-def]
+    """A real IPython shell; cells stored in its history, so each gets its own prompt number."""
+    from IPython.testing import globalipapp
+
+    globalipapp.start_ipython()  # once per process; later calls leave the shell as it is
+    shell = globalipapp.get_ipython()
+    shell.run_line_magic("load_ext", "inplace_magic")
+    assert shell.run_cell(COMPILED_CELL, store_history=True).success
+    yield shell
+    shell.run_line_magic("gradcheck", "off")
+    shell.run_line_magic("unload_ext", "inplace_magic")
+    shell.run_line_magic("reset", "-f")
+
+
+def _assert_unwrapped_at_the_users_line(shell, result) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    import inplace_magic
+
+    # the user's exception, as raised: the wrapper, not its cause
+    assert type(result.error_in_exec).__name__ == "BackendCompilerFailed"
+    diagnosis = inplace_magic.last_diagnosis()
+    assert diagnosis is not None and diagnosis["reproduced"]
+    assert diagnosis["error"]["type"] == "RuntimeError"
+    assert diagnosis["error"]["message"].startswith("one of the variables needed for gradient computation")
+    defining = shell.execution_count - 2  # the cell that defined gate(), before the failing one
+    assert (diagnosis["inplace"]["cell"], diagnosis["inplace"]["line"]) == (defining, 9)
+    assert diagnosis["inplace"]["code"] == "y.mul_(2)"
+    assert (diagnosis["saved_by"]["cell"], diagnosis["saved_by"]["line"]) == (defining, 8)
+    assert any("torch.compile region (backend 'aot_eager')" in note for note in diagnosis["notes"])
+    return diagnosis
+
+
+def test_the_notebook_unwraps_a_compiled_region_under_gradcheck(ip) -> None:  # type: ignore[no-untyped-def]
+    result = ip.run_cell("%%gradcheck\n" + FAILING_CELL, store_history=True)
+    diagnosis = _assert_unwrapped_at_the_users_line(ip, result)
+    best = diagnosis["fixes"][0]
+    # verified in the kernel, where the fixed cell compiles gate() again
+    assert best["title"] == "Use `y = y.mul(2)` instead of `y.mul_(2)`" and best["verified"]
+
+
+def test_the_notebook_unwraps_a_compiled_region_with_gradcheck_on(ip) -> None:  # type: ignore[no-untyped-def]
+    ip.run_line_magic("gradcheck", "on")
+    result = ip.run_cell(FAILING_CELL, store_history=True)
+    _assert_unwrapped_at_the_users_line(ip, result)
+
+
+FRESH_KERNEL = """
+import json, sys
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+config = Config()
+config.HistoryManager.hist_file = ":memory:"
+shell = InteractiveShell(config=config)
+shell.run_line_magic("load_ext", "inplace_magic")
+shell.run_cell("import sys\\nseen = 'torch._dynamo' in sys.modules", store_history=True)
+print(json.dumps({"dynamo_before_the_cell": shell.user_ns["seen"]}))
+"""
+
+
+def test_a_cell_right_after_load_ext_waits_for_the_warm_ups_torch_imports() -> None:
+    """%load_ext imports torch._dynamo in the background; a cell's @torch.compile importing it at the
+    same time failed (seen once here: _DeadlockError, then "partially initialized module
+    torch._inductor.utils", timing-dependent). A cell that comes during that import waits for it: the
+    first cell's code already finds it imported."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", FRESH_KERNEL], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"dynamo_before_the_cell": True}

@@ -1,8 +1,15 @@
 """The CLI's contract, whatever the user's code does: exit 0-3, the user's own error with their frames only,
 stdout one JSON object under --json, and the re-executions counted truthfully.
 
-Every test runs the real command in a subprocess (the console script, or ``python -m inplace_magic``),
-with real signals.
+The tests whose subject is the process run the real command in a subprocess (the console script, or
+``python -m inplace_magic``), with real signals: the entry points themselves, ``os._exit`` and a crash in
+C (only the watching process can report those), Ctrl-C, the time limits that kill, the sandbox process
+ending, output to fd 1 kept out of the JSON, ``sys.argv`` and the working folder as ``python`` gives
+them, and the compile-time RecursionError (deep in the interpreter's own stack). The others check how
+an outcome is classified and printed (``sys.exit``, a KeyboardInterrupt the code raises itself, an
+exception whose ``str`` raises, a syntax error, a BOM, the replay-only text): the same check, the same
+report, in this process (``check_here``: :func:`inplace_magic.cli.main`, the function the command's
+child runs), which spares two interpreter start-ups and a torch import each.
 """
 
 from __future__ import annotations
@@ -33,6 +40,17 @@ LEAF_MESSAGE = "RuntimeError: a leaf Variable that requires grad is being used i
 
 def _run(*args: str, command: list[str] = CONSOLE, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def check_here(run_cli):  # type: ignore[no-untyped-def]
+    """The check in this process, answered like :func:`_run` (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        code, out, err = run_cli(*args)
+        return subprocess.CompletedProcess(["inplace-magic", *args], code, out, err)
+
+    return run
 
 
 def _json(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -78,9 +96,9 @@ def test_an_in_place_error_at_module_level_names_no_frame_of_ours(tmp_path: Path
     _none_of_ours(done.stdout, done.stderr)
 
 
-def test_keyboard_interrupt_raised_by_the_code_is_another_exception(tmp_path: Path) -> None:
+def test_keyboard_interrupt_raised_by_the_code_is_another_exception(tmp_path: Path, check_here) -> None:
     script = _script(tmp_path, "# %%\ndef stop():\n    raise KeyboardInterrupt\nstop()\n")
-    done = _run("check", str(script), "--json")
+    done = check_here("check", str(script), "--json")
     got = _json(done)
     assert done.returncode == 2 and got["status"] == "other_error"
     assert got["error"]["type"] == "KeyboardInterrupt" and (got["error"]["cell"], got["error"]["line"]) == (
@@ -93,34 +111,34 @@ def test_keyboard_interrupt_raised_by_the_code_is_another_exception(tmp_path: Pa
     _none_of_ours(done.stdout, done.stderr)
 
 
-def test_sys_exit_zero_finishes_the_run(tmp_path: Path) -> None:
+def test_sys_exit_zero_finishes_the_run(tmp_path: Path, check_here) -> None:
     after = tmp_path / "after-exit"
     script = _script(tmp_path, f"# %%\nimport sys\nsys.exit(0)\n# %%\nopen({str(after)!r}, 'w').close()\n")
-    done = _run("check", str(script), "--json")
+    done = check_here("check", str(script), "--json")
     got = _json(done)
     assert done.returncode == 0 and got["status"] == "ok" and not after.exists()
     assert any("sys.exit(0) at cell 0, line 2" in note for note in got["notes"])
     none = _script(tmp_path, "# %%\nimport sys\nsys.exit()\n", "none.py")
-    assert _run("check", str(none)).returncode == 0
+    assert check_here("check", str(none)).returncode == 0
 
 
-def test_sys_exit_with_a_code_is_another_error(tmp_path: Path) -> None:
+def test_sys_exit_with_a_code_is_another_error(tmp_path: Path, check_here) -> None:
     script = _script(tmp_path, "# %%\nimport sys\nsys.exit(3)\n")
-    done = _run("check", str(script), "--json")
+    done = check_here("check", str(script), "--json")
     got = _json(done)
     assert done.returncode == 2 and got["error"]["type"] == "SystemExit" and got["error"]["message"] == "3"
     assert done.stderr.endswith("SystemExit: 3\n")
     _none_of_ours(done.stdout, done.stderr)
 
 
-def test_a_text_only_the_replay_could_make_ours_stays_another_error(tmp_path: Path) -> None:
+def test_a_text_only_the_replay_could_make_ours_stays_another_error(tmp_path: Path, check_here) -> None:
     # "appears to not have been used in the graph" is ours only when the replay shows set_() behind it
     script = _script(
         tmp_path,
         "# %%\nimport torch\nx = torch.ones(2, requires_grad=True)\ny = torch.ones(2, requires_grad=True)\n"
         "torch.autograd.grad((x * 2).sum(), [x, y])\n",
     )
-    done = _run("check", str(script), "--json")
+    done = check_here("check", str(script), "--json")
     got = _json(done)
     assert done.returncode == 2 and got["status"] == "other_error" and got["member"] is None
     assert got["executions"] == {"run": 1, "replay": 1, "fix_verification": 0, "total": 2}  # it was replayed
@@ -163,13 +181,13 @@ def test_os_exit_during_the_replay_still_shows_the_original_error(tmp_path: Path
     assert "w += 1\nRuntimeError: a leaf Variable" in done.stderr
 
 
-def test_an_exception_whose_str_raises(tmp_path: Path) -> None:
+def test_an_exception_whose_str_raises(tmp_path: Path, check_here) -> None:
     script = _script(
         tmp_path,
         "# %%\nclass Odd(RuntimeError):\n    def __str__(self):\n        raise ValueError('no')\n"
         "raise Odd()\n",
     )
-    done = _run("check", str(script), "--json")
+    done = check_here("check", str(script), "--json")
     got = _json(done)
     assert done.returncode == 2 and got["error"]["type"] == "Odd"
     assert got["error"]["message"] == "<exception str() failed>" and got["error"]["line"] == 4
@@ -186,9 +204,9 @@ def test_a_recursion_error_while_compiling(tmp_path: Path) -> None:
     _none_of_ours(done.stdout, done.stderr)
 
 
-def test_a_syntax_error_carries_its_cell_and_line(tmp_path: Path) -> None:
+def test_a_syntax_error_carries_its_cell_and_line(tmp_path: Path, check_here) -> None:
     script = _script(tmp_path, "# %%\nx = 1\n# %%\ny = 2\ndef broken(:\n    pass\n")
-    done = _run("check", str(script), "--json")
+    done = check_here("check", str(script), "--json")
     got = _json(done)
     assert done.returncode == 2 and got["error"]["type"] == "SyntaxError"
     assert (got["error"]["cell"], got["error"]["line"]) == (1, 2)
@@ -241,14 +259,14 @@ def test_the_code_sees_argv_as_under_python_and_every_run_is_counted(tmp_path: P
     assert f"Your code ran {len(runs)} times: once as given, twice more to replay it" in text
 
 
-def test_bom_and_coding_line(tmp_path: Path) -> None:
+def test_bom_and_coding_line(tmp_path: Path, check_here) -> None:
     bom = tmp_path / "bom.py"
     bom.write_bytes(b"\xef\xbb\xbf# %%\nprint('bom', 1 + 1)\n")
-    done = _run("check", str(bom))
+    done = check_here("check", str(bom))
     assert done.returncode == 0 and "bom 2" in done.stdout
     latin = tmp_path / "latin.py"
     latin.write_bytes("# -*- coding: latin-1 -*-\n# %%\nprint('caf\xe9'.upper())\n".encode("latin-1"))
-    done = _run("check", str(latin))
+    done = check_here("check", str(latin))
     assert done.returncode == 0 and "CAFÉ" in done.stdout
 
 

@@ -1,7 +1,9 @@
 """Notebooks are IPython, not Python: magics and shell escapes run as IPython runs them, on the user's lines.
 
-Real notebooks on disk, run by the pipeline (a real IPython shell bound to the cells' namespace) and,
-for the JSON and the fix verification, by the real command.
+Real notebooks on disk, run by the pipeline in this process (a real IPython shell bound to the cells'
+namespace) and, for the JSON and the fix verification, by the real command in a subprocess: there a
+shell escape's own child process writes to fd 1, which only a process of its own can show kept out of
+the JSON.
 """
 
 from __future__ import annotations

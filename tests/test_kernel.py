@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import kernels
 import nbformat
 import pytest
 from conftest import negative_cases, positive_cases
-from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from notebooks import statecases
@@ -53,38 +53,19 @@ class Executed:
         return "".join(o["text"] for o in self.outputs if o["msg_type"] == "stream" and o["name"] == name)
 
 
-class Kernel:
-    def __init__(self) -> None:
-        self.manager = KernelManager(kernel_name="python3")
-        self.manager.start_kernel()
-        self.client = self.manager.client()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=60)
+# what a notebook shows of a request (status, execute_input and comm messages are left out)
+OUTPUTS = ("stream", "display_data", "update_display_data", "execute_result", "error")
 
+
+class Kernel(kernels.Kernel):
     def execute(self, code: str, cell: str | None = None, timeout: float = 120) -> Executed:
-        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}}
-        content.update(allow_stdin=False, stop_on_error=False)
-        # JupyterLab sends the cell id in the request's metadata; the kernel hands it to pre_run_cell
-        message = self.client.session.msg(
-            "execute_request", content, metadata={"cellId": cell} if cell else {}
-        )
-        self.client.shell_channel.send(message)
-        msg_id = message["header"]["msg_id"]
-        done = Executed(reply={})
+        msg_id = self.request(code, cell)
         deadline = time.monotonic() + timeout
-        while True:
-            msg = self.client.get_iopub_msg(timeout=max(1.0, deadline - time.monotonic()))
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind = msg["msg_type"]
-            if kind == "status" and msg["content"]["execution_state"] == "idle":
-                break
-            if kind in ("stream", "display_data", "update_display_data", "execute_result", "error"):
-                done.outputs.append({"msg_type": kind, **msg["content"]})
-        while not done.reply:
-            reply = self.client.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
-            if reply["parent_header"].get("msg_id") == msg_id:
-                done.reply = reply["content"]
+        done = Executed(reply={})
+        for msg in self.messages(msg_id, deadline):
+            if msg["msg_type"] in OUTPUTS:
+                done.outputs.append(msg)
+        done.reply = self.reply(msg_id, deadline)
         return done
 
     def run_notebook(self, case: Path, sources: list[str]) -> list[Executed]:
@@ -93,10 +74,6 @@ class Kernel:
             "import random, numpy, torch\nrandom.seed(0); numpy.random.seed(0); torch.manual_seed(0)"
         )
         return [self.execute(source, cell_id(case, index)) for index, source in enumerate(sources)]
-
-    def shutdown(self) -> None:
-        self.client.stop_channels()
-        self.manager.shutdown_kernel(now=True)
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ session is left as a plain failing run leaves it."""
 from __future__ import annotations
 
 import json
-import queue
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kernels
 import pytest
 
 from inplace_magic.present.html import MIME_TYPE
@@ -27,47 +27,16 @@ DIGEST = (
 )
 
 
-class Kernel:
-    """One real kernel; :meth:`execute` returns every iopub message the request caused."""
-
-    def __init__(self) -> None:
-        from jupyter_client.manager import KernelManager
-
-        self.manager = KernelManager(kernel_name="python3")
-        self.manager.start_kernel()
-        self.client = self.manager.client()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=60)
+class Kernel(kernels.Kernel):
+    """One real kernel (tests/kernels.py); :meth:`execute` returns every iopub message the request caused."""
 
     def execute(self, code: str, cell: str | None = None, timeout: float = 300) -> list[dict[str, Any]]:
-        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}}
-        content.update(allow_stdin=False, stop_on_error=False)
-        message = self.client.session.msg(
-            "execute_request", content, metadata={"cellId": cell} if cell else {}
-        )
-        self.client.shell_channel.send(message)
-        msg_id = message["header"]["msg_id"]
-        outputs: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                msg = self.client.get_iopub_msg(timeout=max(1.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no idle status within {timeout} s") from None
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                return outputs
-            outputs.append({"msg_type": msg["msg_type"], **msg["content"]})
+        return list(self.messages(self.request(code, cell), time.monotonic() + timeout))
 
     def stdout(self, code: str) -> str:
         return "".join(
             o["text"] for o in self.execute(code) if o["msg_type"] == "stream" and o["name"] == "stdout"
         )
-
-    def shutdown(self) -> None:
-        self.client.stop_channels()
-        self.manager.shutdown_kernel(now=True)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from IPython.testing import globalipapp
+import shells
 from IPython.utils.capture import capture_output
 from notebooks.casebook import seed_everything
 from notebooks.statehash import digest
@@ -34,13 +34,7 @@ TWO_WRITES = [
 
 @pytest.fixture(scope="module")
 def ip() -> Iterator[Any]:
-    # IPython's test shell, the one other modules share (a second shell class would clash with it)
-    globalipapp.start_ipython()  # once per process; later calls leave the shell as it is
-    shell = globalipapp.get_ipython()
-    shell.run_line_magic("load_ext", "inplace_magic")
-    yield shell
-    shell.run_line_magic("unload_ext", "inplace_magic")
-    shell.run_line_magic("reset", "-f")
+    yield from shells.with_the_extension()  # tests/shells.py
 
 
 def _session(ip: Any, cells: list[str], last: str) -> tuple[Any, dict[str, Any]]:

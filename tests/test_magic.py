@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shells
 from conftest import negative_cases, positive_cases
-from IPython.testing import globalipapp
 from IPython.utils.capture import capture_output
 from notebooks.casebook import (
     cell_id,
@@ -45,12 +45,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 @pytest.fixture(scope="module")
 def ip() -> Iterator[Any]:
-    globalipapp.start_ipython()  # once per process; later calls leave the shell as it is
-    shell = globalipapp.get_ipython()
-    shell.run_line_magic("load_ext", "inplace_magic")
-    yield shell
-    shell.run_line_magic("unload_ext", "inplace_magic")
-    shell.run_line_magic("reset", "-f")
+    yield from shells.with_the_extension()  # tests/shells.py
 
 
 @dataclass

@@ -1,14 +1,15 @@
 """Writing a fix never loses anything: backups, symlinks, hard links, encodings, line endings, layout.
 
-Real files and real symlinks in a temporary folder; the last tests run the real command.
+Real files and real symlinks in a temporary folder; the last tests run the real check end to end, in
+this process (``run_cli``: :func:`inplace_magic.cli.main`, what the command's child runs): their subject
+is what is written and what is said, not the process around the check (tests/test_exit_codes.py and
+test_cli.py run the console entry points themselves).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -193,32 +194,26 @@ def test_a_notebook_layout_we_cannot_reproduce_is_written_in_nbformats_and_said(
     nbformat.validate(nbformat.read(str(path), as_version=4))
 
 
-def test_a_notebook_nbformat_rejects_is_unusable_input(tmp_path: Path) -> None:
+def test_a_notebook_nbformat_rejects_is_unusable_input(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "bad.ipynb"
     data = json.loads(nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])))
     del data["cells"][0]["outputs"]  # a code cell without outputs: invalid
     path.write_text(json.dumps(data))
     with pytest.raises(UnusableInput, match="not a valid notebook"):
         read_cells(str(path))
-    done = subprocess.run(
-        [sys.executable, "-m", "inplace_magic", "check", str(path), "--write"], capture_output=True, text=True
-    )
-    assert done.returncode == 3 and done.stdout == ""
-    assert done.stderr.startswith("inplace-magic: ") and "Traceback" not in done.stderr
-    assert "not a valid notebook" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    code, out, err = run_cli("check", str(path), "--write")
+    assert code == 3 and out == ""
+    assert err.startswith("inplace-magic: ") and "Traceback" not in err
+    assert "not a valid notebook" in err and len(err.strip().splitlines()) == 1
 
 
-def test_write_end_to_end_keeps_an_existing_backup(tmp_path: Path) -> None:
+def test_write_end_to_end_keeps_an_existing_backup(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     path = _script(tmp_path, SCRIPT.replace("\n", "\r\n"), "case.py")
     original = path.read_bytes()
     (tmp_path / "case.py.bak").write_text("mine")
-    done = subprocess.run(
-        [sys.executable, "-m", "inplace_magic", "check", str(path), "--write", "--json"],
-        capture_output=True,
-        text=True,
-    )
-    out = json.loads(done.stdout)
-    assert done.returncode == 1 and out["write"]["written"] is True
+    code, stdout, _ = run_cli("check", str(path), "--write", "--json")
+    out = json.loads(stdout)
+    assert code == 1 and out["write"]["written"] is True
     assert out["write"]["backup"] == str(tmp_path / "case.py.bak.1")
     assert (tmp_path / "case.py.bak").read_text() == "mine"
     assert (tmp_path / "case.py.bak.1").read_bytes() == original
@@ -226,22 +221,22 @@ def test_write_end_to_end_keeps_an_existing_backup(tmp_path: Path) -> None:
     assert path.read_bytes() != original
 
 
-def test_write_fixes_the_checked_file_even_if_the_code_moves_the_working_folder(tmp_path: Path) -> None:
+def test_write_fixes_the_checked_file_even_if_the_code_moves_the_working_folder(
+    tmp_path: Path,
+    run_cli,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     script = SCRIPT.replace("import torch\n", f"import os, torch\nos.chdir({str(elsewhere)!r})\n", 1)
     path = _script(tmp_path, script, "case.py")
     decoy = _script(elsewhere, script, "case.py")  # the same name and text, in the folder the code moves to
-    done = subprocess.run(
-        [sys.executable, "-m", "inplace_magic", "check", "case.py", "--write", "--json"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
+    monkeypatch.chdir(tmp_path)  # the command's folder; the code moves this process's, put back after
+    code, out, _ = run_cli("check", "case.py", "--write", "--json")
     assert decoy.read_text() == script and _names(elsewhere) == ["case.py"]
     assert "y = y + 1" in path.read_text()
-    got = json.loads(done.stdout)
-    assert done.returncode == 1 and got["write"]["written"] and got["fixes"][0]["verified"]
+    got = json.loads(out)
+    assert code == 1 and got["write"]["written"] and got["fixes"][0]["verified"]
 
 
 def test_cells_that_kept_crlf_fit_a_crlf_file(tmp_path: Path) -> None:

@@ -24,3 +24,7 @@ if _extra:
     c.LabServerApp.extra_labextensions_path = [_extra, str(c.LabServerApp.extra_labextensions_path)]
 # Notebook 7 is served by the same server (/tree, /notebooks); its app in the page, for Galata's helpers
 c.JupyterNotebookApp.expose_app_in_browser = True
+# Every page load (each test's, and each reload) asks the server whether JupyterLab needs a rebuild,
+# which runs a build check (about half a CPU-second of node on the server, beside the tests' kernels).
+# The tests use the build as it is; the extension's own build is checked by `make setup`.
+c.ServerApp.tornado_settings = {"page_config_data": {"buildCheck": False}}

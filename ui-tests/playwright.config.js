@@ -1,7 +1,13 @@
 /**
  * Galata's Playwright configuration, adapted to this project's CI: Debian's Chromium (Playwright's
- * own browser download is not available), one worker and one shared JupyterLab server, no video or
- * trace (both need downloads). Screenshots the tests take on purpose go to ui-tests/artifacts/.
+ * own browser download is not available), several workers against one shared JupyterLab server, no
+ * video or trace (both need downloads). Screenshots the tests take on purpose go to
+ * ui-tests/test-results/screenshots/.
+ *
+ * Workers: a test mostly waits (its kernel's start, the replay in the kernel, page loads), so tests
+ * run side by side, each in its own server folder (Galata's tmpPath) with its own notebook, kernel
+ * and browser context; settings and layout are mocked per page by Galata. UI_TESTS_WORKERS=1 runs
+ * them one after the other.
  */
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
@@ -9,17 +15,22 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const PYTHON = process.env.UI_TESTS_PYTHON || '../.venv/bin/python';
 // another checkout's tests may hold 8888 on a shared machine
 const PORT = process.env.UI_TESTS_PORT || '8888';
+// measured on the 2-core machine beside pytest: see ui-tests/README.md
+const WORKERS = Number(process.env.UI_TESTS_WORKERS || '3');
 
 module.exports = {
   ...baseConfig,
   testDir: './tests',
   outputDir: './test-results',
   reporter: [['list']],
-  workers: 1,
-  fullyParallel: false,
+  workers: WORKERS,
+  // one test at a time per worker, spread over the workers (not one spec file per worker: the
+  // sidebar's nine tests would then be the critical path)
+  fullyParallel: true,
   retries: 0,
-  // a diagnosis replays the failing cell under torch hooks: generous on a 2-core CI machine
-  timeout: 120000,
+  // a diagnosis replays the failing cell under torch hooks, with other tests' kernels starting beside
+  // it: generous on a 2-core CI machine
+  timeout: 180000,
   expect: { timeout: 30000 },
   use: {
     ...baseConfig.use,

@@ -93,7 +93,9 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="when the code runs without error, run it once more under the recorder and report every "
         "write into a tensor autograd saved that PyTorch did not detect (fused optimizers, .data, "
-        ".numpy()), and with torch.compile compare compiled and eager gradients (one more run)",
+        ".numpy()), and with torch.compile compare compiled and eager gradients (one more run, two "
+        "when eager raises an in-place error the compiled graph hid); with --write the best verified "
+        "fix of the first hazard is written; not under --nproc or torchrun",
     )
     check.add_argument(
         "--skip-shell",

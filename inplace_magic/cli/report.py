@@ -31,9 +31,8 @@ class WriteOutcome:
         return {"written": self.written, "message": self.message, "path": self.path, "backup": self.backup}
 
 
-def write_fix(path: str, cells: list[Cell], result: CheckResult) -> WriteOutcome:
-    """``--write``: the best fix, when it is verified, through the backup-safe writer."""
-    fixes = result.diagnosis.fixes if result.diagnosis is not None else []
+def write_fix(path: str, cells: list[Cell], fixes: list[dict[str, Any]]) -> WriteOutcome:
+    """``--write``: the best of ``fixes``, when it is verified, through the backup-safe writer."""
     best = fixes[0] if fixes else None
     if best is None or not best.get("verified"):
         return WriteOutcome(False, f"no verified fix to write; {path} is unchanged")
@@ -84,14 +83,18 @@ def deliver(
     *,
     json_out: dict[str, Any] | None = None,
     text: str | None = None,
+    fixes: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Once the check is done: write the fix (``--write``), tell the watcher, then print the user's
-    traceback on stderr and the report (``text``, by default :func:`report_text`) or the JSON
-    (``json_out``, by default the result's) on stdout, and what the write did."""
+    """Once the check is done: write the fix (``--write``: the best of ``fixes``, by default the
+    diagnosis'), tell the watcher, then print the user's traceback on stderr and the report
+    (``text``, by default :func:`report_text`) or the JSON (``json_out``, by default the result's) on
+    stdout, and what the write did."""
     if result.interrupted:
         # a second Ctrl-C (a terminal and the watching parent may both send one) must not cut the report
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    write = write_fix(target, cells, result) if args.write and result.diagnosis is not None else None
+    if fixes is None and result.diagnosis is not None:
+        fixes = result.diagnosis.fixes
+    write = write_fix(target, cells, fixes) if args.write and fixes is not None else None
     if channel is not None:
         channel.finished()
     if result.traceback:

@@ -17,11 +17,12 @@ from ..record.family import FAMILY
 from ..record.records import OpRecord, Region, SaveRecord, StaleUse
 from ..record.saved_contents import ContentsLog, Unpacked
 from ..replay.run import CellLookup
-from .diagnosis import Diagnosis, ErrorInfo
+from .diagnosis import Diagnosis, ErrorInfo, Location
 from .explain import explain
 from .saver import resolve_saver
 from .sites import SiteBuilder
 from .skip import find_skip
+from .stale import from_stale
 
 SILENT = "silent: PyTorch did not detect this"
 _MEMBER = next(m for m in FAMILY if m.id == "saved_tensor_modified")
@@ -33,7 +34,7 @@ class Hazard:
 
     diagnosis: Diagnosis
     saves: int  # saved tensors it overwrote (e.g. each parameter of a layer, each iteration)
-    cause: str  # "fused", "data", "unrecorded", "data_assigned", "other"
+    cause: str  # "fused", "data", "unrecorded", "data_assigned", "other", "compiled"
 
 
 def _overlaps(a: Region | None, b: Region | None) -> bool:
@@ -91,6 +92,9 @@ _WHY = {
     "unrecorded": "The saved values changed, but no operation reached PyTorch's dispatcher: a write "
     "through `.numpy()`, a custom kernel or a C extension. Autograd's check saw nothing and backward "
     "used the changed values.",
+    "compiled": "Eager PyTorch raises its in-place error here; the compiled graph does not: the tensor it "
+    "saved does not share the written tensor's version counter (Inductor rebuilds a saved view of an "
+    "input with reinterpret_tensor, pytorch issue #197887), so its backward used the overwritten values.",
     "data_assigned": "The leaf's `.data` was assigned after the forward saved it: a plain run's backward "
     "then reads the new values (without the audit's hooks autograd saves the leaf itself), which do not "
     "match the forward that produced this graph.",
@@ -165,3 +169,24 @@ def silent_hazards(
             continue
         groups[key] = Hazard(_diagnose(builder, save, unpacked, writers, cause), 1, cause)
     return list(groups.values())
+
+
+def hidden_by_compile(
+    trace: Any, source_map: CellLookup, namespace: dict[str, Any] | None, location: Location | None
+) -> Hazard | None:
+    """The version error the eager audited run stopped at, when the plain (compiled) run raised none.
+
+    A compiled graph that saves a view of its input rebuilds that view over the same storage with a
+    version counter of its own (Inductor's ``reinterpret_tensor``, pytorch issue #197887): an in-place
+    write into the input between forward and backward then passes autograd's check. Eagerly, under the
+    recorder, the write is seen, and diagnosed as the error eager PyTorch raises.
+    """
+    if trace.stale is None:
+        return None
+    builder = SiteBuilder(trace, source_map, namespace)
+    error = ErrorInfo("SilentWrite", f"{SILENT}: {_WHY['compiled']}", location)
+    diagnosis = from_stale(builder, _MEMBER, error, trace.stale)
+    explain(diagnosis)
+    diagnosis.headline = f"{SILENT}. {diagnosis.headline}"
+    diagnosis.explanation = f"{_WHY['compiled']} {diagnosis.explanation}"
+    return Hazard(diagnosis, 1, "compiled")

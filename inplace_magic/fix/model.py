@@ -61,6 +61,7 @@ class RunOutcome:
     mismatched: list[str] = field(default_factory=list)
     timed_out: bool = False
     ended: str | None = None  # how the sandbox process ended while running it (os._exit, a crash)
+    hazards: int | None = None  # silent writes the audit of the run found (an audited run only)
 
 
 class Edit(TypedDict, total=False):

@@ -2,9 +2,16 @@
 
 Under the audit recorder compiled code runs eagerly (dispatch modes and saved-tensor hooks make
 dynamo fall back), so the audited run is the eager reference; one more plain run gives the compiled
-gradients. When they differ, the in-place write recorded inside a compiled function is named: a
-graph that loses a saved view's version counter (pytorch issues #197887, #188084, #195422) computes
-its gradient from the overwritten value, where eager raises or uses the right one.
+gradients. When they differ, the in-place op behind it is named:
+
+* a write inside a compiled function that the compiled graph handles otherwise than eager (it drops
+  a write into an input made through an alias, pytorch issue #195422): the write recorded inside a
+  function handed to ``torch.compile``;
+* a write between forward and backward into memory the compiled graph saved as a view of its input
+  (pytorch issue #197887): eager raises the in-place error there (the audited run stops at it,
+  :func:`..diagnose.silent.hidden_by_compile`), the compiled graph silently used the new values. The
+  eager reference is then the cells run eagerly under ``allow_mutation_on_saved_tensors`` (the
+  gradient of the forward that ran, as the fix stage's reference), and the writer is the diagnosed one.
 
 Random ops draw different numbers compiled (Inductor's Philox) and eager: a region with any is not
 compared, and the result says why.
@@ -12,6 +19,7 @@ compared, and the result says why.
 
 from __future__ import annotations
 
+import contextlib
 import types
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +27,7 @@ from typing import Any
 import torch
 
 from ..diagnose.diagnosis import OpSite
+from ..diagnose.silent import Hazard
 from ..diagnose.sites import SiteBuilder
 from ..fix.sandbox import grads
 from ..record.records import OpRecord
@@ -95,8 +104,11 @@ class GradientTap:
 class CompiledComparison:
     compared: int
     mismatched: list[str]
-    writer: OpSite | None = None  # the in-place write inside a compiled function that explains it
+    writer: OpSite | None = None  # the in-place op that explains it
     notes: list[str] = field(default_factory=list)
+    reference: str = "the audited eager run"  # what the compiled gradients were compared with
+    hidden_error: bool = False  # eager raises the in-place error, the compiled graph did not
+    runs: int = 0  # runs of the user's code this comparison started
 
     @property
     def differ(self) -> bool:
@@ -108,6 +120,8 @@ class CompiledComparison:
             "mismatched": list(self.mismatched),
             "differ": self.differ,
             "inplace": self.writer.to_json() if self.writer is not None else None,
+            "reference": self.reference,
+            "hidden_error": self.hidden_error,
             "notes": list(self.notes),
         }
 
@@ -124,6 +138,34 @@ def _inside(op: OpRecord, code: list[types.CodeType]) -> bool:
     )
 
 
+def _run_cells(
+    cells: list[Cell],
+    script_path: str | None,
+    random_state: RandomState,
+    limit: float,
+    dialect: Dialect,
+    skip_shell: bool,
+    prefix: str,
+    eager_reference: bool,
+) -> tuple[BaseException | None, grads.Snapshot | None]:
+    """One run of the cells in a fresh namespace: its error and its first backward's gradients.
+    ``eager_reference``: eagerly, with saved tensors cloned before an in-place write reaches them."""
+    source_map = SourceMap()
+    program = compile_cells(cells, source_map, prefix=prefix, dialect=dialect, skip_shell=skip_shell)
+    namespace = fresh_namespace(script_path)
+    random_state.restore()
+    tap = GradientTap(namespace)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(as_script(script_path))
+        stack.enter_context(time_limit(limit))
+        stack.enter_context(tap)
+        if eager_reference:
+            stack.enter_context(torch.compiler.set_stance("force_eager"))
+            stack.enter_context(torch.autograd.graph.allow_mutation_on_saved_tensors())
+        error = run_program(program, namespace, interruptible=True).exception
+    return error, tap.first
+
+
 def compare_compiled(
     cells: list[Cell],
     script_path: str | None,
@@ -133,8 +175,10 @@ def compare_compiled(
     skip_shell: bool,
     eager: grads.Snapshot | None,
     audited: Any,
+    hidden: Hazard | None = None,
 ) -> CompiledComparison:
-    """Run the cells plainly (compiled) and compare their first backward with the audited (eager) run."""
+    """Run the cells plainly (compiled) and compare their first backward with eager's: the audited
+    run's, or, when ``hidden`` (eager stopped at an in-place error), an eager reference run's."""
     trace = audited.trace
     regions = [op for op in trace.ops if not op.backward and _inside(op, audited.compiled_code)]
     random = sorted({op.op for op in regions if any(r in op.op for r in _RANDOM_OPS)})
@@ -147,23 +191,37 @@ def compare_compiled(
                 "compiled code draws differently from eager."
             ],
         )
-    source_map = SourceMap()
-    program = compile_cells(cells, source_map, prefix="compiled cell", dialect=dialect, skip_shell=skip_shell)
-    namespace = fresh_namespace(script_path)
-    random_state.restore()
-    tap = GradientTap(namespace)
-    with as_script(script_path), time_limit(limit), tap:
-        error = run_program(program, namespace, interruptible=True).exception
-    if error is not None or eager is None or tap.first is None:
+    runs = 0
+    reference = "the audited eager run"
+    if hidden is not None:
+        runs += 1
+        reference = "an eager run under allow_mutation_on_saved_tensors (eager PyTorch raises there)"
+        ref_error, eager = _run_cells(
+            cells, script_path, random_state, limit, dialect, skip_shell, "eager reference cell", True
+        )
+        if ref_error is not None:
+            eager = None
+    runs += 1
+    error, compiled = _run_cells(
+        cells, script_path, random_state, limit, dialect, skip_shell, "compiled cell", False
+    )
+    if error is not None or eager is None or compiled is None:
         why = f"it raised {type(error).__name__}" if error is not None else "no backward ran"
-        return CompiledComparison(0, [], notes=[f"Not compared: {why}."])
-    compared, mismatched = grads.compare([("first backward", eager, tap.first)])
-    result = CompiledComparison(compared, mismatched)
-    if mismatched:
-        writes = [op for op in regions if op.writes and op.optimizer is None]
-        builder = SiteBuilder(trace, audited.source_map, None)
-        if writes:
-            result.writer = builder.op_site(writes[0])
-        else:
-            result.notes.append("No in-place write was recorded inside the compiled function.")
+        return CompiledComparison(0, [], notes=[f"Not compared: {why}."], reference=reference, runs=runs)
+    compared, mismatched = grads.compare([("first backward", eager, compiled)])
+    result = CompiledComparison(
+        compared, mismatched, reference=reference, hidden_error=hidden is not None, runs=runs
+    )
+    if not mismatched:
+        return result
+    if hidden is not None:
+        result.writer = hidden.diagnosis.inplace
+        if result.writer is None:
+            result.notes.append("The write into the saved tensor was not recorded (see the hazard).")
+        return result
+    writes = [op for op in regions if op.writes and op.optimizer is None]
+    if writes:
+        result.writer = SiteBuilder(trace, audited.source_map, None).op_site(writes[0])
+    else:
+        result.notes.append("No in-place write was recorded inside the compiled function.")
     return result

@@ -40,7 +40,7 @@ from ..replay.kernel import (
 from ..replay.run import raising_frame
 from ..replay.time_limit import TimeLimitExceeded, limit_for
 from ..replay.undo import MAX_OBJECTS
-from . import core
+from . import compiled_region, core
 from .internal import raise_if_strict
 
 if TYPE_CHECKING:
@@ -222,6 +222,8 @@ def diagnose_failure(
                 wider = replayer.replay(window)
                 if _completeness(wider) > _completeness(outcome.diagnosis):
                     outcome.diagnosis = wider
+        if outcome.diagnosis is not None and outcome.diagnosis.reproduced:
+            compiled_region.unwrap(outcome.diagnosis, exc)  # raised inside a torch.compile region
         if outcome.diagnosis is not None and fixes == "verify" and cell is not None:
             # the candidates now, unverified; verify_fixes runs them once the diagnosis is shown
             from ..fix.live import LiveVerification  # the fix stage imports libcst: only when asked

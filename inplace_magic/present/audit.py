@@ -10,6 +10,7 @@ from ..diagnose.silent import SILENT
 from ..fix import unified_diff
 from ..replay.cells import Cell
 from .text import fix_label, render_text
+from .words import without_comment
 
 
 def _times(n: int) -> str:
@@ -24,17 +25,23 @@ def _compiled(compiled: dict[str, Any]) -> list[str]:
     out = [
         f"Silent in-place hazard ({SILENT}): torch.compile computes other gradients than eager",
         "    differ   " + ", ".join(compiled.get("mismatched", [])[:6]),
+        f"    against  {compiled.get('reference')}",
     ]
     writer = compiled.get("inplace")
     if isinstance(writer, dict):
-        where = f"cell {writer.get('cell')}" if "cell" in writer else str(writer.get("file"))
-        out.append(
-            f"    in-place {writer.get('op')} at {where}, line {writer.get('line')}: {writer.get('code')}"
-        )
-        out.append(
-            "    The compiled graph computed its gradient from a value this in-place op overwrote "
-            "(or eager did); write out of place inside the compiled function."
-        )
+        where = f"cell {writer.get('cell')}" if writer.get("cell") is not None else str(writer.get("file"))
+        code = without_comment(str(writer.get("code") or ""))
+        out.append(f"    in-place {writer.get('op')} at {where}, line {writer.get('line')}: {code}")
+        if compiled.get("hidden_error"):
+            out.append(
+                "    Eager PyTorch raises its in-place error at this write; the compiled graph ran backward "
+                "from the overwritten values. The fix of the hazard above applies."
+            )
+        else:
+            out.append(
+                "    This write inside the compiled function has another effect compiled than eager (the "
+                "compiled graph dropped or moved it); write it out of place."
+            )
     out += [f"    note     {note}" for note in compiled.get("notes", [])]
     return out
 

@@ -120,6 +120,18 @@ class OpObserver(Protocol):
     def after(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None: ...
 
 
+class SaveObserver(Protocol):
+    """Something else that must see every tensor the recorder records as saved (the audit keeps
+    their contents): ``packed`` when autograd saves ``t`` as ``trace.saves[rid]``, returning what to
+    keep with it (freed with the graph that holds the save); ``unpacked`` when backward reads it and
+    the recorder's own version check passed, with what ``packed`` returned. The ops either runs
+    (a copy, a comparison) are not recorded as the user's."""
+
+    def packed(self, t: torch.Tensor, rid: int) -> object: ...
+
+    def unpacked(self, t: torch.Tensor, rid: int, kept: object) -> None: ...
+
+
 def _names_bound_to(storage: int, skip: int) -> tuple[str, ...]:
     """Names in the innermost user or library frame whose tensor lives in ``storage`` (aliases such
     as ``r = y``)."""
@@ -143,8 +155,11 @@ class Recorder:
     """Installs every hook for the duration of a ``with`` block and fills a :class:`Trace`.
 
     ``calls`` and ``backward_ops`` (see the module docstring) decide how much is recorded; ``undo``
-    is called for every op the replay dispatches, backward included.
+    is called for every op the replay dispatches, backward included. ``saves``, when set before the
+    ``with`` block, sees every saved tensor (:class:`SaveObserver`).
     """
+
+    saves: SaveObserver | None = None
 
     def __init__(
         self,
@@ -490,7 +505,7 @@ class Recorder:
 
     # -- saved tensors
 
-    def _pack(self, t: torch.Tensor) -> tuple[torch.Tensor, int]:
+    def _pack(self, t: torch.Tensor) -> tuple[Any, ...]:
         if t.is_inference():
             return t, -1
         if self.trace.stale is not None:  # found: the rest of the replay is not looked at
@@ -523,15 +538,24 @@ class Recorder:
         # the dispatch modes for a plain tensor (it writes nothing and allocates no memory)
         if type(t) in _PLAIN_TENSORS:
             with torch._C._DisableTorchDispatch():
-                return t.detach(), rid
-        self._packing = True
+                detached = t.detach()
+        else:
+            self._packing = True
+            try:
+                detached = t.detach()
+            finally:
+                self._packing = False
+        if self.saves is None:
+            return detached, rid
+        self._packing = True  # the observer's own ops are not the user's
         try:
-            return t.detach(), rid
+            return detached, rid, self.saves.packed(t, rid)
         finally:
             self._packing = False
 
-    def _unpack(self, packed: tuple[torch.Tensor, int]) -> torch.Tensor:
-        t, rid = packed
+    def _unpack(self, packed: tuple[Any, ...]) -> torch.Tensor:
+        t: torch.Tensor = packed[0]
+        rid: int = packed[1]
         if rid < 0 or self.trace.stale is not None:
             return t
         save = self.trace.saves[rid]
@@ -563,6 +587,12 @@ class Recorder:
                 f"inplace_magic: saved tensor {list(save.tensor.shape)} is at version {current}; "
                 f"expected version {save.tensor.version}"
             )
+        if self.saves is not None and len(packed) > 2:
+            self._packing = True
+            try:
+                self.saves.unpacked(t, rid, packed[2])
+            finally:
+                self._packing = False
         return t
 
     # -- ops

@@ -14,7 +14,8 @@ write with its storage; this adds, per saved tensor:
 * for a leaf, whether its ``.data`` was assigned since (autograd itself saved the leaf, so a plain
   run's backward reads the new storage, the replay's the old one).
 
-The copies live in the packed value, so they are freed with the graph that holds them.
+The copies live in the packed value (what the recorder's :class:`~.recorder.SaveObserver` keeps), so
+they are freed with the graph that holds them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 
 from .frames import Frame, user_frames
 from .recorder import Recorder
+from .records import Trace
 from .torch_facts import storage_key, version_of
 
 _CAP_ENV = "INPLACE_MAGIC_AUDIT_MIB"
@@ -78,61 +80,46 @@ def _same_bits(copy: torch.Tensor, now: torch.Tensor) -> bool:
     return bool(torch.equal(copy, now))
 
 
-class AuditRecorder(Recorder):
-    """:class:`Recorder` that also keeps saved tensors' contents (see the module docstring)."""
+class _ContentsKept:
+    """The audit's :class:`~.recorder.SaveObserver`: a copy of each saved tensor's contents at pack
+    time, compared at unpack (see the module docstring)."""
 
-    def __init__(self, cap_bytes: int = MEMORY_CAP_BYTES) -> None:
-        super().__init__()
-        self.contents = ContentsLog(cap_bytes=cap_bytes)
+    def __init__(self, log: ContentsLog, trace: Trace) -> None:
+        self.log, self.trace = log, trace
 
     def _release(self, nbytes: int) -> None:
-        self.contents.live_bytes -= nbytes
+        self.log.live_bytes -= nbytes
 
-    def _pack(self, t: torch.Tensor) -> tuple[object, ...]:  # type: ignore[override]
-        detached, rid = super()._pack(t)
-        if rid < 0:
-            return detached, rid, None, None
-        log = self.contents
+    def packed(self, t: torch.Tensor, rid: int) -> object:
+        log = self.log
         copy = None
         nbytes = t.numel() * t.element_size()
         if _copyable(t) and log.live_bytes + nbytes <= log.cap_bytes:
-            # our own clone is not the user's op: the dispatch recorder passes it through
-            self._packing = True
-            try:
-                with torch.no_grad():
-                    copy = t.detach().clone()
-            finally:
-                self._packing = False
+            with torch.no_grad():
+                copy = t.detach().clone()
             log.live_bytes += nbytes
             weakref.finalize(copy, self._release, nbytes)
         else:
             log.unchecked += 1
             log.unchecked_bytes += nbytes
         leaf = weakref.ref(t) if t.is_leaf and t.requires_grad else None
-        return detached, rid, copy, leaf
+        return copy, leaf
 
-    def _unpack(self, packed: tuple[object, ...]) -> torch.Tensor:  # type: ignore[override]
-        detached, rid, copy, leaf = packed
-        assert isinstance(detached, torch.Tensor) and isinstance(rid, int)
-        t = super()._unpack((detached, rid))
-        if rid < 0:
-            return t
+    def unpacked(self, t: torch.Tensor, rid: int, kept: object) -> None:
+        assert isinstance(kept, tuple)
+        copy, leaf = kept
         if isinstance(copy, torch.Tensor):
-            self._packing = True
-            try:
-                with torch.no_grad():
-                    contents: Contents = "same" if _same_bits(copy, t) else "changed"
-            finally:
-                self._packing = False
+            with torch.no_grad():
+                contents: Contents = "same" if _same_bits(copy, t) else "changed"
         else:
             contents = "unchecked"
         original = leaf() if isinstance(leaf, weakref.ref) else None
         swapped = isinstance(original, torch.Tensor) and storage_key(original) != storage_key(t)
-        earlier = self.contents.unpacked.get(rid)
+        earlier = self.log.unpacked.get(rid)
         if earlier is not None and (earlier.contents == "changed" or earlier.storage_swapped):
-            return t
+            return
         node = torch._C._current_autograd_node()
-        self.contents.unpacked[rid] = Unpacked(
+        self.log.unpacked[rid] = Unpacked(
             rid=rid,
             seq=len(self.trace.ops),
             version=version_of(t),
@@ -141,4 +128,12 @@ class AuditRecorder(Recorder):
             frames=user_frames(1, skip=2),
             storage_swapped=swapped,
         )
-        return t
+
+
+class AuditRecorder(Recorder):
+    """:class:`Recorder` that also keeps saved tensors' contents (see the module docstring)."""
+
+    def __init__(self, cap_bytes: int = MEMORY_CAP_BYTES) -> None:
+        super().__init__()
+        self.contents = ContentsLog(cap_bytes=cap_bytes)
+        self.saves = _ContentsKept(self.contents, self.trace)

@@ -6,7 +6,7 @@
 import { expect, test } from '@jupyterlab/galata';
 import type { Page } from '@playwright/test';
 
-import { activeCellIndex, cell, entry, openFixture, openSidebar, panelIn, runCells } from './helpers';
+import { activeCellIndex, cell, entry, runCells, showDiagnosis } from './helpers';
 
 const SKIP = /block\.act.*overwrote.*block\.shortcut/;
 
@@ -34,11 +34,7 @@ test('cells are named by their prompt everywhere, and the names follow re-runs a
   page,
   tmpPath
 }) => {
-  await openFixture(page, tmpPath, 'skip_connection.ipynb');
-  const sidebar = await openSidebar(page);
-  await runCells(page, 0, 2);
-  const panel = panelIn(page, 2);
-  await expect(panel).toBeVisible();
+  const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { sidebar: true });
   expect(await prompt(page, 1)).toBe('[2]:');
   const item = entry(sidebar, SKIP);
 

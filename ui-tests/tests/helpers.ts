@@ -27,7 +27,10 @@ export async function openFixture(
 
 /**
  * The current notebook's kernel is idle (it started and has nothing to run). Read from the session,
- * not the toolbar: a narrow window folds the toolbar's indicator into its overflow menu.
+ * not the toolbar: a narrow window folds the toolbar's indicator into its overflow menu. Checked
+ * every 100 ms, not at every animation frame (Playwright's default): a kernel takes seconds to
+ * start, and polling each frame keeps the headless browser painting at 60 frames a second
+ * meanwhile, CPU the kernels beside it need.
  */
 export async function waitForIdleKernel(page: Page, timeout = 60000): Promise<void> {
   await page.waitForFunction(
@@ -37,7 +40,7 @@ export async function waitForIdleKernel(page: Page, timeout = 60000): Promise<vo
       return widget?.sessionContext?.session?.kernel?.status === 'idle';
     },
     undefined,
-    { timeout }
+    { timeout, polling: 100 }
   );
 }
 
@@ -58,6 +61,34 @@ export async function runCells(page: IJupyterLabPageFixture, from: number, to = 
   for (let i = from; i <= to; i++) {
     expect(await page.notebook.runCell(i, { inplace: true })).toBe(true);
   }
+}
+
+/** What {@link showDiagnosis} leaves: the failing cell's panel, and the sidebar's region. */
+export interface IDiagnosed {
+  panel: Locator;
+  /** Opened before the cells ran when asked for (`sidebar: true`); otherwise still closed. */
+  sidebar: Locator;
+}
+
+/**
+ * The set-up most tests share: open the fixture `name`, optionally open the sidebar first, run
+ * cells 0..`failing` (the last one fails) and wait for the diagnosis panel in the failing cell.
+ */
+export async function showDiagnosis(
+  page: IJupyterLabPageFixture,
+  tmpPath: string,
+  name: string,
+  options: { sidebar?: boolean; failing?: number } = {}
+): Promise<IDiagnosed> {
+  const failing = options.failing ?? 2;
+  await openFixture(page, tmpPath, name);
+  const sidebar = options.sidebar
+    ? await openSidebar(page)
+    : page.getByRole('region', { name: SIDEBAR_NAME });
+  await runCells(page, 0, failing);
+  const panel = panelIn(page, failing);
+  await expect(panel).toBeVisible();
+  return { panel, sidebar };
 }
 
 /** The cell at `index` of the active notebook (a role-free locator: cells carry no role). */

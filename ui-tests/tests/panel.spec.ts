@@ -14,9 +14,9 @@ import {
   graphOf,
   openFixture,
   openSidebar,
-  panelIn,
   runCells,
-  screenshot
+  screenshot,
+  showDiagnosis
 } from './helpers';
 
 /** The traceback entries of cell `index`'s error output, as the notebook model keeps them. */
@@ -78,11 +78,7 @@ async function crossedLabels(graph: Locator): Promise<string[]> {
 
 test.describe('diagnosis panel', () => {
   test('cross-cell skip connection: the panel shows writer, saver and merge', async ({ page, tmpPath }) => {
-    await openFixture(page, tmpPath, 'skip_connection.ipynb');
-    await runCells(page, 0, 2);
-
-    const panel = panelIn(page, 2);
-    await expect(panel).toBeVisible();
+    const { panel } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb');
     await expect(panel.getByRole('heading')).toContainText('block.act');
     await expect(panel.getByRole('heading')).toContainText('block.shortcut');
 
@@ -121,11 +117,7 @@ test.describe('diagnosis panel', () => {
     page,
     tmpPath
   }) => {
-    await openFixture(page, tmpPath, 'gan.ipynb');
-    await runCells(page, 0, 2);
-
-    const panel = panelIn(page, 2);
-    await expect(panel).toBeVisible();
+    const { panel } = await showDiagnosis(page, tmpPath, 'gan.ipynb');
     await expect(panel.getByRole('heading')).toContainText('opt_d.step()');
     await expect(panel.getByText('Updated by')).toBeVisible();
     const graph = await graphOf(panel);
@@ -158,12 +150,8 @@ test.describe('diagnosis panel', () => {
   });
 
   test('%gradcheck on: a failing cell without the magic is diagnosed', async ({ page, tmpPath }) => {
-    await openFixture(page, tmpPath, 'auto_on.ipynb');
-    await runCells(page, 0, 1);
-
+    const { panel } = await showDiagnosis(page, tmpPath, 'auto_on.ipynb', { failing: 1 });
     await expect(cell(page, 1)).toContainText('modified by an inplace operation');
-    const panel = panelIn(page, 1);
-    await expect(panel).toBeVisible();
     await expect(panel.getByRole('heading')).toContainText('y.add_(1)');
     await expect(panel.getByRole('heading')).toContainText('w.sigmoid()');
     await expect(entry(await openSidebar(page), /y\.add_\(1\)/)).toHaveAttribute('data-status', 'new');
@@ -173,10 +161,7 @@ test.describe('diagnosis panel', () => {
     page,
     tmpPath
   }) => {
-    await openFixture(page, tmpPath, 'skip_connection.ipynb');
-    await runCells(page, 0, 2);
-    const panel = panelIn(page, 2);
-    await expect(panel).toBeVisible();
+    const { panel } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb');
 
     // the first thing in the panel is the headline: module paths, their repr on hover, no comment
     const headline = panel.getByRole('heading');
@@ -230,9 +215,7 @@ test.describe('diagnosis panel', () => {
     page,
     tmpPath
   }) => {
-    await openFixture(page, tmpPath, 'skip_connection.ipynb');
-    await runCells(page, 0, 2);
-    const panel = panelIn(page, 2);
+    const { panel } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb');
     const graph = await graphOf(panel);
     const legend = panel.getByRole('list', { name: 'Legend' });
     await expect(legend).toContainText('wrote it in place');
@@ -326,11 +309,7 @@ test.describe('at 900 px with the sidebar open', () => {
     page,
     tmpPath
   }) => {
-    await openFixture(page, tmpPath, 'skip_connection.ipynb');
-    const sidebar = await openSidebar(page);
-    await runCells(page, 0, 2);
-    const panel = panelIn(page, 2);
-    await expect(panel).toBeVisible();
+    const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { sidebar: true });
     // nothing of the panel is cut off or scrolls sideways
     const overflow = await panel.evaluate(el => el.scrollWidth - el.clientWidth);
     expect(overflow).toBeLessThanOrEqual(1);

@@ -18,6 +18,7 @@ import {
   reloadNotebook,
   runCells,
   screenshot,
+  showDiagnosis,
   SIDEBAR_NAME,
   waitForIdleKernel
 } from './helpers';
@@ -113,11 +114,7 @@ test.describe('sidebar', () => {
     page,
     tmpPath
   }) => {
-    await openFixture(page, tmpPath, 'skip_connection.ipynb');
-    const sidebar = await openSidebar(page);
-    await runCells(page, 0, 2);
-    const panel = panelIn(page, 2);
-    await expect(panel).toBeVisible();
+    const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { sidebar: true });
     const item = entry(sidebar, SKIP);
     await expect(item).toHaveAttribute('data-status', 'new');
     const enabled = await looks(item.getByRole('button', { name: 'Apply fix' }));
@@ -151,11 +148,7 @@ test.describe('sidebar', () => {
     page,
     tmpPath
   }) => {
-    await openFixture(page, tmpPath, 'skip_connection.ipynb');
-    const sidebar = await openSidebar(page);
-    await runCells(page, 0, 2);
-    const panel = panelIn(page, 2);
-    await expect(panel).toBeVisible();
+    const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { sidebar: true });
     const item = entry(sidebar, SKIP);
     await expect(item).toHaveAttribute('data-status', 'new');
     const original = await cellSource(page, 1);
@@ -201,11 +194,7 @@ test.describe('sidebar', () => {
     page,
     tmpPath
   }) => {
-    await openFixture(page, tmpPath, 'skip_connection.ipynb');
-    const sidebar = await openSidebar(page);
-    await runCells(page, 0, 2);
-    const panel = panelIn(page, 2);
-    await expect(panel).toBeVisible();
+    const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { sidebar: true });
     const item = entry(sidebar, SKIP);
     const original = await cellSource(page, 1);
     // the model cell is off screen: the panel is at the bottom of a long output
@@ -309,10 +298,7 @@ test.describe('sidebar', () => {
   });
 
   test('keyboard shortcuts: show the sidebar, apply, undo, dismiss', async ({ page, tmpPath }) => {
-    await openFixture(page, tmpPath, 'skip_connection.ipynb');
-    await runCells(page, 0, 2);
-    await expect(panelIn(page, 2)).toBeVisible();
-    const sidebar = page.getByRole('region', { name: SIDEBAR_NAME });
+    const { sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb');
     await expect(sidebar).toBeHidden();
     await page.keyboard.press('Escape'); // command mode
     await page.keyboard.press('Alt+Shift+I');
@@ -353,11 +339,9 @@ test.describe('kernel restart', () => {
   test.use({ kernels: null });
 
   test('after a restart the old diagnosis is not offered; the new one is', async ({ page, tmpPath }) => {
-    await openFixture(page, tmpPath, 'restart.ipynb');
-    const sidebar = await openSidebar(page);
-    await runCells(page, 0, 2);
-    const oldPanel = panelIn(page, 2);
-    await expect(oldPanel).toBeVisible();
+    const { panel: oldPanel, sidebar } = await showDiagnosis(page, tmpPath, 'restart.ipynb', {
+      sidebar: true
+    });
     const old = entry(sidebar, /act.*overwrote.*shortcut/);
     await expect(old).toHaveAttribute('data-status', 'new');
     const blockSource = await cellSource(page, 1);

@@ -5,25 +5,11 @@
  */
 import { expect, test } from '@jupyterlab/galata';
 
-import {
-  contrastOf,
-  entry,
-  graphOf,
-  openFixture,
-  openSidebar,
-  openTab,
-  panelIn,
-  runCells,
-  screenshot
-} from './helpers';
+import { contrastOf, entry, graphOf, openSidebar, openTab, screenshot, showDiagnosis } from './helpers';
 
 test('dark theme: the panel and the sidebar are readable', async ({ page, tmpPath }) => {
   await page.theme.setDarkTheme();
-  await openFixture(page, tmpPath, 'skip_connection.ipynb');
-  await runCells(page, 0, 2);
-
-  const panel = panelIn(page, 2);
-  await expect(panel).toBeVisible();
+  const { panel } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb');
   const body = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   // a dark page: the theme really changed
   const dark = (await page.evaluate(() => document.body.dataset.jpThemeLight)) === 'false';

@@ -5,16 +5,12 @@
  */
 import { expect, test } from '@jupyterlab/galata';
 
-import { entry, openFixture, openSidebar, panelIn, runCells } from './helpers';
+import { entry, runCells, showDiagnosis } from './helpers';
 
 const SKIP = /block\.act.*overwrote.*block\.shortcut/;
 
 test('the kernel updates a fix while its panel is shown, and Apply follows it', async ({ page, tmpPath }) => {
-  await openFixture(page, tmpPath, 'skip_connection.ipynb');
-  const sidebar = await openSidebar(page);
-  await runCells(page, 0, 2);
-  const panel = panelIn(page, 2);
-  await expect(panel).toBeVisible();
+  const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { sidebar: true });
   const fix = panel.locator('.jp-InplaceMagic-fix').first();
   const item = entry(sidebar, SKIP);
   // the default %%gradcheck verified the fix in the kernel before the spec takes over its label

@@ -138,8 +138,10 @@ class Session:
             if self._on_executions is not None:
                 self._on_executions(executions)
 
-    def run(self, job: str, cells: list[Cell], compare: bool) -> RunOutcome:
-        if not self.alive or not self._send({"id": job, "cells": _cells_json(cells), "compare": compare}):
+    def run(self, job: str, cells: list[Cell], compare: bool, *, audit: bool = False) -> RunOutcome:
+        """Run ``cells`` in the sandbox (``audit``: under the audit's recorder, counting silent writes)."""
+        payload = {"id": job, "cells": _cells_json(cells), "compare": compare, "audit": audit}
+        if not self.alive or not self._send(payload):
             return RunOutcome(ran=False, ended=self.ended)
         answer = self._receive()
         if answer is None or answer.get("id") != job:
@@ -177,6 +179,7 @@ def outcome(answer: dict[str, Any]) -> RunOutcome:
         compared=compared,
         mismatched=mismatched,
         timed_out=bool(answer.get("timed_out", False)),
+        hazards=int(answer["hazards"]) if isinstance(answer.get("hazards"), int) else None,
     )
 
 

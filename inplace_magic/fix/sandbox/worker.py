@@ -3,11 +3,12 @@
 Usage (by :mod:`.verify` only): ``python -m inplace_magic.fix.sandbox.worker``, then JSON lines on stdin:
 first ``{"cells", "script_path", "time_limit", "dialect", "skip_shell"}``, then one
 ``{"id", "cells", "compare"}`` per candidate (or ``{"id", "cells", "diagnose": true}`` for the
-engine's diagnosis of the error they raise). Each run starts from the same RNG state and a fresh
-namespace, as ``python PATH`` would (``sys.argv == [PATH]``), within the time limit; one JSON line
-answers each job, and a line ``{"executions": n}`` goes out before each run of the user's code
-starts, so the parent's count is exact even if it kills us. A failure of ours is answered
-``{"internal_error": ...}``.
+engine's diagnosis of the error they raise; ``"audit": true`` runs the candidate under the audit's
+recorder, eagerly, and the answer's ``hazards`` counts the silent writes it found). Each run
+starts from the same RNG state and a fresh namespace, as ``python PATH`` would (``sys.argv ==
+[PATH]``), within the time limit; one JSON line answers each job, and a line ``{"executions": n}``
+goes out before each run of the user's code starts, so the parent's count is exact even if it kills
+us. A failure of ours is answered ``{"internal_error": ...}``.
 
 This re-executes the user's code. It runs in its own process so the user's kernel or interpreter is
 untouched; the user's own prints go to stderr, and stdin reads as empty. Runs in this process share
@@ -55,6 +56,7 @@ class Run:
     final: grads.Snapshot = field(default_factory=dict)
     backward_calls: int = 0
     grad_calls: int = 0
+    hazards: int | None = None  # silent writes found, when the run was audited
 
 
 class _Recorder:
@@ -119,16 +121,22 @@ class Sandbox:
         self.runs += runs
         self._started(self.runs)
 
-    def run(self, cells: list[Cell], allow_mutation: bool = False) -> Run:
+    def run(self, cells: list[Cell], allow_mutation: bool = False, audit: bool = False) -> Run:
         self._start()
         result = Run()
         namespace = fresh_namespace(self.script_path)
         self.recorder.run, self.recorder.namespace = result, namespace
-        mutation = (
+        mutation: contextlib.AbstractContextManager[Any] = (
             torch.autograd.graph.allow_mutation_on_saved_tensors()
             if allow_mutation
             else contextlib.nullcontext()
         )
+        audited = None
+        if audit:
+            from ...record.saved_contents import AuditRecorder
+
+            audited = AuditRecorder()
+            mutation = _eagerly_under(audited)
         self.random.restore()
         program = compile_cells(
             cells,
@@ -146,6 +154,8 @@ class Sandbox:
         finally:
             self.recorder.run = None
         result.final = grads.snapshot(namespace)
+        if audited is not None:
+            result.hazards = _hazards(audited, result, namespace)
         return result
 
     def diagnose(self, cells: list[Cell]) -> tuple[dict[str, Any] | None, list[str]]:
@@ -180,6 +190,8 @@ class Sandbox:
             "timed_out": isinstance(run.error, TimeLimitExceeded),
             "executions": self.runs,
         }
+        if run.hazards is not None:
+            out["hazards"] = run.hazards
         if run.error is not None and not isinstance(run.error, TimeLimitExceeded):
             message = _message(run.error)
             error: dict[str, Any] = {
@@ -196,6 +208,26 @@ class Sandbox:
                 error["line"] = frame.lineno
             out["error"] = error
         return out
+
+
+@contextlib.contextmanager
+def _eagerly_under(recorder: Any) -> Iterator[None]:
+    """The audit's run: compiled code eagerly (dynamo would trace into the recorder's hooks)."""
+    with torch.compiler.set_stance("force_eager"), recorder:
+        yield
+
+
+def _hazards(recorder: Any, run: Run, namespace: dict[str, Any]) -> int:
+    """The silent writes an audited run made; a version error the recorder stopped backward at
+    counts as one (a compiled graph hid it: :func:`...diagnose.silent.hidden_by_compile`)."""
+    from ...diagnose.silent import silent_hazards
+    from ...record.recorder import ReplayStopped
+
+    found = len(silent_hazards(recorder.trace, recorder.contents, run.source_map, namespace))
+    if isinstance(run.error, ReplayStopped):
+        run.error = None  # the recorder's own stop, not the user's error
+        found += 1
+    return found
 
 
 def _message(exc: BaseException) -> str | None:
@@ -255,7 +287,7 @@ def serve(jobs: TextIO, answers: TextIO) -> None:
             payload = {"id": job["id"], "diagnosis": diagnosis, "executions": sandbox.runs}
             answer({**payload, "internal_error": "; ".join(bugs)} if bugs else payload)
             continue
-        run = sandbox.run(_cells(job["cells"]))
+        run = sandbox.run(_cells(job["cells"]), audit=bool(job.get("audit")))
         payload = {"id": job["id"], **sandbox.describe(run)}
         if job.get("compare"):
             compared, mismatched = grads.compare(_pairs(reference, run))
