@@ -33,7 +33,7 @@ from verification import verification_row
 
 from inplace_magic.diagnose.analysis import diagnose
 from inplace_magic.panel.state import build_state
-from inplace_magic.pipeline.core import recorder_for, replay
+from inplace_magic.pipeline.core import PassTimes, first_pass_pays, replay
 from inplace_magic.record.recorder import Recorder
 from inplace_magic.replay.run import SourceMap
 
@@ -82,9 +82,11 @@ def passthrough_cost(model: str, repeats: int) -> dict[str, Any]:
 
 
 def diagnosis_cost(model: str, repeats: int) -> dict[str, Any]:
-    """B2: the replay + analysis the user waits for, vs a plain failing run and anomaly mode; the
-    recording and the analysis timed apart, and the recorder that records everything (every aten op
-    of forward and backward, every torch call) for comparison."""
+    """B2: the replay + analysis the user waits for, vs a plain failing run and anomaly mode; each
+    pass of the diagnosis timed apart (the first pass of saved-tensor hooks, the recording up to
+    where the diagnosis has what it reads, a recording of everything when that one missed it, the
+    analysis), and the recorder that records everything (every aten op of forward and backward,
+    every torch call) for comparison."""
     step = make_step(model, buggy=True)
     original = _fails(step)
 
@@ -102,9 +104,18 @@ def diagnosis_cost(model: str, repeats: int) -> dict[str, Any]:
         with torch.autograd.detect_anomaly(check_nan=False):
             _fails(step)
 
+    passes: dict[str, list[float]] = {"first": [], "record": [], "again": [], "analysis": []}
+    # as the CLI decides it, from how long the failing run took
+    two_passes = first_pass_pays(statistics.median(_time(plain) for _ in range(3)))
+
     def diagnosis() -> None:
-        result = replay(rerun, original, SourceMap(), dict, None)
+        times = PassTimes()
+        result = replay(rerun, original, SourceMap(), dict, None, times=times, first_pass=two_passes)
+        # the diagnoses name the writer, the saver and the merge (each model's bug breaks a branch)
         assert result is not None and result.reproduced and result.inplace is not None
+        assert result.saved_by is not None and result.skip is not None
+        for name, samples in passes.items():
+            samples.append(getattr(times, name))
 
     def everything() -> None:
         with Recorder() as recorder:
@@ -112,39 +123,26 @@ def diagnosis_cost(model: str, repeats: int) -> dict[str, Any]:
         result = diagnose(recorder.trace, original, SourceMap(), {})
         assert result is not None and result.inplace is not None
 
-    phases: dict[str, list[float]] = {"record": [], "analysis": []}
-
-    def split() -> None:
-        start = time.perf_counter()
-        with recorder_for(original) as recorder:
-            rerun()
-        middle = time.perf_counter()
-        result = diagnose(recorder.trace, original, SourceMap(), {})
-        phases["record"].append(middle - start)
-        phases["analysis"].append(time.perf_counter() - middle)
-        assert result is not None and result.skip is not None and result.saved_by is not None
-
     configs = {"plain": plain, "anomaly": anomaly, "diagnosis": diagnosis, "everything": everything}
-    configs["split"] = split
     for fn in configs.values():
         fn()  # warm-up
-    for samples in phases.values():
+    for samples in passes.values():
         samples.clear()
     times: dict[str, list[float]] = {k: [] for k in configs}
     for _ in range(repeats):
         for key, fn in configs.items():
             times[key].append(_time(fn))
     medians = {k: statistics.median(v) for k, v in times.items()}
-    medians.update({k: statistics.median(v) for k, v in phases.items()})
     base = medians["plain"]
     return {
         "plain_ms": round(base * 1e3, 2),
         "anomaly_x": round(medians["anomaly"] / base, 2),
-        "record_x": round(medians["record"] / base, 2),
-        "analysis_x": round(medians["analysis"] / base, 2),
+        # each pass's median, a ratio to the plain run: they add up to about the diagnosis
+        **{f"{name}_x": round(statistics.median(samples) / base, 2) for name, samples in passes.items()},
         "diagnosis_x": round(medians["diagnosis"] / base, 2),
         "diagnosis_vs_anomaly": round(medians["diagnosis"] / medians["anomaly"], 2),
         "everything_x": round(medians["everything"] / base, 2),
+        "two_passes": two_passes,
         "runs": repeats,
     }
 
@@ -233,6 +231,9 @@ def scale(ops: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes (a smoke run)")
+    parser.add_argument(
+        "--only", choices=("B2",), help="only these rows (B2: the diagnosis, also through %%%%gradcheck)"
+    )
     parser.add_argument("--memory-child", nargs=2, metavar=("MODEL", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -253,12 +254,19 @@ def main() -> None:
         "B3_memory": {},
         "B4_scale": {},
     }
-    for model in ("resnet", "transformer"):
-        results["B1_passthrough"][model] = passthrough_cost(model, repeats[1])
     for model in ("resnet", "transformer", "resnet-tiny", "transformer-tiny"):
         results["B2_diagnosis"][model] = diagnosis_cost(model, repeats[1] if "tiny" in model else repeats[0])
     for model in ("resnet-tiny", "transformer-tiny"):
         results["B2_magic"][model] = magic_cost(model, repeats[1])
+    if args.only == "B2":
+        table = render_b2(results)
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "b2.json").write_text(json.dumps(results, indent=2))
+        (RESULTS / "b2.md").write_text(table)
+        print(table)
+        return
+    for model in ("resnet", "transformer"):
+        results["B1_passthrough"][model] = passthrough_cost(model, repeats[1])
     for model in ("resnet", "transformer"):
         results["B3_memory"][model] = memory(model)
     for ops in (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000):
@@ -274,25 +282,22 @@ def main() -> None:
     print(table)
 
 
-def render(results: dict[str, Any]) -> str:
+def render_b2(results: dict[str, Any]) -> str:
+    """The B2 rows: the diagnosis with each of its passes, and the same through ``%%gradcheck``."""
     lines = [
-        f"Machine: {results['machine']}; torch {results['torch']}; Python {results['python']}.",
-        "",
-        "| B1 healthy cell | plain | `%%gradcheck` | runs |",
-        "|---|---|---|---|",
-    ]
-    for model, r in results["B1_passthrough"].items():
-        lines.append(f"| {model} | {r['plain_ms']} ms | {r['gradcheck_x']}x | {r['runs']} |")
-    lines += [
-        "",
-        "| B2 diagnosis (replay + analysis) | plain failing run | anomaly mode | record | analyse "
-        "| diagnosis | diagnosis / anomaly | recording everything | runs |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| B2 diagnosis (replay + analysis) | plain failing run | anomaly mode | first pass | record "
+        "| again | analyse | diagnosis | diagnosis / anomaly | recording everything | runs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for model, r in results["B2_diagnosis"].items():
+        # no first pass for a compute-bound run (pipeline.core.first_pass_pays): its column says so
+        passes = " | ".join(
+            "none" if name == "first" and not r["two_passes"] else f"{r[f'{name}_x']}x"
+            for name in ("first", "record", "again", "analysis")
+        )
         lines.append(
-            f"| {model} | {r['plain_ms']} ms | {r['anomaly_x']}x | {r['record_x']}x | {r['analysis_x']}x | "
-            f"{r['diagnosis_x']}x | {r['diagnosis_vs_anomaly']}x | {r['everything_x']}x | {r['runs']} |"
+            f"| {model} | {r['plain_ms']} ms | {r['anomaly_x']}x | {passes} | {r['diagnosis_x']}x "
+            f"| {r['diagnosis_vs_anomaly']}x | {r['everything_x']}x | {r['runs']} |"
         )
     lines += [
         "",
@@ -305,6 +310,19 @@ def render(results: dict[str, Any]) -> str:
             f"| {model} | {r['plain_ms']} ms | {r['anomaly_ms']} ms | {r['magic_adds_ms']} ms | "
             f"{r['adds_vs_anomaly']}x | {r['runs']} |"
         )
+    return "\n".join(lines) + "\n"
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [
+        f"Machine: {results['machine']}; torch {results['torch']}; Python {results['python']}.",
+        "",
+        "| B1 healthy cell | plain | `%%gradcheck` | runs |",
+        "|---|---|---|---|",
+    ]
+    for model, r in results["B1_passthrough"].items():
+        lines.append(f"| {model} | {r['plain_ms']} ms | {r['gradcheck_x']}x | {r['runs']} |")
+    lines += ["", *render_b2(results).splitlines()]
     lines += [
         "",
         "| B3 memory | peak RSS diagnosis / plain | growth plain | growth diagnosis |",

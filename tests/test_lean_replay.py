@@ -14,6 +14,7 @@ from inplace_magic.diagnose.analysis import diagnose
 from inplace_magic.diagnose.diagnosis import Diagnosis
 from inplace_magic.pipeline.core import recorder_for, replay
 from inplace_magic.record.recorder import BACKWARD_MARK, Recorder
+from inplace_magic.record.records import Trace
 from inplace_magic.record.torch_facts import op_info, op_inputs, tensors_in
 from inplace_magic.replay.celldeps import hides_names, names_read
 from inplace_magic.replay.kernel import CellCode, FailedCell, KernelRerun, replay_in_kernel
@@ -75,7 +76,7 @@ def test_the_lean_recording_tells_the_same_story_as_recording_everything_with_fe
     assert len(lean.trace.ops) < len(full.trace.ops)
 
 
-def test_the_pipeline_replays_once_when_the_lean_recording_saw_enough() -> None:
+def test_the_pipeline_records_once_after_its_first_pass_when_the_lean_recording_saw_enough() -> None:
     original = _step()
     assert original is not None
     runs = []
@@ -85,7 +86,15 @@ def test_the_pipeline_replays_once_when_the_lean_recording_saw_enough() -> None:
         return _step()
 
     diagnosis = replay(rerun, original, SourceMap(), dict, None)
-    assert diagnosis is not None and diagnosis.reproduced and runs == [1]
+    assert diagnosis is not None and diagnosis.reproduced and runs == [1, 1]  # first pass, recording
+    assert _story(diagnosis) == _story(diagnose(_recorded(original), original, SourceMap(), {}))
+
+
+def _recorded(original: BaseException) -> Trace:
+    lean = recorder_for(original)
+    with lean:
+        _step()
+    return lean.trace
 
 
 def test_a_write_made_inside_backward_sends_the_pipeline_to_a_second_pass_that_names_it() -> None:
@@ -119,7 +128,7 @@ def test_a_write_made_inside_backward_sends_the_pipeline_to_a_second_pass_that_n
         return step()
 
     diagnosis = replay(rerun, original, SourceMap(), dict, None)
-    assert runs == [1, 1]
+    assert runs == [1, 1, 1]  # the first pass, the lean recording, the recording of everything
     assert diagnosis is not None and diagnosis.inplace is not None and diagnosis.saved_by is not None
     assert diagnosis.inplace.op == "aten.mul_.Tensor" and diagnosis.saved_by.op == "aten.sigmoid.default"
 

@@ -49,6 +49,7 @@ def _display_path(filename: str) -> str:
     return filename
 
 
+@functools.lru_cache(maxsize=4096)  # a diagnosis quotes the same lines many times; tokenizing is slow
 def without_comment(code: str) -> str:
     """A line of code without its trailing ``# comment`` (a ``#`` inside a string stays): how a
     sentence about the diagnosis quotes a line; the location itself keeps the line as it is."""

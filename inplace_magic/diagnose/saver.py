@@ -16,7 +16,7 @@ import re
 import textwrap
 
 from ..record.frames import Frame
-from ..record.records import OpRecord, SaveRecord, StaleUse
+from ..record.records import OpRecord, SaveRecord, StaleUse, Trace
 from .diagnosis import OpSite
 from .sites import SiteBuilder
 
@@ -52,6 +52,26 @@ def _closest(named: list[OpRecord], save: SaveRecord, key: tuple[int, int]) -> O
     return previous
 
 
+def saver_op(trace: Trace, stale: StaleUse) -> OpRecord | None:
+    """The aten op that saved the stale tensor; None when a custom Function or torch.utils.checkpoint
+    saved it, or no recorded op fits."""
+    if stale.checkpoint or stale.custom_function:
+        return None
+    save = stale.save
+    candidates = [trace.op(save.prev_seq), trace.op(save.prev_seq + 1)]
+    key = (save.tensor.storage, save.tensor.version)
+    named = [c for c in candidates if c is not None and _op_matches(c, stale.node_name)]
+    op = named[0] if len(named) == 1 else _closest(named, save, key)
+    producer = trace.op(save.producer)
+    if op is None and _op_matches(producer, stale.node_name):
+        op = producer  # an output saved after ops that only read metadata (a nested tensor's sizes)
+    if op is None:
+        # names that do not normalise alike (NllLossBackward0 <- aten.nll_loss_forward):
+        # the neighbour that holds the saved value
+        op = next((c for c in candidates if c is not None and (key in c.inputs or key in c.outputs)), None)
+    return op
+
+
 def resolve_saver(builder: SiteBuilder, stale: StaleUse) -> tuple[OpSite, OpRecord | None]:
     """The saver as a site, and its op record when the saver is an aten op."""
     save = stale.save
@@ -69,20 +89,11 @@ def resolve_saver(builder: SiteBuilder, stale: StaleUse) -> tuple[OpSite, OpReco
         )
     if stale.custom_function:
         return _function_saver(builder, stale), None
-    candidates = [builder.trace.op(save.prev_seq), builder.trace.op(save.prev_seq + 1)]
-    key = (save.tensor.storage, save.tensor.version)
-    named = [c for c in candidates if c is not None and _op_matches(c, stale.node_name)]
-    op = named[0] if len(named) == 1 else _closest(named, save, key)
-    producer = builder.trace.op(save.producer)
-    if op is None and _op_matches(producer, stale.node_name):
-        op = producer  # an output saved after ops that only read metadata (a nested tensor's sizes)
-    if op is None:
-        # names that do not normalise alike (NllLossBackward0 <- aten.nll_loss_forward):
-        # the neighbour that holds the saved value
-        op = next((c for c in candidates if c is not None and (key in c.inputs or key in c.outputs)), None)
+    op = saver_op(builder.trace, stale)
     if op is None:
         site = builder.site(stale.node_name, save.frames, save.modules, role="saved it", node=stale.node_name)
         return site, None
+    key = (save.tensor.storage, save.tensor.version)
     role = "saved its output" if key in op.outputs and key not in op.inputs else "saved its input"
     return builder.site(op.op, save.frames, save.modules, role=role, node=stale.node_name), op
 

@@ -309,6 +309,15 @@ class _Search:
         return None
 
 
+def skip_decided(trace: Trace, save: SaveRecord, saver: OpRecord | None, writer: OpRecord) -> bool:
+    """Whether :func:`find_skip` on a forward recorded only up to now gives the answer it gives on
+    the whole forward. Dataflow only runs forward, so the earliest merge of two consumers of V found
+    now is the earliest there will be; with fewer than two consumers there is none to find, and the
+    other path reads only ops up to the write. Otherwise a merge may still come."""
+    search = _Search(trace, save, saver, writer)
+    return len(search.consumers()) < 2 or search.two_consumers() is not None
+
+
 def find_skip(
     trace: Trace,
     save: SaveRecord,

@@ -4,17 +4,21 @@ which tensor, which branch. The failing saved record comes from the recorder's u
 from __future__ import annotations
 
 from ..record.family import Member
-from ..record.records import OpRecord, SaveRecord, StaleUse, TensorInfo
+from ..record.records import OpRecord, SaveRecord, StaleUse, TensorInfo, Trace
 from .diagnosis import Diagnosis, ErrorInfo, OpSite
-from .saver import SAVES_OUTPUT, normalise, resolve_saver
+from .saver import SAVES_OUTPUT, normalise, resolve_saver, saver_op
 from .sites import SiteBuilder
-from .skip import find_skip
+from .skip import find_skip, skip_decided
 
 
 def writers(builder: SiteBuilder, save: SaveRecord, current_version: int) -> list[OpRecord]:
     """The recorded writes into the saved tensor's memory since the save, those that moved its
     version from the saved one to the current one first."""
-    trace = builder.trace
+    return writes_since(builder.trace, save, current_version)
+
+
+def writes_since(trace: Trace, save: SaveRecord, current_version: int) -> list[OpRecord]:
+    """:func:`writers` on the trace alone."""
     seqs = trace.writes_by_storage.get(save.tensor.storage, [])
     later = [trace.ops[s] for s in seqs if s > save.prev_seq]
     in_range = [
@@ -26,6 +30,17 @@ def writers(builder: SiteBuilder, save: SaveRecord, current_version: int) -> lis
         )
     ]
     return in_range or later
+
+
+def skip_settled(trace: Trace, stale: StaleUse) -> bool:
+    """Whether the ops recorded so far decide everything :func:`from_stale` reads from the trace,
+    so that a replay may stop here (:meth:`~inplace_magic.record.recorder.Recorder`'s ``settled``):
+    the writes are all recorded (the recorder asks only then), and the skip search's answer cannot
+    change with later ops."""
+    found = writes_since(trace, stale.save, stale.current_version)
+    if not found or found[0].optimizer:
+        return True  # no skip search
+    return skip_decided(trace, stale.save, saver_op(trace, stale), found[0])
 
 
 def _distinct_lines(ops: list[OpRecord], exclude: list[OpRecord]) -> list[OpRecord]:

@@ -1,11 +1,12 @@
 """The one entry point every face calls: run code, and when it fails with an in-place autograd
 error, replay it under the recorder and return the diagnosis (with its verified fixes).
 
-How often the user's code ran is counted and returned (:class:`Executions`): once as given; once
-more, up to the failing cell, for the replay; and, with fixes, in a sandbox process for each
-verification run. Every re-execution has a time limit and stops at the first Ctrl-C; then, or when
-our own code fails, the user's original error is what is reported, with a note saying why it is
-not diagnosed. The user's exception keeps their frames only.
+How often the user's code ran is counted and returned (:class:`Executions`): once as given; up to
+the failing cell, for the replay (twice for a stale saved tensor: a first pass of saved-tensor
+hooks, then the recorder, which stops once the diagnosis has what it reads); and, with fixes, in a
+sandbox process for each verification run. Every re-execution has a time limit and stops at the
+first Ctrl-C; then, or when our own code fails, the user's original error is what is reported, with
+a note saying why it is not diagnosed. The user's exception keeps their frames only.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location
 from ..diagnose.explain import explain
 from ..diagnose.locations import Locator
 from ..diagnose.members import ANALYSES
+from ..diagnose.stale import skip_settled
 from ..present.words import times
 from ..record.family import Member, confirmable, member_of
+from ..record.first_pass import FirstPass
 from ..record.recorder import OpObserver, Recorder, ReplayStopped
+from ..record.records import StaleFinding, Trace
 from ..replay.cells import Cell
 from ..replay.eager import eager_replay
 from ..replay.run import (
@@ -81,8 +85,11 @@ class Executions:
 
     def sentence(self) -> str:
         parts = [f"{self.run} as given" if self.run != 1 else "once as given"]
-        if self.replay:
+        if self.replay == 1:
             parts.append("once more under the recorder (the replay)")
+        elif self.replay:
+            # a first pass of saved-tensor hooks, then the recorder (and a full recording when needed)
+            parts.append(f"{times(self.replay)} more to replay it (a first pass, then under the recorder)")
         if self.fix_verification:
             parts.append(f"{times(self.fix_verification)} {self.fixes_ran} to verify fixes")
         return f"Your code ran {times(self.total)}: " + ", ".join(parts) + "."
@@ -125,13 +132,46 @@ class CheckResult:
         return out
 
 
-def recorder_for(original: BaseException, undo: OpObserver | None = None) -> Recorder:
-    """A recorder of what the diagnosis of ``original`` reads. A stale saved tensor's diagnosis
-    (the common error) reads no torch call and no op autograd runs in backward: those are left out,
-    which on small models is most of the replay's cost. Every other member records everything."""
+def lean_applies(original: BaseException) -> bool:
+    """A stale saved tensor's diagnosis (the common error) reads no torch call and no op autograd
+    runs in backward: those may be left out, which on small models is most of the replay's cost.
+    Every other member records everything."""
     member = member_of(original, confirmable=True)
-    lean = member is not None and member.kind == "version_counter" and member.id not in ANALYSES
-    return Recorder(calls=not lean, backward_ops=not lean, undo=undo)
+    return member is not None and member.kind == "version_counter" and member.id not in ANALYSES
+
+
+def recorder_for(
+    original: BaseException, undo: OpObserver | None = None, stop: StaleFinding | None = None
+) -> Recorder:
+    """A recorder of what the diagnosis of ``original`` reads (see :func:`lean_applies`); ``stop``
+    is what a first pass found: the recording then ends once the diagnosis has what it reads."""
+    lean = lean_applies(original)
+    if not lean:
+        return Recorder(undo=undo)
+    return Recorder(calls=False, backward_ops=False, undo=undo, stop=stop, settled=skip_settled)
+
+
+# A first pass pays for itself where Python's cost per op dominates (small models, a GPU): there the
+# recording of the ops after the write costs more than a second run without a recorder. A CPU run this
+# long is compute-bound: the recorder adds a few percent over the whole run, while the second run
+# adds what the forward costs up to the write's block (measured in B2: the realistic models at
+# 1.05x with one recorded run, 1.10x with two; the tiny ones at half the cost with two).
+FIRST_PASS_BELOW_S = 0.25
+
+
+def first_pass_pays(first_run_s: float) -> bool:
+    """Whether a replay of code whose own failing run took ``first_run_s`` is cheaper in two passes."""
+    return first_run_s < FIRST_PASS_BELOW_S
+
+
+@dataclass
+class PassTimes:
+    """How long each pass of one replay took (benchmark B2's columns), in seconds."""
+
+    first: float = 0.0  # saved-tensor hooks only: which saved tensor goes stale
+    record: float = 0.0  # the recorder, up to where the diagnosis has what it reads
+    again: float = 0.0  # a recording of everything, when the lean one missed what it needs
+    analysis: float = 0.0
 
 
 def replay(
@@ -142,26 +182,52 @@ def replay(
     error_location: Location | None,
     *,
     undo: OpObserver | None = None,
+    times: PassTimes | None = None,
+    first_pass: bool = True,
 ) -> Diagnosis | None:
     """Re-run failing code under the recorder and diagnose ``original`` from what it recorded.
 
     ``rerun`` executes the code and returns the exception it raised (or None); ``namespace`` gives
     the names to resolve models and parameters against once it has run; ``undo`` sees every op the
-    re-execution dispatches (the kernel's undo log). When the lean recording missed what the
-    diagnosis needs (the stale tensor was written or saved during backward), ``rerun`` is called a
-    second time, under a recorder of everything.
+    re-execution dispatches (the kernel's undo log). For a stale saved tensor ``rerun`` is called
+    twice: a first pass with saved-tensor hooks only finds which tensor backward reads stale, and
+    the recorder then stops the second once it has recorded that tensor's save and its writes and
+    the module call that holds both has returned (the skip connection merges there). When the lean
+    recording missed what the diagnosis needs (the stale tensor was written or saved during
+    backward), ``rerun`` is called once more, under a recorder of everything. When the first pass
+    reached no stale tensor (nor code where torch lifts saved-tensor hooks), a recording would find
+    none either: the error is then diagnosed as not reproduced, without a second run.
+    ``first_pass=False`` leaves the first pass out (a DDP launch: the other ranks re-run once).
     """
+    times = times if times is not None else PassTimes()
+    finding: StaleFinding | None = None
     # compiled code runs eagerly there, for certain (replay/eager.py)
-    recorder = recorder_for(original, undo)
+    started = time.perf_counter()
+    if first_pass and lean_applies(original):
+        first = FirstPass(undo)
+        with eager_replay(), first:
+            replay_error = rerun()
+        finding = first.finding
+        if finding is None and not first.unhooked:
+            times.first = time.perf_counter() - started
+            return diagnose(Trace(), original, source_map, namespace(), replay_error, error_location)
+    first_done = time.perf_counter()
+    recorder = recorder_for(original, undo, finding)
     with eager_replay(), recorder:
         replay_error = rerun()
+    recorded = again = time.perf_counter()
     if not recorder.saw_enough():
+        recorded = time.perf_counter()
         recorder = Recorder(undo=undo)
         with eager_replay(), recorder:
             replay_error = rerun()
+        again = time.perf_counter()
     if isinstance(replay_error, ReplayStopped):
         replay_error = None
-    return diagnose(recorder.trace, original, source_map, namespace(), replay_error, error_location)
+    diagnosis = diagnose(recorder.trace, original, source_map, namespace(), replay_error, error_location)
+    times.first, times.record = first_done - started, recorded - first_done
+    times.again, times.analysis = again - recorded, time.perf_counter() - again
+    return diagnosis
 
 
 def undiagnosed(member: Member, error: ErrorInfo, note: str) -> Diagnosis:
@@ -276,7 +342,15 @@ def check_cells(
     with interrupt_once():
         try:
             with replay_scope() if replay_scope is not None else contextlib.nullcontext():
-                diagnosis = replay(rerun, exc, source_map, lambda: replay_namespace, location)
+                # a replay scope meets other processes (a DDP launch), which re-run the cells once
+                diagnosis = replay(
+                    rerun,
+                    exc,
+                    source_map,
+                    lambda: replay_namespace,
+                    location,
+                    first_pass=replay_scope is None and first_pass_pays(first_s),
+                )
         except TimeLimitExceeded:
             how = (
                 "as set"

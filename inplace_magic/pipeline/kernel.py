@@ -392,6 +392,9 @@ class _Replayer:
                     lambda: self.shell.user_ns,
                     self.location,
                     undo=rerun.undo,
+                    # the undo log needs every op dispatched, so a first pass of saved-tensor hooks
+                    # alone is no cheaper here, and the whole recording then costs less than both
+                    first_pass=False,
                 ),
                 line,
                 seconds=seconds,

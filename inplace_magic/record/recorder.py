@@ -75,6 +75,7 @@ from .records import (
     HookMark,
     OpRecord,
     SaveRecord,
+    StaleFinding,
     StaleUse,
     Trace,
     Write,
@@ -161,10 +162,24 @@ class Recorder:
     saves: SaveObserver | None = None
 
     def __init__(
-        self, *, calls: bool = True, backward_ops: bool = True, undo: OpObserver | None = None
+        self,
+        *,
+        calls: bool = True,
+        backward_ops: bool = True,
+        undo: OpObserver | None = None,
+        stop: StaleFinding | None = None,
+        settled: Callable[[Trace, StaleUse], bool] | None = None,
     ) -> None:
         self.trace = Trace()
         self._calls, self._backward_ops, self._undo = calls, backward_ops, undo
+        # the first pass's stale tensor: the replay stops once what its diagnosis reads is recorded
+        self._stop = stop if stop is not None and stop.plain and not backward_ops else None
+        self._target: tuple[int, SaveRecord, tuple[int, ...]] | None = None  # storage, save, calls
+        self._stop_calls: tuple[int, ...] | None = None  # stop when this module call returns
+        self._settled = settled  # the diagnosis stage: whether what is recorded decides its answer
+        self.stopped_early = False
+        self._call_ids: tuple[int, ...] = ()  # one id per module call on the stack (a module may recur)
+        self._call_count = itertools.count()
         self._dispatch = _DispatchRecorder(self)
         self._backward_depth = 0
         self._dispatch_lifted = False
@@ -211,7 +226,7 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
-        self._modules, self._call_sites = (), ()
+        self._modules, self._call_sites, self._call_ids = (), (), ()
 
     # -- module, optimizer and construction context
 
@@ -319,6 +334,8 @@ class Recorder:
             torch.autograd._engine_run_backward = original  # type: ignore[attr-defined]
 
     def _enter_backward(self) -> None:
+        if self._stop_calls is not None:
+            self._stop_now()  # the forward pass that saved and wrote the tensor ends here
         if self._backward_depth == 0:
             seq = next(self._seq)
             self.trace.ops.append(
@@ -335,6 +352,60 @@ class Recorder:
         if self._backward_depth == 0 and self._dispatch_lifted:
             _push_mode(self._dispatch)
             self._dispatch_lifted = False
+
+    def _note_target_write(self, writes: list[Write]) -> None:
+        """The first pass's stale tensor is written: once its version reaches the one backward found,
+        every write the diagnosis names is recorded, and the replay may stop when the module call
+        that holds both the save and this write returns (the skip connection merges there), or at
+        the next backward call when no module call holds both."""
+        assert self._target is not None and self._stop is not None
+        storage, _, save_calls = self._target
+        current = self._stop.current_version
+        if any(w.storage == storage and w.version_before + 1 >= current for w in writes):
+            common = 0
+            for a, b in zip(save_calls, self._call_ids, strict=False):
+                if a != b:
+                    break
+                common += 1
+            self._stop_calls = save_calls[:common]
+
+    def _stale(self) -> StaleUse:
+        assert self._target is not None and self._stop is not None
+        stop = self._stop
+        return StaleUse(
+            self._target[1],
+            stop.current_version,
+            stop.node_name,
+            stop.custom_function,
+            None,
+            function_forward=stop.function_forward,
+            checkpoint=stop.checkpoint,
+        )
+
+    def _stop_if_settled(self) -> None:
+        """Stop when the diagnosis's answer can no longer change; else wait for the caller of the
+        call that just returned (a skip connection may merge further out)."""
+        stale = self._stale()
+        if self._settled is None or self._settled(self.trace, stale):
+            self._stop_now(stale)
+        stop, common = self._stop_calls or (), 0
+        for a, b in zip(stop, self._call_ids, strict=False):
+            if a != b:
+                break
+            common += 1
+        self._stop_calls = stop[:common]
+
+    def _stop_now(self, stale: StaleUse | None = None) -> None:
+        """Stop the replay with the first pass's stale tensor as this trace's: nothing after this
+        point is read by its diagnosis."""
+        stale = stale or self._stale()
+        self._stop_calls = None
+        self.stopped_early = True
+        self.trace.stale = stale
+        raise ReplayStopped(
+            f"inplace_magic: saved tensor {list(stale.save.tensor.shape)} was written to version "
+            f"{stale.current_version}; the replay stopped there"
+        )
 
     def saw_enough(self) -> bool:
         """False when a recording without backward ops may have missed what the diagnosis of the
@@ -374,6 +445,7 @@ class Recorder:
         if module._forward_hooks:
             self._end_after_own_hooks(module)
         self._modules = (*self._modules, module)
+        self._call_ids = (*self._call_ids, next(self._call_count))
         # a built-in module runs no user code: one frame walk here serves all of its ops
         builtin = type(module).__module__.startswith("torch.")
         self._call_sites = (*self._call_sites, user_frames(3, skip=2) if builtin else None)
@@ -405,6 +477,7 @@ class Recorder:
         for depth in range(len(self._modules) - 1, -1, -1):
             if self._modules[depth] is module:
                 self._modules = self._modules[: depth + 1]
+                self._call_ids = self._call_ids[: depth + 1]
                 self._call_sites = (*self._call_sites[:depth], None)
                 return
 
@@ -413,7 +486,11 @@ class Recorder:
         for depth in range(len(stack) - 1, -1, -1):
             if stack[depth] is module:
                 self._modules = stack[:depth]
+                self._call_ids = self._call_ids[:depth]
                 self._call_sites = self._call_sites[:depth]
+                stop = self._stop_calls
+                if stop is not None and self._call_ids[: len(stop)] != stop:
+                    self._stop_if_settled()  # the call that holds the save and the write returned
                 return
 
     def _pre_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
@@ -437,18 +514,26 @@ class Recorder:
         rid = len(self.trace.saves)
         if self._backward_depth:
             self._blind_saves.add(rid)
-        self.trace.saves.append(
-            SaveRecord(
-                rid=rid,
-                tensor=info,
-                prev_seq=len(self.trace.ops) - 1,
-                frames=(self._call_sites[-1] if self._call_sites else None)
-                or (self._function_site if self._calls else _direct_call_site(2))
-                or user_frames(3, skip=2),
-                modules=self._modules,
-                producer=self._producer.get((info.storage, info.version)),
-            )
+        save = SaveRecord(
+            rid=rid,
+            tensor=info,
+            prev_seq=len(self.trace.ops) - 1,
+            frames=(self._call_sites[-1] if self._call_sites else None)
+            or (self._function_site if self._calls else _direct_call_site(2))
+            or user_frames(3, skip=2),
+            modules=self._modules,
+            producer=self._producer.get((info.storage, info.version)),
         )
+        self.trace.saves.append(save)
+        stop = self._stop
+        # the first pass's stale tensor, if this run saved the same tensor in the same place
+        if (
+            stop is not None
+            and rid == stop.index
+            and not self._backward_depth
+            and (info.shape, t.dtype, info.version) == (stop.shape, stop.dtype, stop.saved_version)
+        ):
+            self._target = (info.storage, save, self._call_ids)
         # detach(): same storage and version counter, and no reference cycle through grad_fn; past
         # the dispatch modes for a plain tensor (it writes nothing and allocates no memory)
         if type(t) in _PLAIN_TENSORS:
@@ -587,6 +672,8 @@ class Recorder:
         self.trace.ops.append(record)
         for w in writes:
             self.trace.writes_by_storage.setdefault(w.storage, []).append(seq)
+        if writes and self._target is not None and self._stop_calls is None and not backward:
+            self._note_target_write(writes)
 
         out = _run(undo, func, args, kwargs)
 

@@ -97,6 +97,24 @@ class StaleUse:
 
 
 @dataclass(frozen=True, slots=True)
+class StaleFinding:
+    """The first saved tensor backward found modified, as the first pass saw it (:mod:`.first_pass`)."""
+
+    index: int  # its place in the order of packs (the recorder's SaveRecord.rid in the same run)
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    saved_version: int
+    current_version: int
+    node_name: str
+    custom_function: bool
+    function_forward: Frame | None
+    checkpoint: bool
+    # saved inside a backward, or detached in place rather than written: what the second pass then
+    # needs lies outside the forward, so it records as it would without a first pass
+    plain: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class HookMark:
     """A module with full backward hooks starts or ends here: autograd wraps its inputs (at the start)
     or its outputs (at the end) in ``BackwardHookFunction`` views, made by the ops that follow."""
