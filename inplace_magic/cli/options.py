@@ -21,8 +21,9 @@ EXIT_CODES = """exit codes:
 RUNS = (
     "Runs the cells once, in order, in one fresh namespace, as `python PATH` would (sys.argv is "
     "[PATH]); a notebook, or a script that uses IPython syntax, runs as IPython runs it. When a "
-    "cell fails with an in-place autograd error, the cells up to it run a second time under "
-    "diagnostic hooks (the replay) and, unless --no-fix, again in a separate sandbox process to "
+    "cell fails with an in-place autograd error, the cells up to it run again under diagnostic "
+    "hooks (the replay: once, or twice for a short run, first with saved-tensor hooks only) and, "
+    "unless --no-fix, again in a separate sandbox process to "
     "verify fixes (the original, a gradient reference, each candidate: usually 3 to 15 runs). "
     "Side effects such as prints, file writes and shell commands happen each time. The report and "
     "the JSON (`executions`) say how many runs there were. Each re-execution has a time limit."
