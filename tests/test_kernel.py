@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import kernels
+import kernel_driver
 import nbformat
 import pytest
 from conftest import negative_cases, positive_cases
@@ -57,7 +57,7 @@ class Executed:
 OUTPUTS = ("stream", "display_data", "update_display_data", "execute_result", "error")
 
 
-class Kernel(kernels.Kernel):
+class Kernel(kernel_driver.Kernel):
     def execute(self, code: str, cell: str | None = None, timeout: float = 120) -> Executed:
         msg_id = self.request(code, cell)
         deadline = time.monotonic() + timeout

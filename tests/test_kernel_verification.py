@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import kernels
+import kernel_driver
 import pytest
 
 from inplace_magic.present.html import MIME_TYPE
@@ -27,8 +27,9 @@ DIGEST = (
 )
 
 
-class Kernel(kernels.Kernel):
-    """One real kernel (tests/kernels.py); :meth:`execute` returns every iopub message the request caused."""
+class Kernel(kernel_driver.Kernel):
+    """One real kernel (tests/kernel_driver.py); :meth:`execute` returns every iopub message the request
+    caused."""
 
     def execute(self, code: str, cell: str | None = None, timeout: float = 300) -> list[dict[str, Any]]:
         return list(self.messages(self.request(code, cell), time.monotonic() + timeout))

@@ -2,6 +2,10 @@
 the kernel face (test_kernel.py, test_kernel_verification.py). Each module keeps its own module-scoped
 fixture (conftest.py groups and spreads the tests by the module a fixture is defined in); this is the
 kernel they start, and how a request and its messages are read back.
+
+Not named ``kernels``: tests/ is on sys.path, and transformers takes a module of that name for the
+Hugging Face ``kernels`` package (``importlib.util.find_spec``), imports it, and then fails to import
+every model (tests/test_library_cases.py, whose venv has no jupyter_client).
 """
 
 from __future__ import annotations
