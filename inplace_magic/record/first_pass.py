@@ -16,13 +16,13 @@ shows it every op, re-bumping the versions that in-place ``_foreach_*`` ops skip
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from typing import Any
+from collections.abc import Callable
+from contextlib import ExitStack
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from .patched import detach_calls_seen, hooks_lifted_where_torch_disables_them
 from .recorder import _PLAIN_TENSORS, OpObserver, ReplayStopped, _function_forward, _inside_checkpoint
 from .records import StaleFinding
 from .torch_facts import foreach_bumps_versions, op_info, plain_dispatch, shape_of, storage_key, version_of
@@ -48,9 +48,9 @@ class FirstPass:
         if self._undo is not None:
             self._undo.watched = True
             stack.callback(setattr, self._undo, "watched", False)
-        stack.enter_context(self._hooks_lifted_where_torch_disables_them())
+        stack.enter_context(hooks_lifted_where_torch_disables_them(self._pack, self._unpack, self._lifted))
         stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack))
-        stack.enter_context(self._detach_calls_seen())
+        stack.enter_context(detach_calls_seen(self._detach_seen))
         if self._undo is not None:
             stack.enter_context(_Observed(self._undo))
         return self
@@ -102,46 +102,12 @@ class FirstPass:
         storage = storage_key(t)
         return any(packs > index and key == storage for packs, key in self._detached)
 
-    @contextmanager
-    def _detach_calls_seen(self) -> Iterator[None]:
-        original = torch.Tensor.__dict__["detach_"]
-        first_pass = self
+    def _lifted(self) -> Callable[[], None]:
+        self.unhooked = True
+        return lambda: None
 
-        def detach_(t: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            first_pass._detached.append((first_pass._packs, storage_key(t)))
-            return original(t, *args, **kwargs)
-
-        torch.Tensor.detach_ = detach_  # type: ignore[method-assign,assignment]
-        try:
-            yield
-        finally:
-            torch.Tensor.detach_ = original  # type: ignore[method-assign]
-
-    @contextmanager
-    def _hooks_lifted_where_torch_disables_them(self) -> Iterator[None]:
-        """As the recorder does: ``disable_saved_tensors_hooks`` would raise with ours installed."""
-        original = torch.autograd.graph.disable_saved_tensors_hooks
-        hooks = torch._C._autograd
-
-        @contextmanager
-        def disable_saved_tensors_hooks(error_message: str) -> Iterator[None]:
-            top = hooks._top_saved_tensors_default_hooks(False)
-            ours = top is not None and top[0] == self._pack
-            if ours:
-                hooks._pop_saved_tensors_default_hooks()
-                self.unhooked = True
-            try:
-                with original(error_message):
-                    yield
-            finally:
-                if ours:
-                    hooks._push_saved_tensors_default_hooks(self._pack, self._unpack)
-
-        torch.autograd.graph.disable_saved_tensors_hooks = disable_saved_tensors_hooks  # type: ignore[assignment]
-        try:
-            yield
-        finally:
-            torch.autograd.graph.disable_saved_tensors_hooks = original
+    def _detach_seen(self, t: torch.Tensor) -> None:
+        self._detached.append((self._packs, storage_key(t)))
 
 
 @plain_dispatch

@@ -69,6 +69,7 @@ from .frames import (
     is_user_file,
     user_frames,
 )
+from .patched import detach_calls_seen, hooks_lifted_where_torch_disables_them
 from .records import (
     DetachEvent,
     ForwardFailure,
@@ -216,12 +217,12 @@ class Recorder:
         )
         stack.enter_context(_handle(register_optimizer_step_pre_hook(self._pre_step)))
         stack.enter_context(_handle(register_optimizer_step_post_hook(self._post_step)))
-        stack.enter_context(self._hooks_lifted_where_torch_disables_them())
+        stack.enter_context(hooks_lifted_where_torch_disables_them(self._pack, self._unpack, self._lifted))
         stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack))
         if not self._backward_ops:
             stack.enter_context(self._backward_calls_marked())
         stack.enter_context(self._dispatch)
-        stack.enter_context(_FunctionRecorder(self) if self._calls else self._detach_calls_recorded())
+        stack.enter_context(_FunctionRecorder(self) if self._calls else detach_calls_seen(self._detach_seen))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -256,57 +257,15 @@ class Recorder:
         finally:
             torch.nn.Module.__init__ = original  # type: ignore[method-assign]
 
-    @contextmanager
-    def _hooks_lifted_where_torch_disables_them(self) -> Iterator[None]:
-        """``disable_saved_tensors_hooks(msg)`` raises ``msg`` when any hooks are installed (so
-        ``torch.func.grad`` would fail in the replay only): take ours off the stack for its region.
+    def _lifted(self) -> Callable[[], None]:
+        """The ops run while torch had our hooks off: their saves are not ours to check."""
+        start = len(self.trace.ops)
+        return lambda: self.trace.unhooked.append((start, len(self.trace.ops)))
 
-        torch looks the function up on ``torch.autograd.graph`` at each call (``torch._functorch``),
-        so replacing the attribute for the replay's duration reaches it; it is put back on exit.
-        """
-        original = torch.autograd.graph.disable_saved_tensors_hooks
-        hooks = torch._C._autograd
-
-        @contextmanager
-        def disable_saved_tensors_hooks(error_message: str) -> Iterator[None]:
-            top = hooks._top_saved_tensors_default_hooks(False)
-            ours = top is not None and top[0] == self._pack
-            if ours:
-                hooks._pop_saved_tensors_default_hooks()
-            start = len(self.trace.ops)
-            try:
-                with original(error_message):
-                    yield
-            finally:
-                if ours:
-                    hooks._push_saved_tensors_default_hooks(self._pack, self._unpack)
-                    self.trace.unhooked.append((start, len(self.trace.ops)))
-
-        torch.autograd.graph.disable_saved_tensors_hooks = disable_saved_tensors_hooks  # type: ignore[assignment]
-        try:
-            yield
-        finally:
-            torch.autograd.graph.disable_saved_tensors_hooks = original
-
-    @contextmanager
-    def _detach_calls_recorded(self) -> Iterator[None]:
-        """``t.detach_()`` without a function mode: the method itself, for the replay's duration."""
-        original = torch.Tensor.__dict__["detach_"]
-        recorder = self
-
-        def detach_(t: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            recorder.trace.detaches.append(
-                DetachEvent(
-                    len(recorder.trace.ops), storage_key(t), user_frames(3, skip=2), recorder._modules
-                )
-            )
-            return original(t, *args, **kwargs)
-
-        torch.Tensor.detach_ = detach_  # type: ignore[method-assign,assignment]
-        try:
-            yield
-        finally:
-            torch.Tensor.detach_ = original  # type: ignore[method-assign]
+    def _detach_seen(self, t: torch.Tensor) -> None:
+        self.trace.detaches.append(
+            DetachEvent(len(self.trace.ops), storage_key(t), user_frames(3, skip=3), self._modules)
+        )
 
     @contextmanager
     def _backward_calls_marked(self) -> Iterator[None]:
