@@ -117,8 +117,8 @@ class Sandbox:
         self.runs = 0  # runs of the user's code started in this process
         self._started = started or (lambda runs: None)
 
-    def _start(self, runs: int = 1) -> None:
-        self.runs += runs
+    def _start(self) -> None:
+        self.runs += 1
         self._started(self.runs)
 
     def run(self, cells: list[Cell], allow_mutation: bool = False, audit: bool = False) -> Run:
@@ -176,7 +176,8 @@ class Sandbox:
                 )
         except TimeLimitExceeded:
             return None, []
-        self._start(result.executions.replay)
+        for _ in range(result.executions.replay):  # one or two (a first pass): each run is heard
+            self._start()
         diagnosed = result.status == "inplace_error" and result.replay_finished
         return (result.to_json() if diagnosed else None), result.internal_errors
 
