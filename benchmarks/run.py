@@ -110,7 +110,7 @@ def diagnosis_cost(model: str, repeats: int) -> dict[str, Any]:
 
     def diagnosis() -> None:
         times = PassTimes()
-        result = replay(rerun, original, SourceMap(), dict, None, times=times, first_pass=two_passes)
+        result = replay(rerun, original, SourceMap(), dict, None, pass_times=times, first_pass=two_passes)
         # the diagnoses name the writer, the saver and the merge (each model's bug breaks a branch)
         assert result is not None and result.reproduced and result.inplace is not None
         assert result.saved_by is not None and result.skip is not None

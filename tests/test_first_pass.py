@@ -133,7 +133,7 @@ def test_the_recording_stops_when_the_block_that_saved_and_wrote_returns_with_th
         return step()
 
     times = PassTimes()
-    diagnosis = replay(rerun, original, SourceMap(), dict, None, times=times)
+    diagnosis = replay(rerun, original, SourceMap(), dict, None, pass_times=times)
     assert _key(diagnosis) == _key(whole)
     assert diagnosis is not None and diagnosis.skip is not None and diagnosis.skip.merge_kind == "add"
     # the first pass ran all three blocks; the recording stopped when the first block returned

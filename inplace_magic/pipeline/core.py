@@ -182,7 +182,7 @@ def replay(
     error_location: Location | None,
     *,
     undo: OpObserver | None = None,
-    times: PassTimes | None = None,
+    pass_times: PassTimes | None = None,
     first_pass: bool = True,
 ) -> Diagnosis | None:
     """Re-run failing code under the recorder and diagnose ``original`` from what it recorded.
@@ -199,7 +199,7 @@ def replay(
     none either: the error is then diagnosed as not reproduced, without a second run.
     ``first_pass=False`` leaves the first pass out (a DDP launch: the other ranks re-run once).
     """
-    times = times if times is not None else PassTimes()
+    spent = pass_times if pass_times is not None else PassTimes()
     finding: StaleFinding | None = None
     # compiled code runs eagerly there, for certain (replay/eager.py)
     started = time.perf_counter()
@@ -209,7 +209,7 @@ def replay(
             replay_error = rerun()
         finding = first.finding
         if finding is None and not first.unhooked:
-            times.first = time.perf_counter() - started
+            spent.first = time.perf_counter() - started
             return diagnose(Trace(), original, source_map, namespace(), replay_error, error_location)
     first_done = time.perf_counter()
     recorder = recorder_for(original, undo, finding)
@@ -217,7 +217,6 @@ def replay(
         replay_error = rerun()
     recorded = again = time.perf_counter()
     if not recorder.saw_enough():
-        recorded = time.perf_counter()
         recorder = Recorder(undo=undo)
         with eager_replay(), recorder:
             replay_error = rerun()
@@ -225,8 +224,8 @@ def replay(
     if isinstance(replay_error, ReplayStopped):
         replay_error = None
     diagnosis = diagnose(recorder.trace, original, source_map, namespace(), replay_error, error_location)
-    times.first, times.record = first_done - started, recorded - first_done
-    times.again, times.analysis = again - recorded, time.perf_counter() - again
+    spent.first, spent.record = first_done - started, recorded - first_done
+    spent.again, spent.analysis = again - recorded, time.perf_counter() - again
     return diagnosis
 
 
