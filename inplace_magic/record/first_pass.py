@@ -25,7 +25,14 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from .patched import detach_calls_seen, hooks_lifted_where_torch_disables_them
 from .recorder import _PLAIN_TENSORS, OpObserver, ReplayStopped, _function_forward, _inside_checkpoint
 from .records import StaleFinding
-from .torch_facts import foreach_bumps_versions, op_info, plain_dispatch, shape_of, storage_key, version_of
+from .torch_facts import (
+    bump_versions_foreach_missed,
+    op_info,
+    plain_dispatch,
+    shape_of,
+    storage_key,
+    version_of,
+)
 
 
 class FirstPass:
@@ -129,7 +136,5 @@ class _Observed(TorchDispatchMode):
             for position, name in info.written:
                 value = args[position] if position < len(args) else kwargs.get(name)
                 listed = value if isinstance(value, (list, tuple)) else ()
-                tensors = [v for v in listed if isinstance(v, torch.Tensor)]
-                if tensors and not foreach_bumps_versions(tensors[0].device.type):
-                    torch.autograd.graph.increment_version(tensors)
+                bump_versions_foreach_missed([v for v in listed if isinstance(v, torch.Tensor)])
         return out

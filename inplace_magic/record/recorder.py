@@ -82,7 +82,7 @@ from .records import (
     Write,
 )
 from .torch_facts import (
-    foreach_bumps_versions,
+    bump_versions_foreach_missed,
     op_info,
     op_inputs,
     plain_dispatch,
@@ -638,8 +638,7 @@ class Recorder:
 
         if written_lists and info.foreach:
             for tensors in written_lists:
-                if tensors and not foreach_bumps_versions(tensors[0].device.type):
-                    torch.autograd.graph.increment_version(tensors)
+                bump_versions_foreach_missed(tensors)
         if not backward:
             outputs = [out] if isinstance(out, torch.Tensor) else list(tensors_in(out))
             record.is_view = info.is_view and not writes

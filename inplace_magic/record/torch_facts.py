@@ -132,6 +132,13 @@ def foreach_bumps_versions(device: str = "cpu") -> bool:
     return bumps
 
 
+def bump_versions_foreach_missed(tensors: list[torch.Tensor]) -> None:
+    """The version bump an in-place ``_foreach_*`` op did not make under our dispatch mode, on the
+    device types where it makes none (:func:`foreach_bumps_versions`): once, never twice."""
+    if tensors and not foreach_bumps_versions(tensors[0].device.type):
+        torch.autograd.graph.increment_version(tensors)
+
+
 @dataclass(frozen=True, slots=True)
 class OpInfo:
     name: str
