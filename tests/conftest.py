@@ -53,9 +53,10 @@ def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
 # -- running the suite on several cores (pytest-xdist, ``--dist loadgroup``: see the Makefile)
 
 
-# Module-scoped fixtures that are cheap to make again (a kernel, a shell: seconds) and whose tests each
-# start from a reset: every worker makes its own, and their tests spread over the workers.
-PER_WORKER = {"test_kernel.kernel", "test_magic.ip"}
+# Module-scoped fixtures that are cheap to make again (a kernel, a shell, a zygote: seconds) and whose
+# tests each start from a reset (a zygote's runs are forks of it): every worker makes its own, and
+# their tests spread over the workers.
+PER_WORKER = {"test_kernel.kernel", "test_magic.ip", "test_fix_cases.python", "test_zygote.warm"}
 # Module-scoped caches that run a case on first use: the tests of one case stay on one worker.
 PER_CASE = {"test_magic.case_runs"}
 

@@ -60,6 +60,18 @@ class Kernel:
                 content: dict[str, Any] = reply["content"]
                 return content
 
+    def freeze_the_heap(self) -> None:
+        """Leave what the kernel holds now (torch, ``torch._dynamo``, IPython, the extension) out of its
+        later garbage collections (``gc.freeze``): each ``%reset -f`` collects twice, and a full
+        collection over all of it costs the kernel about 0.4 s; with it frozen a reset walks only
+        what the notebooks made since, which it collects as before. No name is left in the
+        namespace."""
+        msg_id = self.request("__import__('gc').freeze()")
+        deadline = time.monotonic() + 60
+        for _ in self.messages(msg_id, deadline):
+            pass
+        assert self.reply(msg_id, deadline)["status"] == "ok"
+
     def shutdown(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)

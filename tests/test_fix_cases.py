@@ -3,6 +3,11 @@
 The diagnosis is built from the case's expected ``inplace``/``saved_by``/``skip`` (the engine's JSON
 shape); the best fix must be verified, and its cells, run as a plain Python script, must no longer
 raise. Cases whose fix is meant to preserve the math must also match the gradient reference.
+
+``find_fixes`` starts its real sandbox process, as the command does. The fixed script is run as
+``python SCRIPT`` in the case's folder by a fork of a zygote that imported torch once
+(tests/zygote.py; test_zygote.py shows the fork is the same as a new interpreter): the subject is
+what the fixed code does, and each new interpreter would pay its start-up and torch import again.
 """
 
 from __future__ import annotations
@@ -10,12 +15,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import zygote
 from conftest import positive_cases
 
 from inplace_magic.fix import find_fixes
@@ -64,8 +69,18 @@ def _cell_sites(expected: dict[str, Any]) -> bool:
     return any("cell" in (expected.get(k) or {}) for k in ("inplace", "saved_by"))
 
 
+@pytest.fixture(scope="module")
+def python() -> Iterator[zygote.Zygote]:
+    """``python SCRIPT`` forked from an interpreter that imported torch (one per xdist worker)."""
+    started = zygote.Zygote(preload=("torch",))
+    yield started
+    started.close()
+
+
 @pytest.mark.parametrize("case", positive_cases(), ids=lambda p: p.stem)
-def test_best_fix_is_verified_and_removes_the_error(case: Path, tmp_path: Path) -> None:
+def test_best_fix_is_verified_and_removes_the_error(
+    case: Path, tmp_path: Path, python: zygote.Zygote
+) -> None:
     expected = json.loads(case.with_suffix(".json").read_text())
     if not _cell_sites(expected):
         pytest.skip("the in-place op is in an imported file: file edits are not offered yet")
@@ -89,7 +104,5 @@ def test_best_fix_is_verified_and_removes_the_error(case: Path, tmp_path: Path) 
 
     script = tmp_path / case.name
     script.write_text(percent_script(cells, best["cells"]))
-    done = subprocess.run(
-        [sys.executable, str(script)], cwd=case.parent, capture_output=True, text=True, timeout=300
-    )
+    done = python.run([str(script)], cwd=case.parent, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

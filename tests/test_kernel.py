@@ -81,6 +81,7 @@ def kernel() -> Iterator[Kernel]:
     started = Kernel()
     try:
         assert started.execute("%load_ext inplace_magic").reply["status"] == "ok"
+        started.freeze_the_heap()  # every notebook starts with %reset -f (tests/kernel_driver.py)
         yield started
     finally:
         started.shutdown()

@@ -45,6 +45,7 @@ def kernel() -> Iterator[Kernel]:
     started = Kernel()
     try:
         started.execute(f"import sys\nsys.path.insert(0, {str(TESTS)!r})\n%load_ext inplace_magic")
+        started.freeze_the_heap()  # every session starts with %reset -f (tests/kernel_driver.py)
         yield started
     finally:
         started.shutdown()
