@@ -36,6 +36,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..record.torch_facts import (
     OpInfo,
+    bump_written_lists_foreach_missed,
     op_info,
     op_inputs,
     plain_dispatch,
@@ -93,6 +94,9 @@ class WriteLog(TorchDispatchMode):
         self.before(func, args, kwargs)
         out = func(*args, **kwargs)
         self.after(func, args, kwargs, out)
+        # entered alone (a verification run), this is the only mode: the version bump a foreach
+        # optimizer's op skips under it must be made here, or the error it causes would vanish
+        bump_written_lists_foreach_missed(op_info(func), args, kwargs)
         return out
 
     def before(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
