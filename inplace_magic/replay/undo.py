@@ -27,7 +27,7 @@ import signal
 import threading
 import types
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +85,9 @@ class WriteLog(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.watched = False  # a recorder calls before() and after() for every op (OpObserver)
+        # told of each tensor an op's schema says it writes, before the op: the gradient reference
+        # keeps saved values through it (fix.live.reference), so that no second mode sees every op
+        self.before_each_write: Callable[[torch.Tensor], None] | None = None
         self._born: set[int] = set()  # storages the replay allocated: nothing to restore
         self._copies: dict[int, tuple[torch.UntypedStorage, torch.UntypedStorage]] = {}
         self._written: dict[int, _Written] = {}  # id(tensor) -> state before its first write
@@ -104,6 +107,11 @@ class WriteLog(TorchDispatchMode):
         if info.written or info.unannotated_written:
             for t in written_tensors(func, args, kwargs):
                 self._before_write(t)
+            if info.written and self.before_each_write is not None:
+                for position, name in info.written:
+                    value = args[position] if position < len(args) else kwargs.get(name)
+                    for t in tensors_in(value):
+                        self.before_each_write(t)
 
     def after(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         info = op_info(func)
