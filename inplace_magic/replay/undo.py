@@ -218,6 +218,7 @@ def _read_data(t: torch.Tensor) -> torch.Tensor:
 
 _ATOMS = (str, bytes, int, float, complex, bool, type(None), range, slice)
 _OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)
+_CONTAINERS = (dict, list, set, deque)
 _ATOM_TYPES = frozenset(_ATOMS)  # exact types: the cheap test for the millions of floats in a history
 # the walk stops here (a notebook rarely holds a tenth of it); the note on the error then says so
 MAX_OBJECTS = 200_000
@@ -234,6 +235,9 @@ class ObjectSnapshot:
     sets: list[tuple[set[Any], set[Any]]] = field(default_factory=list)
     deques: list[tuple[deque[Any], list[Any]]] = field(default_factory=list)
     leaves: list[tuple[torch.Tensor, torch.Tensor | None, bool]] = field(default_factory=list)
+    # containers that were empty: nothing to copy or compare (most of a module's dicts are its
+    # empty hook dicts, nine in ten of what a small model's snapshot met)
+    empty: list[dict[Any, Any] | list[Any] | set[Any] | deque[Any]] = field(default_factory=list)
     complete: bool = True  # False: more than MAX_OBJECTS objects were reachable; the rest is not restored
 
     @classmethod
@@ -258,6 +262,9 @@ class ObjectSnapshot:
         if isinstance(value, torch.Tensor):
             if value.is_leaf:
                 self.leaves.append((value, value.grad, value.requires_grad))
+            return []
+        if isinstance(value, _CONTAINERS) and not value:
+            self.empty.append(value)
             return []
         if isinstance(value, dict):
             self.dicts.append((value, dict(value)))
@@ -291,6 +298,9 @@ class ObjectSnapshot:
                     tensor.grad = grad
         for container, items in self.dicts:
             _restore_dict(container, items)
+        for emptied in self.empty:
+            if emptied:
+                emptied.clear()
         for lst, list_items in self.lists:
             if len(lst) != len(list_items) or any(a is not b for a, b in zip(lst, list_items, strict=True)):
                 lst[:] = list_items
