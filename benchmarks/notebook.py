@@ -156,6 +156,9 @@ def long_cell_cost(repeats: int) -> dict[str, Any]:
         "one_step_ms": one["magic_adds_ms"],
         "hundred_steps_ms": long["magic_adds_ms"],
         "long_vs_one": round(long["magic_adds_ms"] / one["magic_adds_ms"], 2),
+        "one_step_cpu_ms": one["magic_adds_cpu_ms"],
+        "hundred_steps_cpu_ms": long["magic_adds_cpu_ms"],
+        "long_vs_one_cpu": round(long["magic_adds_cpu_ms"] / one["magic_adds_cpu_ms"], 2),
         "runs": repeats,
     }
 
