@@ -42,6 +42,7 @@ def __ui_tests_reset(folder):
     import inplace_magic.pipeline.kernel as replayer
     issued.ISSUED.__init__()
     display._last.clear()
+    replayer._LATEST  # a name that moved fails the reset here, instead of leaving a record behind
     replayer._LATEST = None
     ip.reset(new_session=True)
     root = os.environ.setdefault("UI_TESTS_SERVER_ROOT", os.getcwd())
