@@ -17,9 +17,9 @@
  *
  * What stays is what a process caches for itself: modules imported, torch's operator tables, the
  * warm-up done. The tests of a kernel's life keep a kernel of their own (the restart, Notebook 7's
- * page, B5's timing of a first diagnosis): they use Galata's own `test`. This module's `test`
- * turns Galata's kernel and session mocks off, which shut down, at each test's end, every kernel
- * and session its page used.
+ * page, B5's timing of a first diagnosis: `test.use({ shareKernel: false })`). Where the kernel is
+ * shared, this module's `test` turns Galata's kernel and session mocks off: they shut down, at each
+ * test's end, every kernel and session its page used.
  */
 import { test as base } from '@jupyterlab/galata';
 import { expect, type Page } from '@playwright/test';
@@ -83,7 +83,7 @@ export async function attachNotebook(
   expect(session.status(), await session.text()).toBe(201);
 }
 
-export const test = base.extend<{ kernel: ISharedKernel }, { workerKernel: string }>({
+export const test = base.extend<{ kernel: ISharedKernel; shareKernel: boolean }, { workerKernel: string }>({
   workerKernel: [
     async ({ playwright }, use, workerInfo) => {
       const request = await playwright.request.newContext({ baseURL: workerInfo.project.use.baseURL });
@@ -97,14 +97,20 @@ export const test = base.extend<{ kernel: ISharedKernel }, { workerKernel: strin
     },
     { scope: 'worker' }
   ],
-  kernel: async ({ workerKernel }, use) => {
+  // `test.use({ shareKernel: false })`: the tests of a kernel's life. They still use this `test`, so
+  // that every test runs in the same workers (a test type of its own would need workers, and
+  // browsers, of its own).
+  shareKernel: [true, { option: true }],
+  kernel: async ({ workerKernel, shareKernel }, use) => {
+    expect(shareKernel, 'a test with a kernel of its own asked for the worker kernel').toBe(true);
     await use({ id: workerKernel });
   },
-  // the server lists every test's sessions then (each on its own notebook path)
-  kernels: async ({}, use) => {
-    await use(null);
+  // off where the kernel is shared; the server lists every test's sessions then (each on its own
+  // notebook path)
+  kernels: async ({ kernels, shareKernel }, use) => {
+    await use(shareKernel ? null : kernels);
   },
-  sessions: async ({}, use) => {
-    await use(null);
+  sessions: async ({ sessions, shareKernel }, use) => {
+    await use(shareKernel ? null : sessions);
   }
 });

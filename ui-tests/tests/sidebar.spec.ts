@@ -3,7 +3,7 @@
  * notebook model, statuses that follow the cells' source (the editor's Ctrl+Z included), one entry per
  * failing cell, dismissing, the icon's badge, a page reload, kernel restarts and keyboard shortcuts.
  */
-import { expect, galata, test as galataTest } from '@jupyterlab/galata';
+import { expect, galata } from '@jupyterlab/galata';
 import type { Locator, Page } from '@playwright/test';
 
 import {
@@ -353,43 +353,41 @@ test.describe('the sidebar opens itself when asked to', () => {
   });
 });
 
-galataTest.describe('kernel restart', () => {
-  // Galata's mocked kernels route answers a restart with 201 and JupyterLab then throws
-  galataTest.use({ kernels: null });
+test.describe('kernel restart', () => {
+  // a kernel of its own: its restart is the subject. Galata's mocked kernels route answers a restart
+  // with 201 and JupyterLab then throws
+  test.use({ kernels: null, shareKernel: false });
 
-  galataTest(
-    'after a restart the old diagnosis is not offered; the new one is',
-    async ({ page, tmpPath }) => {
-      const { panel: oldPanel, sidebar } = await showDiagnosis(page, tmpPath, 'restart.ipynb', {
-        sidebar: true
-      });
-      const old = entry(sidebar, /act.*overwrote.*shortcut/);
-      await expect(old).toHaveAttribute('data-status', 'new');
-      const blockSource = await cellSource(page, 1);
+  test('after a restart the old diagnosis is not offered; the new one is', async ({ page, tmpPath }) => {
+    const { panel: oldPanel, sidebar } = await showDiagnosis(page, tmpPath, 'restart.ipynb', {
+      sidebar: true
+    });
+    const old = entry(sidebar, /act.*overwrote.*shortcut/);
+    await expect(old).toHaveAttribute('data-status', 'new');
+    const blockSource = await cellSource(page, 1);
 
-      await page.menu.clickMenuItem('Kernel>Restart Kernel…');
-      await page.getByRole('dialog').getByRole('button', { name: 'Confirm Kernel Restart' }).click();
-      await waitForIdleKernel(page);
+    await page.menu.clickMenuItem('Kernel>Restart Kernel…');
+    await page.getByRole('dialog').getByRole('button', { name: 'Confirm Kernel Restart' }).click();
+    await waitForIdleKernel(page);
 
-      await expect(old).toHaveAttribute('data-status', 'stale');
-      await expect(old).toContainText(/kernel restarted/i);
-      await expect(old.getByRole('button', { name: 'Apply fix' })).toBeDisabled();
+    await expect(old).toHaveAttribute('data-status', 'stale');
+    await expect(old).toContainText(/kernel restarted/i);
+    await expect(old.getByRole('button', { name: 'Apply fix' })).toBeDisabled();
 
-      // a new diagnosis from the new kernel
-      await runCells(page, 0);
-      await runCells(page, 3);
-      await expect(panelIn(page, 3)).toBeVisible();
-      const fresh = entry(sidebar, /y\.add_\(1\).*overwrote/);
-      await expect(fresh).toHaveAttribute('data-status', 'new');
-      await expect(fresh.getByRole('button', { name: 'Apply fix' })).toBeEnabled();
-      await expect(old).toHaveAttribute('data-status', 'stale');
-      await expect(old.getByRole('button', { name: 'Apply fix' })).toBeDisabled();
+    // a new diagnosis from the new kernel
+    await runCells(page, 0);
+    await runCells(page, 3);
+    await expect(panelIn(page, 3)).toBeVisible();
+    const fresh = entry(sidebar, /y\.add_\(1\).*overwrote/);
+    await expect(fresh).toHaveAttribute('data-status', 'new');
+    await expect(fresh.getByRole('button', { name: 'Apply fix' })).toBeEnabled();
+    await expect(old).toHaveAttribute('data-status', 'stale');
+    await expect(old.getByRole('button', { name: 'Apply fix' })).toBeDisabled();
 
-      // the old panel, still on the page, says so and offers nothing
-      const oldApply = oldPanel.getByRole('button', { name: 'Apply' }).first();
-      await expect(oldApply).toBeDisabled();
-      await expect(oldPanel.getByRole('status').first()).toContainText(/kernel restarted/i);
-      expect(await cellSource(page, 1)).toBe(blockSource);
-    }
-  );
+    // the old panel, still on the page, says so and offers nothing
+    const oldApply = oldPanel.getByRole('button', { name: 'Apply' }).first();
+    await expect(oldApply).toBeDisabled();
+    await expect(oldPanel.getByRole('status').first()).toContainText(/kernel restarted/i);
+    expect(await cellSource(page, 1)).toBe(blockSource);
+  });
 });
