@@ -9,7 +9,7 @@ UI_NODE_STAMP := $(UI_DIR)/node_modules/.package-lock.json
 # CI runs as root; elsewhere apt needs sudo
 UI_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: ui-test ui-lint ui-chromium ui-npm-install ui-jupyterlab
+.PHONY: ui-test ui-test-cpu ui-lint ui-chromium ui-npm-install ui-jupyterlab
 
 ui-chromium:
 	@test -x $(CHROMIUM) || { \
@@ -38,5 +38,12 @@ UI_TESTS_WORKERS ?=
 ui-test: ui-jupyterlab ui-chromium ui-npm-install
 	cd $(UI_DIR) && CI=1 CHROMIUM_PATH=$(CHROMIUM) UI_TESTS_PYTHON=$(abspath $(BIN)/python) \
 	  UI_TESTS_WORKERS=$(UI_TESTS_WORKERS) $(NPM) test
+
+# The same under a sampler of /proc (ui-tests/cpu_tree.py): the CPU-seconds of every process of the
+# run by kind, the server's kernels included (`time make ui-test` misses them: nothing reaps them
+# through make), into ui-tests/test-results/cpu.json.
+ui-test-cpu: ui-jupyterlab
+	$(BIN)/python $(UI_DIR)/cpu_tree.py $(UI_DIR)/test-results/cpu.json -- \
+	  $(MAKE) --no-print-directory ui-test UI_TESTS_WORKERS=$(UI_TESTS_WORKERS)
 
 UI_TESTS += ui-lint ui-test

@@ -29,8 +29,9 @@ def load_ipython_extension(ipython: Any) -> None:
     from .ipython.warm_up import warm_up
 
     # torch._dynamo here, before any cell runs: torch imports it at the first op of its own dispatch
-    # modes (allow_mutation_on_saved_tensors, the gradient reference of every verified fix) and
-    # torch.optim at the first optimizer, a second or more. In the background it raced a cell's
+    # modes (allow_mutation_on_saved_tensors, in a user's cell or the compiled-code check's eager
+    # reference; the live verification's reference keeps saved values without it) and torch.optim
+    # at the first optimizer, a second or more. In the background it raced a cell's
     # @torch.compile (its circular imports with torch._inductor across two threads: _DeadlockError,
     # "partially initialized module") and slowed the cells it met; at the first verification it
     # fell on the first diagnosis alone (issue 15, B9).

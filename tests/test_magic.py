@@ -421,6 +421,27 @@ def test_the_note_says_how_many_times_code_was_re_executed(ip: Any) -> None:
     assert diagnosis is not None and diagnosis["inplace"]["cell_id"] == "fw"
 
 
+def test_a_replay_is_not_widened_through_a_cell_that_failed_when_it_ran(ip: Any) -> None:
+    # the usual notebook: the cell fails, then runs again under %%gradcheck. Widened to find where the
+    # modules were built, a replay from the setup cell raised the plain run's error first and told
+    # nothing; it is not run (the modules' own cell is still found where no failed cell is between)
+    setup = "import torch\nlin = torch.nn.Linear(3, 3)\nact = torch.nn.Sigmoid()\nx = torch.randn(2, 3)"
+    failing = "y = act(lin(x))\ny.mul_(2)\ny.sum().backward()"
+    ip.run_line_magic("reset", "-f")
+    first, _ = _cell(ip, setup)
+    result, _ = _cell(ip, "%%gradcheck --no-fix\n" + failing)
+    (note,) = result.error_in_exec.__notes__
+    assert f"re-executed twice: In[{result.execution_count}]; In[{first.execution_count}] to " in note
+    _cell(ip, setup)
+    plain, _ = _cell(ip, failing)
+    assert isinstance(plain.error_in_exec, RuntimeError)
+    result, _ = _cell(ip, "%%gradcheck --no-fix\n" + failing)
+    (note,) = result.error_in_exec.__notes__
+    assert f"re-executed once: In[{result.execution_count}];" in note
+    diagnosis = inplace_magic.last_diagnosis()
+    assert diagnosis is not None and diagnosis["saved_by"] is not None and diagnosis["inplace"] is not None
+
+
 # ---------------------------------------------------------------------------------------------- streams
 
 

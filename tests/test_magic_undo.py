@@ -110,3 +110,23 @@ def test_a_snapshot_that_stops_at_its_object_limit_says_so(monkeypatch: pytest.M
     monkeypatch.setattr(undo, "MAX_OBJECTS", 10)
     assert not ObjectSnapshot.take({"many": [[i] for i in range(20)]}).complete
     assert ObjectSnapshot.take({"few": [[i] for i in range(5)]}).complete
+
+
+def test_a_foreach_optimizer_step_under_the_undo_log_alone_still_breaks_backward() -> None:
+    # a verification run has the undo log as its only dispatch mode: an in-place _foreach_ op skips
+    # the version bump under it (torch 2.13 CPU), so the step's write to a saved weight would go
+    # unseen and the fix under test would look as if it healed the error
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    optimizer = torch.optim.Adam(model.parameters(), foreach=True)
+    weight = model[2].weight
+    versions = weight._version
+    with WriteLog() as log:
+        out = model(torch.randn(4, 8))
+        out.mean().backward(retain_graph=True)
+        optimizer.step()
+        assert weight._version == versions + 1  # once, never twice
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            out.sum().backward()
+    log.restore()
+    assert weight._version == versions

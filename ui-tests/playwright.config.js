@@ -4,10 +4,10 @@
  * video or trace (both need downloads). Screenshots the tests take on purpose go to
  * ui-tests/test-results/screenshots/.
  *
- * Workers: a test mostly waits (its kernel's start, the replay in the kernel, page loads), so tests
- * run side by side, each in its own server folder (Galata's tmpPath) with its own notebook, kernel
- * and browser context; settings and layout are mocked per page by Galata. UI_TESTS_WORKERS=1 runs
- * them one after the other.
+ * Workers: a test mostly waits (the replay in the kernel, page loads), so tests run side by side,
+ * each in its own server folder (Galata's tmpPath) with its own notebook and browser context, most of
+ * them on their worker's kernel, reset for each (tests/kernel.ts); settings and layout are mocked
+ * per page by Galata. UI_TESTS_WORKERS=1 runs them one after the other.
  */
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 

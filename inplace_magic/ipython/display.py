@@ -106,28 +106,32 @@ class _Fallback:
         # verification is rendered later, outside the face's prompt_cell_names()
         self.cell_name = CELL_NAME.get()
 
-    def bundle(self) -> dict[str, Any]:
-        report = json.loads(json.dumps(self.diagnosis.to_json(), default=str))
+    def bundle(self, report: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The MIME bundle; ``report`` is the diagnosis's JSON where the caller made it already (each
+        ``to_json`` walks the whole diagnosis: the text and the HTML share one)."""
+        if report is None:
+            report = json.loads(json.dumps(self.diagnosis.to_json(), default=str))
         shown = copy.copy(self.diagnosis)  # the words say "verifying…" while it runs
         shown.fixes = [
             {**fix, "verification": self.statuses[i]} if i in self.statuses else fix
             for i, fix in enumerate(self.diagnosis.fixes)
         ]
+        words = shown.to_json()
         token = CELL_NAME.set(self.cell_name)
         try:
-            text = {"text/plain": render_text(shown), "text/html": render_html(shown)}
+            text = {"text/plain": render_text(shown, words), "text/html": render_html(shown, words)}
         finally:
             CELL_NAME.reset(token)
         return {**self.view, **text, MIME_TYPE: report}
 
-    def publish(self, update: bool = False) -> None:
+    def publish(self, update: bool = False, report: dict[str, Any] | None = None) -> None:
         from IPython.display import publish_display_data
 
         if update and self.display_id is None:
             return  # printed once (a terminal)
         transient = {"display_id": self.display_id} if self.display_id else None
         publish_display_data(
-            self.bundle(), metadata={MIME_TYPE: {"version": 1}}, transient=transient, update=update
+            self.bundle(report), metadata={MIME_TYPE: {"version": 1}}, transient=transient, update=update
         )
 
     def update_fix(self, index: int, verdict: FixVerdict, publish: bool) -> None:
@@ -181,7 +185,7 @@ def display_diagnosis(
     in_kernel = _in_kernel()
     display_id = f"inplace-magic-diagnosis-{uuid.uuid4().hex}" if in_kernel else None
     fallback = _Fallback(diagnosis, {i: "verifying" for i in pending}, view, display_id)
-    fallback.publish()
+    fallback.publish(report=report)  # nothing changed since it was made: the same JSON
     shown = Shown(issued, panel, channel, fallback)
     _last[:] = [shown]
     return shown

@@ -182,6 +182,7 @@ class Extension:
             start = self.starts.get(run.number)
             if self._inner is None and start is not None:
                 start.seconds = time.monotonic() - run.started
+                start.failed = result is not None and not result.success
         if self._quiet_handler is not None and self._inner is None and not self.running:
             self._end_quiet()  # the one-shot handler was not used (the raise was caught in user code)
 

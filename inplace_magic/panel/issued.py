@@ -10,6 +10,7 @@ located code (a frame of the user's code ran there).
 from __future__ import annotations
 
 import copy
+import json
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -75,7 +76,10 @@ class IssuedDiagnoses:
     ) -> Issued:
         """Record ``state`` (built from ``diag``) as issued; the same diagnosis again replaces it."""
         folder = (base_dir or Path.cwd()).resolve()
-        issued = Issued(copy.deepcopy(state), folder, located_files(diag, folder))
+        # the state is JSON (what a front end is sent): a round trip copies it several times faster
+        # than deepcopy, which a diagnosis shown in a notebook paid at every error
+        own: PanelState = json.loads(json.dumps(state))
+        issued = Issued(own, folder, located_files(diag, folder))
         self._by_id.pop(state["id"], None)
         self._by_id[state["id"]] = issued
         self._dismissed.discard(state["id"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ..diagnose.contract import FixJSON
+from ..diagnose.contract import DiagnosisJSON, FixJSON
 from ..diagnose.diagnosis import Diagnosis, Location, OpSite, cell_name
 from .segments import cells_of, headline, plain
 from .words import fix_label, kind_name, without_comment
@@ -57,8 +57,9 @@ def _site_row(title: str, site: OpSite | None) -> str:
     return f"<tr><th>{_e(title)}</th><td>{'<br>'.join(lines)}</td></tr>"
 
 
-def render_html(diagnosis: Diagnosis) -> str:
-    report = diagnosis.to_json()
+def render_html(diagnosis: Diagnosis, report: DiagnosisJSON | None = None) -> str:
+    """The HTML report; ``report`` is ``diagnosis.to_json()`` where the caller has it already."""
+    report = report if report is not None else diagnosis.to_json()
     rows = [_site_row("Written in place by", diagnosis.inplace)]
     if diagnosis.kind != "leaf_inplace":
         title = "View created by" if diagnosis.kind == "view_inplace" else "Saved for backward by"

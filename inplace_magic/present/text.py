@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+from ..diagnose.contract import DiagnosisJSON
 from ..diagnose.diagnosis import Diagnosis, Location, OpSite, cell_name
 from .segments import cells_of, headline, plain
 from .words import fix_label, kind_name, without_comment
@@ -37,8 +38,9 @@ def _site(title: str, site: OpSite | None) -> list[str]:
     return lines
 
 
-def render_text(diagnosis: Diagnosis) -> str:
-    report = diagnosis.to_json()
+def render_text(diagnosis: Diagnosis, report: DiagnosisJSON | None = None) -> str:
+    """The text report; ``report`` is ``diagnosis.to_json()`` where the caller has it already."""
+    report = report if report is not None else diagnosis.to_json()
     name = kind_name(diagnosis.kind)
     title = "In-place autograd error" if name == kind_name("other") else f"In-place autograd error: {name}"
     out = [title, ""]

@@ -26,7 +26,7 @@ from .patched import detach_calls_seen, hooks_lifted_where_torch_disables_them
 from .recorder import _PLAIN_TENSORS, OpObserver, ReplayStopped, _function_forward, _inside_checkpoint
 from .records import StaleFinding
 from .torch_facts import (
-    bump_versions_foreach_missed,
+    bump_written_lists_foreach_missed,
     op_info,
     plain_dispatch,
     shape_of,
@@ -131,10 +131,5 @@ class _Observed(TorchDispatchMode):
         undo.before(func, args, kwargs)
         out = func(*args, **kwargs)
         undo.after(func, args, kwargs, out)
-        info = op_info(func)
-        if info.foreach and info.written:
-            for position, name in info.written:
-                value = args[position] if position < len(args) else kwargs.get(name)
-                listed = value if isinstance(value, (list, tuple)) else ()
-                bump_versions_foreach_missed([v for v in listed if isinstance(v, torch.Tensor)])
+        bump_written_lists_foreach_missed(op_info(func), args, kwargs)
         return out

@@ -139,6 +139,18 @@ def bump_versions_foreach_missed(tensors: list[torch.Tensor]) -> None:
         torch.autograd.graph.increment_version(tensors)
 
 
+def bump_written_lists_foreach_missed(info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """:func:`bump_versions_foreach_missed` for each tensor list an in-place ``_foreach_*`` op wrote
+    (``info`` is its :func:`op_info`): what a dispatch mode of ours that sees every op on its own (the
+    first pass's undo-log mode, the undo log entered alone) does after the op ran."""
+    if not (info.foreach and info.written):
+        return
+    for position, name in info.written:
+        value = args[position] if position < len(args) else kwargs.get(name)
+        if isinstance(value, (list, tuple)):
+            bump_versions_foreach_missed([v for v in value if isinstance(v, torch.Tensor)])
+
+
 @dataclass(frozen=True, slots=True)
 class OpInfo:
     name: str

@@ -48,6 +48,7 @@ class CellStart:
     random: RandomState
     streams: Streams | None = None  # None: not taken
     seconds: float | None = None  # None: still running, or not measured
+    failed: bool = False  # the cell raised when it ran
 
     @classmethod
     def take(cls, namespace: dict[str, Any], skip: frozenset[str]) -> CellStart:
@@ -99,6 +100,12 @@ def widened(window: FailedCell, cells: KernelCells, starts: Mapping[int, CellSta
         code = cells.cell_code(number)
         if code is None or "get_ipython()" in code[0]:
             return None  # a magic (%reset, %run, ...) is no code to replay behind the user's back
+        start = starts.get(number)
+        if start is not None and start.failed:
+            # a replay from here would raise that cell's error again before it reached the failing
+            # one, and tell nothing of it: the usual notebook runs a failing cell, then %%gradcheck
+            # on it, and each diagnosis replayed the session's cells up to there for nothing
+            return None
         earlier.insert(0, CellCode(number, *code))
         if names_defined(code[0]) & reads:
             seconds = [getattr(starts.get(c.number), "seconds", None) for c in earlier]

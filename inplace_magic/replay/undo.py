@@ -27,7 +27,7 @@ import signal
 import threading
 import types
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..record.torch_facts import (
     OpInfo,
+    bump_written_lists_foreach_missed,
     op_info,
     op_inputs,
     plain_dispatch,
@@ -84,6 +85,9 @@ class WriteLog(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.watched = False  # a recorder calls before() and after() for every op (OpObserver)
+        # told of each tensor an op's schema says it writes, before the op: the gradient reference
+        # keeps saved values through it (fix.live.reference), so that no second mode sees every op
+        self.before_each_write: Callable[[torch.Tensor], None] | None = None
         self._born: set[int] = set()  # storages the replay allocated: nothing to restore
         self._copies: dict[int, tuple[torch.UntypedStorage, torch.UntypedStorage]] = {}
         self._written: dict[int, _Written] = {}  # id(tensor) -> state before its first write
@@ -93,6 +97,9 @@ class WriteLog(TorchDispatchMode):
         self.before(func, args, kwargs)
         out = func(*args, **kwargs)
         self.after(func, args, kwargs, out)
+        # entered alone (a verification run), this is the only mode: the version bump a foreach
+        # optimizer's op skips under it must be made here, or the error it causes would vanish
+        bump_written_lists_foreach_missed(op_info(func), args, kwargs)
         return out
 
     def before(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -100,6 +107,11 @@ class WriteLog(TorchDispatchMode):
         if info.written or info.unannotated_written:
             for t in written_tensors(func, args, kwargs):
                 self._before_write(t)
+            if info.written and self.before_each_write is not None:
+                for position, name in info.written:
+                    value = args[position] if position < len(args) else kwargs.get(name)
+                    for t in tensors_in(value):
+                        self.before_each_write(t)
 
     def after(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         info = op_info(func)
@@ -206,6 +218,7 @@ def _read_data(t: torch.Tensor) -> torch.Tensor:
 
 _ATOMS = (str, bytes, int, float, complex, bool, type(None), range, slice)
 _OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)
+_CONTAINERS = (dict, list, set, deque)
 _ATOM_TYPES = frozenset(_ATOMS)  # exact types: the cheap test for the millions of floats in a history
 # the walk stops here (a notebook rarely holds a tenth of it); the note on the error then says so
 MAX_OBJECTS = 200_000
@@ -222,6 +235,9 @@ class ObjectSnapshot:
     sets: list[tuple[set[Any], set[Any]]] = field(default_factory=list)
     deques: list[tuple[deque[Any], list[Any]]] = field(default_factory=list)
     leaves: list[tuple[torch.Tensor, torch.Tensor | None, bool]] = field(default_factory=list)
+    # containers that were empty: nothing to copy or compare (most of a module's dicts are its
+    # empty hook dicts, nine in ten of what a small model's snapshot met)
+    empty: list[dict[Any, Any] | list[Any] | set[Any] | deque[Any]] = field(default_factory=list)
     complete: bool = True  # False: more than MAX_OBJECTS objects were reachable; the rest is not restored
 
     @classmethod
@@ -246,6 +262,9 @@ class ObjectSnapshot:
         if isinstance(value, torch.Tensor):
             if value.is_leaf:
                 self.leaves.append((value, value.grad, value.requires_grad))
+            return []
+        if isinstance(value, _CONTAINERS) and not value:
+            self.empty.append(value)
             return []
         if isinstance(value, dict):
             self.dicts.append((value, dict(value)))
@@ -279,6 +298,9 @@ class ObjectSnapshot:
                     tensor.grad = grad
         for container, items in self.dicts:
             _restore_dict(container, items)
+        for emptied in self.empty:
+            if emptied:
+                emptied.clear()
         for lst, list_items in self.lists:
             if len(lst) != len(list_items) or any(a is not b for a, b in zip(lst, list_items, strict=True)):
                 lst[:] = list_items

@@ -3,10 +3,11 @@
  * the cell, in the panel, the sidebar and the text report alike; after the cell is re-run the names
  * follow its new prompt, and after it is moved a click still jumps to it (by its id).
  */
-import { expect, test } from '@jupyterlab/galata';
+import { expect } from '@jupyterlab/galata';
 import type { Page } from '@playwright/test';
 
 import { activeCellIndex, cell, entry, runCells, showDiagnosis } from './helpers';
+import { test } from './kernel';
 
 const SKIP = /block\.act.*overwrote.*block\.shortcut/;
 
@@ -32,9 +33,13 @@ async function prompt(page: Page, index: number): Promise<string> {
 
 test('cells are named by their prompt everywhere, and the names follow re-runs and moves', async ({
   page,
-  tmpPath
+  tmpPath,
+  kernel
 }) => {
-  const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { sidebar: true });
+  const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', {
+    sidebar: true,
+    kernel
+  });
   expect(await prompt(page, 1)).toBe('[2]:');
   const item = entry(sidebar, SKIP);
 

@@ -7,19 +7,28 @@ import { expect, type Locator, type Page } from '@playwright/test';
 import * as fs from 'fs';
 import * as path from 'path';
 
+import { attachNotebook, type ISharedKernel } from './kernel';
+
 export const NOTEBOOKS = path.resolve(__dirname, '..', 'notebooks');
 /** Screenshots kept as artifacts (not compared): uploaded by CI with the test results. */
 export const SCREENSHOTS = path.resolve(__dirname, '..', 'test-results', 'screenshots');
 
 export const PANEL_NAME = 'In-place autograd error diagnosis';
 
-/** Upload `ui-tests/notebooks/<name>` into the test's folder and open it with a ready kernel. */
+/**
+ * Upload `ui-tests/notebooks/<name>` into the test's folder and open it with a ready kernel: the
+ * worker's `kernel`, reset, where given (tests/kernel.ts); otherwise JupyterLab starts one for it.
+ */
 export async function openFixture(
   page: IJupyterLabPageFixture,
   tmpPath: string,
-  name: string
+  name: string,
+  kernel?: ISharedKernel
 ): Promise<void> {
   await page.contents.uploadFile(path.join(NOTEBOOKS, name), `${tmpPath}/${name}`);
+  if (kernel) {
+    await attachNotebook(page, kernel, tmpPath, `${tmpPath}/${name}`);
+  }
   expect(await page.notebook.openByPath(`${tmpPath}/${name}`)).toBe(true);
   await page.notebook.activate(name);
   await waitForIdleKernel(page);
@@ -71,17 +80,18 @@ export interface IDiagnosed {
 }
 
 /**
- * The set-up most tests share: open the fixture `name`, optionally open the sidebar first, run
- * cells 0..`failing` (the last one fails) and wait for the diagnosis panel in the failing cell.
+ * The set-up most tests share: open the fixture `name` (on the worker's `kernel` where given),
+ * optionally open the sidebar first, run cells 0..`failing` (the last one fails) and wait for the
+ * diagnosis panel in the failing cell.
  */
 export async function showDiagnosis(
   page: IJupyterLabPageFixture,
   tmpPath: string,
   name: string,
-  options: { sidebar?: boolean; failing?: number } = {}
+  options: { sidebar?: boolean; failing?: number; kernel?: ISharedKernel } = {}
 ): Promise<IDiagnosed> {
   const failing = options.failing ?? 2;
-  await openFixture(page, tmpPath, name);
+  await openFixture(page, tmpPath, name, options.kernel);
   const sidebar = options.sidebar
     ? await openSidebar(page)
     : page.getByRole('region', { name: SIDEBAR_NAME });

@@ -5,13 +5,16 @@
  * with `appPath: ''` and its own ready check (Notebook 7 has no Launcher); its notebook helpers
  * assume JupyterLab's tabs, so cells run through the app's commands (see ui-tests/README.md).
  */
-import { expect, test } from '@jupyterlab/galata';
+import { expect } from '@jupyterlab/galata';
 import type { Page } from '@playwright/test';
 import * as path from 'path';
 
 import { NOTEBOOKS, PANEL_NAME, screenshot, SIDEBAR_NAME, waitForIdleKernel } from './helpers';
+import { test } from './kernel';
 
 test.use({
+  // its page opens the notebook itself: there is no JupyterLab page to reset the worker kernel from
+  shareKernel: false,
   autoGoto: false,
   appPath: '',
   // Notebook 7 has no Launcher to wait for: its main panel is the page

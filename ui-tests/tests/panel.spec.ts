@@ -4,7 +4,7 @@
  * compact panel under a traceback whose library frames are folded, a graph with a legend whose labels
  * nothing crosses, readable at 900 px with the sidebar open, and a wheel that scrolls the page.
  */
-import { expect, test } from '@jupyterlab/galata';
+import { expect } from '@jupyterlab/galata';
 import type { Locator, Page } from '@playwright/test';
 
 import {
@@ -18,6 +18,7 @@ import {
   screenshot,
   showDiagnosis
 } from './helpers';
+import { test } from './kernel';
 
 /** The traceback entries of cell `index`'s error output, as the notebook model keeps them. */
 async function tracebackOf(page: Page, index: number): Promise<string[]> {
@@ -77,8 +78,12 @@ async function crossedLabels(graph: Locator): Promise<string[]> {
 }
 
 test.describe('diagnosis panel', () => {
-  test('cross-cell skip connection: the panel shows writer, saver and merge', async ({ page, tmpPath }) => {
-    const { panel } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb');
+  test('cross-cell skip connection: the panel shows writer, saver and merge', async ({
+    page,
+    tmpPath,
+    kernel
+  }) => {
+    const { panel } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { kernel });
     await expect(panel.getByRole('heading')).toContainText('block.act');
     await expect(panel.getByRole('heading')).toContainText('block.shortcut');
 
@@ -115,9 +120,10 @@ test.describe('diagnosis panel', () => {
 
   test('GAN ordering: optimizer.step() is the writer, the fix changes training semantics', async ({
     page,
-    tmpPath
+    tmpPath,
+    kernel
   }) => {
-    const { panel } = await showDiagnosis(page, tmpPath, 'gan.ipynb');
+    const { panel } = await showDiagnosis(page, tmpPath, 'gan.ipynb', { kernel });
     await expect(panel.getByRole('heading')).toContainText('opt_d.step()');
     await expect(panel.getByText('Updated by')).toBeVisible();
     const graph = await graphOf(panel);
@@ -135,9 +141,10 @@ test.describe('diagnosis panel', () => {
 
   test('a shape mismatch in a residual add: no panel, the original traceback only', async ({
     page,
-    tmpPath
+    tmpPath,
+    kernel
   }) => {
-    await openFixture(page, tmpPath, 'shape_mismatch.ipynb');
+    await openFixture(page, tmpPath, 'shape_mismatch.ipynb', kernel);
     await runCells(page, 0, 2);
 
     await expect(cell(page, 2)).toContainText('The size of tensor a (6) must match the size of tensor b (8)');
@@ -149,8 +156,8 @@ test.describe('diagnosis panel', () => {
     await expect(sidebar).toContainText('No diagnoses for this notebook yet');
   });
 
-  test('%gradcheck on: a failing cell without the magic is diagnosed', async ({ page, tmpPath }) => {
-    const { panel } = await showDiagnosis(page, tmpPath, 'auto_on.ipynb', { failing: 1 });
+  test('%gradcheck on: a failing cell without the magic is diagnosed', async ({ page, tmpPath, kernel }) => {
+    const { panel } = await showDiagnosis(page, tmpPath, 'auto_on.ipynb', { failing: 1, kernel });
     await expect(cell(page, 1)).toContainText('modified by an inplace operation');
     await expect(panel.getByRole('heading')).toContainText('y.add_(1)');
     await expect(panel.getByRole('heading')).toContainText('w.sigmoid()');
@@ -159,9 +166,10 @@ test.describe('diagnosis panel', () => {
 
   test('headline first, short names with the repr on hover, a compact panel under a folded traceback', async ({
     page,
-    tmpPath
+    tmpPath,
+    kernel
   }) => {
-    const { panel } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb');
+    const { panel } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { kernel });
 
     // the first thing in the panel is the headline: module paths, their repr on hover, no comment
     const headline = panel.getByRole('heading');
@@ -213,9 +221,10 @@ test.describe('diagnosis panel', () => {
 
   test('the graph: a legend, split and merge named, labels nothing crosses, the wheel scrolls the page', async ({
     page,
-    tmpPath
+    tmpPath,
+    kernel
   }) => {
-    const { panel } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb');
+    const { panel } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { kernel });
     const graph = await graphOf(panel);
     const legend = panel.getByRole('list', { name: 'Legend' });
     await expect(legend).toContainText('wrote it in place');
@@ -307,9 +316,13 @@ test.describe('at 900 px with the sidebar open', () => {
 
   test('the graph is laid out for the panel’s width: no sideways scroll, every label inside and apart', async ({
     page,
-    tmpPath
+    tmpPath,
+    kernel
   }) => {
-    const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { sidebar: true });
+    const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', {
+      sidebar: true,
+      kernel
+    });
     // nothing of the panel is cut off or scrolls sideways
     const overflow = await panel.evaluate(el => el.scrollWidth - el.clientWidth);
     expect(overflow).toBeLessThanOrEqual(1);

@@ -3,7 +3,7 @@
  * notebook model, statuses that follow the cells' source (the editor's Ctrl+Z included), one entry per
  * failing cell, dismissing, the icon's badge, a page reload, kernel restarts and keyboard shortcuts.
  */
-import { expect, galata, test } from '@jupyterlab/galata';
+import { expect, galata } from '@jupyterlab/galata';
 import type { Locator, Page } from '@playwright/test';
 
 import {
@@ -22,6 +22,7 @@ import {
   SIDEBAR_NAME,
   waitForIdleKernel
 } from './helpers';
+import { test } from './kernel';
 
 const SKIP = /block\.act.*overwrote.*block\.shortcut/;
 
@@ -41,9 +42,10 @@ function sidebarTab(page: Page): Locator {
 test.describe('sidebar', () => {
   test('skip connection: listed, reveals cell 1, Apply fixes it, re-run succeeds, Undo still works', async ({
     page,
-    tmpPath
+    tmpPath,
+    kernel
   }) => {
-    await openFixture(page, tmpPath, 'skip_connection.ipynb');
+    await openFixture(page, tmpPath, 'skip_connection.ipynb', kernel);
     const sidebar = await openSidebar(page);
     // the sidebar follows the notebook just opened (the first one of the session)
     await expect(sidebar, 'the sidebar shows the open notebook').toContainText('skip_connection.ipynb');
@@ -112,9 +114,13 @@ test.describe('sidebar', () => {
 
   test('stale fix: a hand edit of the target cell disables Apply (it looks disabled) and keeps the edit', async ({
     page,
-    tmpPath
+    tmpPath,
+    kernel
   }) => {
-    const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { sidebar: true });
+    const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', {
+      sidebar: true,
+      kernel
+    });
     const item = entry(sidebar, SKIP);
     await expect(item).toHaveAttribute('data-status', 'new');
     const enabled = await looks(item.getByRole('button', { name: 'Apply fix' }));
@@ -146,9 +152,13 @@ test.describe('sidebar', () => {
 
   test('Undo after Apply restores the source; the editor’s Ctrl+Z turns "applied" back into "new"', async ({
     page,
-    tmpPath
+    tmpPath,
+    kernel
   }) => {
-    const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { sidebar: true });
+    const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', {
+      sidebar: true,
+      kernel
+    });
     const item = entry(sidebar, SKIP);
     await expect(item).toHaveAttribute('data-status', 'new');
     const original = await cellSource(page, 1);
@@ -192,9 +202,13 @@ test.describe('sidebar', () => {
 
   test('after Apply the changed cell is scrolled to, flashes, and shows the fix as a diff to accept or reject', async ({
     page,
-    tmpPath
+    tmpPath,
+    kernel
   }) => {
-    const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { sidebar: true });
+    const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', {
+      sidebar: true,
+      kernel
+    });
     const item = entry(sidebar, SKIP);
     const original = await cellSource(page, 1);
     // the model cell is off screen: the panel is at the bottom of a long output
@@ -231,9 +245,10 @@ test.describe('sidebar', () => {
 
   test('one entry per failing cell, each dismissable; a page reload asks the kernel again and Apply works', async ({
     page,
-    tmpPath
+    tmpPath,
+    kernel
   }) => {
-    await openFixture(page, tmpPath, 'restart.ipynb');
+    await openFixture(page, tmpPath, 'restart.ipynb', kernel);
     const sidebar = await openSidebar(page);
     await runCells(page, 0, 3);
     const block = entry(sidebar, /act.*overwrote.*shortcut/);
@@ -280,8 +295,12 @@ test.describe('sidebar', () => {
     await expect(third).toHaveAttribute('data-status', 'new');
   });
 
-  test('the icon counts diagnoses that arrived while the sidebar was closed', async ({ page, tmpPath }) => {
-    await openFixture(page, tmpPath, 'skip_connection.ipynb');
+  test('the icon counts diagnoses that arrived while the sidebar was closed', async ({
+    page,
+    tmpPath,
+    kernel
+  }) => {
+    await openFixture(page, tmpPath, 'skip_connection.ipynb', kernel);
     const tab = sidebarTab(page);
     await expect(tab).not.toHaveAttribute('data-unseen');
     await runCells(page, 0, 2);
@@ -297,8 +316,8 @@ test.describe('sidebar', () => {
     await expect(tab).not.toHaveAttribute('data-unseen');
   });
 
-  test('keyboard shortcuts: show the sidebar, apply, undo, dismiss', async ({ page, tmpPath }) => {
-    const { sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb');
+  test('keyboard shortcuts: show the sidebar, apply, undo, dismiss', async ({ page, tmpPath, kernel }) => {
+    const { sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { kernel });
     await expect(sidebar).toBeHidden();
     await page.keyboard.press('Escape'); // command mode
     await page.keyboard.press('Alt+Shift+I');
@@ -324,8 +343,8 @@ test.describe('the sidebar opens itself when asked to', () => {
     mockSettings: { ...galata.DEFAULT_SETTINGS, 'inplace-magic:plugin': { autoOpen: true } }
   });
 
-  test('autoOpen: a new diagnosis opens the sidebar', async ({ page, tmpPath }) => {
-    await openFixture(page, tmpPath, 'skip_connection.ipynb');
+  test('autoOpen: a new diagnosis opens the sidebar', async ({ page, tmpPath, kernel }) => {
+    await openFixture(page, tmpPath, 'skip_connection.ipynb', kernel);
     const sidebar = page.getByRole('region', { name: SIDEBAR_NAME });
     await expect(sidebar).toBeHidden();
     await runCells(page, 0, 2);
@@ -335,8 +354,9 @@ test.describe('the sidebar opens itself when asked to', () => {
 });
 
 test.describe('kernel restart', () => {
-  // Galata's mocked kernels route answers a restart with 201 and JupyterLab then throws
-  test.use({ kernels: null });
+  // a kernel of its own: its restart is the subject. Galata's mocked kernels route answers a restart
+  // with 201 and JupyterLab then throws
+  test.use({ kernels: null, shareKernel: false });
 
   test('after a restart the old diagnosis is not offered; the new one is', async ({ page, tmpPath }) => {
     const { panel: oldPanel, sidebar } = await showDiagnosis(page, tmpPath, 'restart.ipynb', {

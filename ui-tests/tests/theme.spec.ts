@@ -3,13 +3,14 @@
  * is readable (WCAG contrast >= 4.5 for body text, >= 3 for graph labels), and a screenshot of the
  * whole page is kept as an artifact (not compared).
  */
-import { expect, test } from '@jupyterlab/galata';
+import { expect } from '@jupyterlab/galata';
 
 import { contrastOf, entry, graphOf, openSidebar, openTab, screenshot, showDiagnosis } from './helpers';
+import { test } from './kernel';
 
-test('dark theme: the panel and the sidebar are readable', async ({ page, tmpPath }) => {
+test('dark theme: the panel and the sidebar are readable', async ({ page, tmpPath, kernel }) => {
   await page.theme.setDarkTheme();
-  const { panel } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb');
+  const { panel } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { kernel });
   const body = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   // a dark page: the theme really changed
   const dark = (await page.evaluate(() => document.body.dataset.jpThemeLight)) === 'false';

@@ -8,11 +8,15 @@
  * The graph is laid out when its tab is opened: "graph" is the time from that click to its laid-out
  * SVG nodes. Then "Call sites" shows the largest neighbourhood the panel shows, timing the re-layout.
  */
-import { expect, test } from '@jupyterlab/galata';
+import { expect } from '@jupyterlab/galata';
 import * as fs from 'fs';
 import * as path from 'path';
 
 import { cell, openFixture, panelIn, PANEL_NAME } from './helpers';
+import { test } from './kernel';
+
+// the first diagnosis of a kernel of its own, as the benchmark has always timed it
+test.use({ shareKernel: false });
 
 const RESULTS = path.resolve(__dirname, '..', 'test-results', 'ui_timing.json');
 

@@ -3,14 +3,22 @@
  * item 1): `update_fix` on what the kernel showed redraws the fix in the panel and in the sidebar, a
  * spinner and "verifying…" first, then the verdict, and Apply is offered only when the kernel says so.
  */
-import { expect, test } from '@jupyterlab/galata';
+import { expect } from '@jupyterlab/galata';
 
 import { entry, runCells, showDiagnosis } from './helpers';
+import { test } from './kernel';
 
 const SKIP = /block\.act.*overwrote.*block\.shortcut/;
 
-test('the kernel updates a fix while its panel is shown, and Apply follows it', async ({ page, tmpPath }) => {
-  const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', { sidebar: true });
+test('the kernel updates a fix while its panel is shown, and Apply follows it', async ({
+  page,
+  tmpPath,
+  kernel
+}) => {
+  const { panel, sidebar } = await showDiagnosis(page, tmpPath, 'skip_connection.ipynb', {
+    sidebar: true,
+    kernel
+  });
   const fix = panel.locator('.jp-InplaceMagic-fix').first();
   const item = entry(sidebar, SKIP);
   // the default %%gradcheck verified the fix in the kernel before the spec takes over its label

@@ -13,7 +13,7 @@ reference.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +21,9 @@ from typing import Any
 import torch
 
 from ...replay.celldeps import Overlay
-from ...replay.kernel import FailedCell, ReplayReport, Rerun, replay_in_kernel
+from ...replay.kernel import FailedCell, KernelRerun, ReplayReport, replay_in_kernel
 from ..sandbox import grads
+from .reference import SavedValuesKept
 
 MAX_SNAPSHOTS = 4  # gradients are compared after the first few backward calls, as in the sandbox
 
@@ -127,18 +128,18 @@ def replay_window(
     progress: AbstractContextManager[Any] | None = None,
 ) -> Observed:
     """Re-execute ``window`` in an overlay of the kernel's namespace and report what it did; with
-    ``allow_mutation`` under ``allow_mutation_on_saved_tensors`` (the gradient reference). The
+    ``allow_mutation`` with saved tensors kept as ``allow_mutation_on_saved_tensors`` keeps them
+    (:mod:`.reference`: the gradient reference). The
     kernel is left as before; :class:`~inplace_magic.replay.time_limit.TimeLimitExceeded` and
     KeyboardInterrupt come out of here after it was put back."""
     overlay = Overlay(shell.user_ns)
     observed = Observed()
     report = ReplayReport()
 
-    def under(rerun: Rerun) -> None:
-        mutation: Callable[[], AbstractContextManager[Any]] = (
-            torch.autograd.graph.allow_mutation_on_saved_tensors if allow_mutation else contextlib.nullcontext
-        )
-        with mutation(), _watching_backward(observed, overlay):
+    def under(rerun: KernelRerun) -> None:
+        # the reference's rule kept by the undo log's own mode (torch's context is a second one)
+        kept = SavedValuesKept().kept_under(rerun.undo) if allow_mutation else contextlib.nullcontext()
+        with kept, _watching_backward(observed, overlay):
             observed.error = rerun()
             observed.failed = observed.error is not None
             # inside: the undo log puts the leaves' .grad back when the replay ends

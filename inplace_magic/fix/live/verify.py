@@ -1,9 +1,10 @@
 """Verify candidate fixes in the live kernel, best first, within a budget of replays.
 
 Each candidate's window (:mod:`.window`) is re-executed with the fix applied (:mod:`.run`); when it
-runs without the error, the same window without the fix, under ``allow_mutation_on_saved_tensors``
-and from the same start, is the gradient reference (the judge's definition, :mod:`..judge`), run once
-per window. So the best fix costs at most two replays when it verifies, one when it does not help.
+runs without the error, the same window without the fix, with saved tensors kept as
+``allow_mutation_on_saved_tensors`` keeps them (:mod:`.reference`) and from the same start, is the
+gradient reference (the judge's definition, :mod:`..judge`), run once per window. So the best fix
+costs at most two replays when it verifies, one when it does not help.
 Verification stops at the first fix that is verified and gradient-preserving (or verified and
 changing the training semantics, when that is what it is for); the others are said not to have run.
 """
@@ -166,7 +167,7 @@ class LiveVerification:
         return replay_window(self.shell, window, allow_mutation=reference, seconds=seconds, progress=line)
 
     def _reference(self, window: Window, seconds: float, progress: ProgressLine | None) -> Observed | None:
-        """The unfixed window under ``allow_mutation_on_saved_tensors``, once per window."""
+        """The unfixed window with saved tensors kept (:mod:`.reference`), once per window."""
         if window.key not in self._references:
             what = f"computing the gradient reference ({window.original.label})"
             try:
