@@ -62,6 +62,17 @@ def _saved_twice() -> Grads:
     return [x.grad]  # type: ignore[list-item]
 
 
+def _double_backward() -> Grads:
+    # a gradient penalty's second backward goes through the saved output's own node: the kept value
+    # must still carry the graph (autograd puts it back on an unpacked tensor from its saved edge)
+    x = torch.randn(6, requires_grad=True)
+    y = torch.sigmoid(x)  # saves its output
+    (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)  # its graph reads the saved output again
+    y.mul_(2)
+    (g.pow(2).sum() + y.sum()).backward()
+    return [x.grad]  # type: ignore[list-item]
+
+
 SNIPPETS: dict[str, Callable[[], Grads]] = {
     f.__name__.lstrip("_"): f
     for f in (
@@ -70,6 +81,7 @@ SNIPPETS: dict[str, Callable[[], Grads]] = {
         _index_assignment,
         _foreach_step_between_backwards,
         _saved_twice,
+        _double_backward,
     )
 }
 
