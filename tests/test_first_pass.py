@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import torch
+from step_errors import runtime_error_of
 
 from inplace_magic.diagnose.analysis import diagnose
 from inplace_magic.diagnose.diagnosis import Diagnosis
@@ -71,11 +72,7 @@ def _failing(build: Any, data: torch.Tensor) -> tuple[Any, BaseException]:
     model = build()
 
     def step() -> BaseException | None:
-        try:
-            model(data).sum().backward()
-        except RuntimeError as exc:
-            return exc
-        return None
+        return runtime_error_of(lambda: model(data).sum().backward())
 
     original = step()
     assert original is not None and "modified by an inplace operation" in str(original)
@@ -164,11 +161,7 @@ def test_the_undo_log_sees_the_first_pass_and_puts_back_what_it_wrote() -> None:
     def step() -> BaseException | None:
         y = bn(torch.randn(3, 4)).sigmoid()
         y.add_(1)
-        try:
-            y.sum().backward()
-        except RuntimeError as exc:
-            return exc
-        return None
+        return runtime_error_of(lambda: y.sum().backward())
 
     log = WriteLog()
     first = FirstPass(log)
@@ -210,11 +203,7 @@ def test_a_detach_in_place_is_found_by_the_first_pass_and_recorded_whole() -> No
         y = x * 2
         z = y.sigmoid() * y  # saves y
         y.detach_()
-        try:
-            z.sum().backward()
-        except RuntimeError as exc:
-            return exc
-        return None
+        return runtime_error_of(lambda: z.sum().backward())
 
     original = step()
     assert original is not None

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from IPython.core.inputtransformer2 import TransformerManager
+from step_errors import runtime_error_of
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from inplace_magic.diagnose.analysis import diagnose
@@ -39,11 +40,7 @@ class Block(torch.nn.Module):
 def _step() -> BaseException | None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(Block(), Block())
-    try:
-        model(torch.randn(2, 4, 5, 5)).sum().backward()
-    except RuntimeError as exc:
-        return exc
-    return None
+    return runtime_error_of(lambda: model(torch.randn(2, 4, 5, 5)).sum().backward())
 
 
 def _story(diagnosis: Diagnosis | None) -> tuple[Any, ...]:
@@ -109,11 +106,7 @@ def test_a_write_made_inside_backward_sends_the_pipeline_to_a_second_pass_that_n
             y.mul_(2)
 
         z.register_hook(write_saved)
-        try:
-            z.sum().backward()
-        except RuntimeError as exc:
-            return exc
-        return None
+        return runtime_error_of(lambda: z.sum().backward())
 
     original = step()
     assert original is not None and "modified by an inplace operation" in str(original)
