@@ -82,6 +82,7 @@ from .records import (
     Write,
 )
 from .torch_facts import (
+    arguments_at,
     bump_versions_foreach_missed,
     op_info,
     op_inputs,
@@ -571,8 +572,7 @@ class Recorder:
         seq = next(self._seq)
         writes: list[Write] = []
         written_lists: list[list[torch.Tensor]] = []
-        for position, name in info.written:
-            value = args[position] if position < len(args) else kwargs.get(name)
+        for value in arguments_at(info.written, args, kwargs):
             if isinstance(value, torch.Tensor):
                 writes.append(Write(storage_key(value), version_of(value), region_of(value)))
             elif isinstance(value, (list, tuple)):

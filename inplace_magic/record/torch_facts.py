@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -84,6 +84,15 @@ def tensors_in(value: Any) -> Iterator[torch.Tensor]:
                 yield item
 
 
+def arguments_at(
+    places: Iterable[tuple[int, str]], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Iterator[Any]:
+    """An op's arguments at its schema's places (position, name), each given by position or by keyword
+    (``OpInfo.written``: what the op writes)."""
+    for position, name in places:
+        yield args[position] if position < len(args) else kwargs.get(name)
+
+
 ModeType = TypeVar("ModeType", bound=type[TorchDispatchMode])
 
 
@@ -145,8 +154,7 @@ def bump_written_lists_foreach_missed(info: OpInfo, args: tuple[Any, ...], kwarg
     first pass's undo-log mode, the undo log entered alone) does after the op ran."""
     if not (info.foreach and info.written):
         return
-    for position, name in info.written:
-        value = args[position] if position < len(args) else kwargs.get(name)
+    for value in arguments_at(info.written, args, kwargs):
         if isinstance(value, (list, tuple)):
             bump_versions_foreach_missed([v for v in value if isinstance(v, torch.Tensor)])
 

@@ -36,6 +36,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..record.torch_facts import (
     OpInfo,
+    arguments_at,
     bump_written_lists_foreach_missed,
     op_info,
     op_inputs,
@@ -47,14 +48,12 @@ from ..record.torch_facts import (
 from .celldeps import code_names
 
 
-def written_tensors(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[torch.Tensor]:
-    """The tensors ``func`` writes, decided from its schema (plus batch norm's running stats)."""
-    info = op_info(func)
-    written: list[torch.Tensor] = []
-    for position, name in info.written + info.unannotated_written:
-        value = args[position] if position < len(args) else kwargs.get(name)
-        written.extend(tensors_in(value))
-    return written
+def _tensors_at(
+    places: tuple[tuple[int, str], ...], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> list[torch.Tensor]:
+    """The tensors an op is given at its schema's ``places`` (``OpInfo.written``, the annotated
+    writes; ``unannotated_written``, batch norm's running stats)."""
+    return [t for value in arguments_at(places, args, kwargs) for t in tensors_in(value)]
 
 
 def _geometry(t: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...], int]:
@@ -105,13 +104,12 @@ class WriteLog(TorchDispatchMode):
     def before(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         info = op_info(func)
         if info.written or info.unannotated_written:
-            for t in written_tensors(func, args, kwargs):
+            annotated = _tensors_at(info.written, args, kwargs)
+            for t in annotated + _tensors_at(info.unannotated_written, args, kwargs):
                 self._before_write(t)
-            if info.written and self.before_each_write is not None:
-                for position, name in info.written:
-                    value = args[position] if position < len(args) else kwargs.get(name)
-                    for t in tensors_in(value):
-                        self.before_each_write(t)
+            if self.before_each_write is not None:
+                for t in annotated:  # what the schema says the op writes, as torch's own mode reads it
+                    self.before_each_write(t)
 
     def after(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         info = op_info(func)
