@@ -4,6 +4,9 @@
 The user's output never reaches our stdout under ``--json``: while their code runs, fd 1 itself
 points at stderr (:mod:`.stdout`), so ``os.write(1, ...)`` and a C extension's printf go there too.
 stderr always carries the user's own exception as Python prints it, their frames only.
+
+When the replay starts and fixes are asked for, the fix sandbox's fork server starts too
+(:mod:`..fix.sandbox.processes`): its torch import runs beside the replay, not before the first fix.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import os
 import sys
 
-from ..pipeline.core import check_cells
+from ..fix.sandbox import processes
+from ..pipeline.core import CheckResult, check_cells
 from ..replay.cells import UnusableInput, read_cells
 from . import audit, ranks
 from .channel import Channel
@@ -40,6 +44,9 @@ def main(argv: list[str] | None = None, channel_fd: int | None = None) -> int:
     if args.nproc is not None or ranks.in_launch():
         return ranks.main(args, cells, sys.argv[1:] if argv is None else argv, channel)
     target = os.path.abspath(args.path)  # the file checked, wherever the code moves the working folder
+    watching = (
+        channel.watching(lambda provisional: report_text(provisional, cells, diff=diff)) if channel else None
+    )
     with user_output_to_stderr(args.json):
         result = check_cells(
             cells,
@@ -47,9 +54,25 @@ def main(argv: list[str] | None = None, channel_fd: int | None = None) -> int:
             with_fixes=not args.no_fix,
             time_limit_s=args.time_limit,
             skip_shell=args.skip_shell,
-            watcher=channel.watching(lambda provisional: report_text(provisional, cells, diff=diff))
-            if channel
-            else None,
+            watcher=watching if args.no_fix else _SandboxEarly(watching),
         )
     deliver(args, cells, result, channel, target)
     return EXIT[result.status]
+
+
+class _SandboxEarly:
+    """The pipeline's watcher when fixes are asked for: passes everything on to the channel (if any),
+    and starts the sandbox's fork server when the replay starts (only an in-place error gets one)."""
+
+    def __init__(self, channel: Channel | None) -> None:
+        self._channel = channel
+
+    def cell(self, index: int) -> None:
+        if self._channel is not None:
+            self._channel.cell(index)
+
+    def stage(self, name: str, seconds: float, provisional: CheckResult) -> None:
+        if name == "replay":
+            processes.start_early()
+        if self._channel is not None:
+            self._channel.stage(name, seconds, provisional)

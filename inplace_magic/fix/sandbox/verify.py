@@ -1,11 +1,12 @@
 """Run candidates in the sandbox (:mod:`.worker`) and read back what happened.
 
-One sandbox process serves a whole ``find_fixes`` call: it pays the interpreter and torch start-up
-once, runs the original (to confirm it fails, and where), the gradient reference (the original under
-``allow_mutation_on_saved_tensors``) and then each candidate on request. Each run has a time limit
-inside the sandbox; the parent also stops waiting at an overall deadline and kills the process.
-Every answer says how many runs of the user's code the sandbox has started, so the count is
-exact even when the process is killed; a failure of the sandbox itself is reported, never taken
+One sandbox process serves a whole ``find_fixes`` call, forked from this process's fork server
+(:mod:`.processes`: torch is imported once per process, not once per session) or, where that cannot
+be, a new interpreter. It runs the original (to confirm it fails, and where), the gradient reference
+(the original under ``allow_mutation_on_saved_tensors``) and then each candidate on request. Each
+run has a time limit inside the sandbox; the parent also stops waiting at an overall deadline and
+kills the process. Every answer says how many runs of the user's code the sandbox has started, so
+the count is exact even when the process is killed; a failure of the sandbox itself is reported, never taken
 for the user's code timing out.
 """
 
@@ -13,10 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import queue
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,8 +24,7 @@ from typing import IO, Any
 from ...replay.cells import Cell
 from ...replay.run import Dialect
 from ..model import RunOutcome
-
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from .processes import Worker, start_worker
 
 
 def _cells_json(cells: list[Cell]) -> list[list[Any]]:
@@ -52,23 +50,15 @@ class Session:
         dialect: Dialect = "python",
         skip_shell: bool = False,
         on_executions: Callable[[int], None] | None = None,
+        start: Callable[[float], Worker] = start_worker,
     ) -> None:
+        """``start``: how the worker process starts, given the deadline (forked where it can be)."""
         self.deadline = deadline
         self.executions = 0  # runs of the user's code the sandbox started
         self.ended: str | None = None  # how the process ended under the user's code, if it did
         self.internal_errors: list[str] = []
         self._on_executions = on_executions
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "inplace_magic.fix.sandbox.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            encoding="utf-8",
-            env=env,
-        )
+        self.process = start(deadline)
         self.lines: queue.Queue[str | None] = queue.Queue()
         assert self.process.stdout is not None
         threading.Thread(target=_pump, args=(self.process.stdout, self.lines), daemon=True).start()
@@ -128,6 +118,8 @@ class Session:
         try:
             code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
+            if self.process.lost is not None:  # ours: the code's end cannot be told
+                self.internal_errors.append(f"the verification sandbox failed: {self.process.lost}")
             return
         if not self.internal_errors:
             self.ended = f"exit status {code}" if code >= 0 else f"signal {-code}"
@@ -159,7 +151,8 @@ class Session:
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-        self.process.wait()
+        with contextlib.suppress(subprocess.TimeoutExpired):  # a forked one whose status was lost
+            self.process.wait()
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):

@@ -296,6 +296,53 @@ def serve(jobs: TextIO, answers: TextIO) -> None:
         answer(payload)
 
 
+def import_lazily_imported() -> None:
+    """Import, before the first run, what the worker would import only once a run needs it: once in
+    the fork server for all its workers, and never inside a run's time limit.
+
+    The gradient reference's ``allow_mutation_on_saved_tensors`` enters a dispatch mode that dynamo
+    disables, which imports ``torch._dynamo`` (1.7 CPU-s, more under load: a short time limit expired
+    in the import); a chained error's diagnosis imports the pipeline, an audit its recorder. What the
+    imports write to the environment is taken back (``torch._dynamo``'s sets
+    ``TORCHINDUCTOR_CACHE_DIR``, which torch sets again whenever it reads it): the user's code sees
+    the environment the worker was started with.
+    """
+    environment = dict(os.environ)
+    import torch._dynamo  # noqa: F401
+
+    from ...diagnose import silent  # noqa: F401
+    from ...pipeline import core  # noqa: F401
+    from ...record import recorder, saved_contents  # noqa: F401
+
+    os.environ.clear()
+    os.environ.update(environment)
+
+
+def _serve_reporting(jobs: TextIO, answers: TextIO) -> int:
+    """Serve the jobs; a failure of ours is said to the parent, which reports it as an internal error."""
+    try:
+        import_lazily_imported()  # a no-op in a fork of the server, which imported them
+        serve(jobs, answers)
+    except Exception as bug:
+        answers.write(json.dumps({"internal_error": f"{type(bug).__name__}: {_message(bug)}"}) + "\n")
+        answers.flush()
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def serve_forked(jobs: int, answers: int) -> int:
+    """The worker in a child of the fork server (:mod:`.fork_server`): the jobs and answers come on
+    their own fds, which the user's subprocesses do not inherit; fds 0-2 are already ``/dev/null``."""
+    os.set_inheritable(jobs, False)
+    os.set_inheritable(answers, False)
+    with (
+        os.fdopen(jobs, "r", encoding="utf-8") as job_lines,
+        os.fdopen(answers, "w", encoding="utf-8") as answer_lines,
+    ):
+        return _serve_reporting(job_lines, answer_lines)
+
+
 def main() -> None:
     # Answers go to the real stdout; the user's prints (and anything written to fd 1) to stderr,
     # and the user's input() reads an empty stdin rather than our jobs.
@@ -303,13 +350,7 @@ def main() -> None:
     os.dup2(2, 1)
     jobs = sys.stdin
     sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
-    try:
-        serve(jobs, answers)
-    except Exception as bug:  # ours: said to the parent, which reports it as an internal error
-        answers.write(json.dumps({"internal_error": f"{type(bug).__name__}: {_message(bug)}"}) + "\n")
-        answers.flush()
-        traceback.print_exc()
-        sys.exit(1)
+    sys.exit(_serve_reporting(jobs, answers))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,275 @@
+"""How a sandbox worker process starts: forked from this process's fork server (:mod:`.fork_server`),
+or, where that is not possible, as a new interpreter (``python -m inplace_magic.fix.sandbox.worker``).
+
+The fork server is started on first use (or early, :func:`start_early`: the CLI starts it beside the
+replay) and serves every :class:`~.verify.Session` of this process after it: each pays a fork instead
+of an interpreter's start-up and torch's import. A session gets a new interpreter when the server
+cannot serve it, and :attr:`Worker.started` says why: not Linux (the server passes descriptors over a
+``SOCK_SEQPACKET`` socket and kills through pidfds), the server refused to fork (a thread runs in it),
+the server ended, or the environment the worker would inherit is not the server's (a variable read at
+import, such as ``TORCHDYNAMO_DISABLE``, could not be set after the fork: a new server with that
+environment replaces it).
+
+Both kinds of worker look the same to the session: :class:`Worker` is the part of ``subprocess.Popen``
+it uses (the jobs and answers as text streams, ``poll``, ``wait``, ``kill``), with the exit status as
+``subprocess`` gives it.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import IO, Protocol
+
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+FORKED = "forked"
+_WORKER = [sys.executable, "-m", "inplace_magic.fix.sandbox.worker"]
+
+
+class Worker(Protocol):
+    stdin: IO[str] | None
+    stdout: IO[str] | None
+    started: str  # FORKED, or why the worker is a new interpreter
+    lost: str | None  # why its exit status will not be known, if it will not
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+def worker_environment() -> dict[str, str]:
+    """The environment a worker inherits: this process's, with this package on ``PYTHONPATH``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+    return env
+
+
+class SpawnedWorker:
+    """A worker started as a new interpreter."""
+
+    def __init__(self, env: dict[str, str], why: str) -> None:
+        self.started: str = why
+        self.lost: str | None = None
+        self._process = subprocess.Popen(
+            _WORKER,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+            env=env,
+        )
+        self.stdin, self.stdout = self._process.stdin, self._process.stdout
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def poll(self) -> int | None:
+        return self._process.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self._process.wait(timeout)
+
+    def kill(self) -> None:
+        self._process.kill()
+
+
+class Refused(Exception):
+    """The fork server did not fork a worker (said why)."""
+
+
+class ForkedWorker:
+    """A worker forked by the fork server; its exit status comes on its status socket."""
+
+    def __init__(self, pid: int, pidfd: int, status: socket.socket, jobs: int, answers: int) -> None:
+        self.started: str = FORKED
+        self.lost: str | None = None
+        self._pid, self._pidfd, self._status = pid, pidfd, status
+        self.returncode: int | None = None
+        self.stdin: IO[str] | None = os.fdopen(jobs, "w", encoding="utf-8")
+        self.stdout: IO[str] | None = os.fdopen(answers, "r", encoding="utf-8")
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self._read_status(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self._read_status(timeout)
+        if self.returncode is None:
+            raise subprocess.TimeoutExpired(_WORKER, timeout or 0)
+        return self.returncode
+
+    def _read_status(self, timeout: float | None) -> None:
+        if self.lost is not None:
+            return
+        ready, _, _ = select.select([self._status], [], [], timeout)
+        if not ready:
+            return
+        data = self._status.recv(4096)
+        answer = json.loads(data) if data else {}
+        if isinstance(answer.get("returncode"), int):
+            self.returncode = answer["returncode"]
+        else:  # the server ended before the worker (killed): the worker's status cannot be known
+            self.lost = "its fork server ended before it, and how it ended is unknown"
+        self._release()
+
+    def kill(self) -> None:
+        if self.returncode is None and self._pidfd >= 0:
+            with contextlib.suppress(ProcessLookupError):  # it has ended (not yet heard): nothing to kill
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+
+    def _release(self) -> None:
+        self._status.close()
+        if self._pidfd >= 0:
+            os.close(self._pidfd)
+            self._pidfd = -1
+
+    def __del__(self) -> None:
+        if self._pidfd >= 0:
+            self._release()
+
+
+class ForkServer:
+    """A fork server process of this process (see :mod:`.fork_server`), started with ``env``."""
+
+    def __init__(self, env: dict[str, str], preload: tuple[str, ...] = ()) -> None:
+        self.env = env
+        self.owner = os.getpid()  # a forked copy of this process must not share it
+        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._lock = threading.Lock()
+        command = [sys.executable, "-m", __package__ + ".fork_server", str(theirs.fileno()), *preload]
+        with theirs:
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                env=env,
+            )
+
+    @property
+    def usable(self) -> bool:
+        return self.owner == os.getpid() and self.process.poll() is None
+
+    def fork(self, timeout: float) -> ForkedWorker:
+        """A forked worker in this process's working folder; raises :class:`Refused` (with why) when
+        the server cannot fork one within ``timeout`` s (it may still be importing torch)."""
+        status, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        jobs_read, jobs_write = os.pipe()
+        answers_read, answers_write = os.pipe()
+        try:
+            request = json.dumps({"cwd": os.getcwd()}).encode()
+            with self._lock:
+                socket.send_fds(self._control, [request], [theirs.fileno(), jobs_read, answers_write])
+        except OSError as error:
+            for fd in (jobs_write, answers_read):
+                os.close(fd)
+            status.close()
+            raise Refused(f"the fork server is gone ({error})") from None
+        finally:
+            theirs.close()
+            os.close(jobs_read)
+            os.close(answers_write)
+        try:
+            pid, pidfd = _forked(status, timeout)
+        except Refused:
+            status.close()
+            os.close(jobs_write)
+            os.close(answers_read)
+            raise
+        return ForkedWorker(pid, pidfd, status, jobs_write, answers_read)
+
+    def close(self) -> None:
+        """Stop asking: the server ends once its workers have ended."""
+        self._control.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=0)
+
+
+def _forked(status: socket.socket, timeout: float) -> tuple[int, int]:
+    ready, _, _ = select.select([status], [], [], max(timeout, 0.0))
+    if not ready:
+        raise Refused(f"the fork server did not answer within {timeout:.0f} s")
+    fds = array.array("i")
+    data, ancillary, _, _ = status.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    answer = json.loads(data) if data else {"refused": "the fork server ended"}
+    pid = answer.get("pid")
+    if isinstance(pid, int) and len(fds) == 1:
+        return pid, fds[0]
+    for fd in fds:
+        os.close(fd)
+    raise Refused(f"the fork server refused: {answer.get('refused')}")
+
+
+_shared: ForkServer | None = None
+_shared_lock = threading.Lock()
+
+
+def _can_fork() -> str | None:
+    if not sys.platform.startswith("linux") or not hasattr(os, "pidfd_open"):
+        return "the fork server needs Linux (pidfds)"
+    return None
+
+
+def _server_for(env: dict[str, str]) -> ForkServer | str:
+    """This process's fork server for ``env`` (started, or replacing one with another environment),
+    or why there is none."""
+    global _shared
+    why = _can_fork()
+    if why is not None:
+        return why
+    with _shared_lock:
+        if _shared is not None and not (_shared.usable and _shared.env == env):
+            if _shared.usable:
+                _shared.close()
+            _shared = None
+        if _shared is None:
+            try:
+                _shared = ForkServer(env)
+            except OSError as error:
+                return f"the fork server did not start ({error})"
+        return _shared
+
+
+def start_early() -> None:
+    """Start the fork server now, if it is not running, so that its torch import runs beside other
+    work (the CLI's replay) instead of before the first session's first run."""
+    _server_for(worker_environment())
+
+
+def start_worker(deadline: float, server: ForkServer | None = None) -> Worker:
+    """A worker for one session: forked where the fork server (this process's, or ``server``) can,
+    otherwise a new interpreter."""
+    env = worker_environment()
+    serving = server or _server_for(env)
+    if isinstance(serving, str):
+        return SpawnedWorker(env, serving)
+    try:
+        return serving.fork(deadline - time.monotonic())
+    except Refused as refused:
+        return SpawnedWorker(env, str(refused))
