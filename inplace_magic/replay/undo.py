@@ -93,16 +93,16 @@ class WriteLog(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
-        self.before(func, args, kwargs)
+        info = op_info(func)
+        self.before(info, args, kwargs)
         out = func(*args, **kwargs)
-        self.after(func, args, kwargs, out)
+        self.after(info, args, kwargs, out)
         # entered alone (a verification run), this is the only mode: the version bump a foreach
         # optimizer's op skips under it must be made here, or the error it causes would vanish
-        bump_written_lists_foreach_missed(op_info(func), args, kwargs)
+        bump_written_lists_foreach_missed(info, args, kwargs)
         return out
 
-    def before(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        info = op_info(func)
+    def before(self, info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if info.written or info.unannotated_written:
             annotated = _tensors_at(info.written, args, kwargs)
             for t in annotated + _tensors_at(info.unannotated_written, args, kwargs):
@@ -111,8 +111,7 @@ class WriteLog(TorchDispatchMode):
                 for t in annotated:  # what the schema says the op writes, as torch's own mode reads it
                     self.before_each_write(t)
 
-    def after(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
-        info = op_info(func)
+    def after(self, info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         # a view or an in-place op returns memory of its inputs: nothing was allocated
         if not (info.is_view or info.written):
             self._note_allocations(info, args, kwargs, out)
@@ -131,11 +130,18 @@ class WriteLog(TorchDispatchMode):
         self, info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any
     ) -> None:
         # an output whose memory is not one of the inputs' was allocated by this op
-        outputs = [out] if isinstance(out, torch.Tensor) else list(tensors_in(out))
-        keys = [key for key in map(storage_key, outputs) if key > 0 and key not in self._born]
+        born = self._born
+        if isinstance(out, torch.Tensor):  # most ops: one output, tested without building lists
+            key = storage_key(out)
+            if key <= 0 or key in born or key in self._copies:
+                return
+            if all(storage_key(t) != key for t in op_inputs(info, args, kwargs)):
+                born.add(key)
+            return
+        keys = [key for key in map(storage_key, tensors_in(out)) if key > 0 and key not in born]
         if keys:
             inputs = {storage_key(t) for t in op_inputs(info, args, kwargs)}
-            self._born.update(key for key in keys if key not in inputs and key not in self._copies)
+            born.update(key for key in keys if key not in inputs and key not in self._copies)
 
     @property
     def copied_bytes(self) -> int:
