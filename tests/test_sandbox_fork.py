@@ -162,6 +162,7 @@ def test_a_server_that_ran_a_torch_op_refuses_to_fork_and_the_worker_starts_plai
     (tmp_path / "ran_a_torch_op.py").write_text("import torch\na = torch.randn(1024, 1024)\n(a @ a).sum()\n")
     env = processes.worker_environment()
     env["PYTHONPATH"] = os.pathsep.join((str(tmp_path), env["PYTHONPATH"]))
+    env["OMP_NUM_THREADS"] = "2"  # a team of threads really starts (the Makefile's tests run with one)
     server = ForkServer(env, preload=("ran_a_torch_op",))
     log = tmp_path / "runs"
     try:
