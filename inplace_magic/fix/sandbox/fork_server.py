@@ -4,7 +4,7 @@ and torch's import each time (:mod:`.processes` is the client side).
 
 Usage (by :mod:`.processes` only): ``python -m inplace_magic.fix.sandbox.fork_server FD [MODULE ...]``,
 ``FD`` one end of a ``SOCK_SEQPACKET`` socket pair, ``MODULE`` more modules to import before serving
-(tests use it). Each message on ``FD`` is one request: a JSON object ``{"cwd"}`` with three file
+(tests use it). Each message on ``FD`` is one request: a JSON object ``{"cwd", "env"}`` with three file
 descriptors passed along (``SCM_RIGHTS``): the session's status socket, the read end of its jobs pipe,
 the write end of its answers pipe. On the status socket the server answers ``{"pid"}`` with a pidfd of
 the child (the client kills through it: a pidfd cannot name a reused pid), or ``{"refused": why}``
@@ -19,14 +19,14 @@ hang). The server runs no torch op and starts no thread; it counts its threads a
 fork, saying why, while there are more: the client then starts the worker as a new interpreter.
 
 What the child gets, as ``python -m inplace_magic.fix.sandbox.worker`` started by the client then would
-get: the client's working folder (and ``sys.path[0]``, as ``-m`` sets it), the environment (the client
-forks only from a server started with the environment it would give the worker), a random state of its
-own (torch seeds itself from entropy at import, numpy too: the child reseeds both, Python's ``random``
-reseeds itself in a forked child), stdin, stdout and stderr on ``/dev/null``, the jobs and answers on
-fds of their own that the user's subprocesses do not inherit, SIGINT raising KeyboardInterrupt (the
-server ignores it: a Ctrl-C or a kernel interrupt reaches the whole process group) and the
-interpreter's own shutdown (atexit, non-daemon threads). It differs where only an interpreter's start
-sets: the hash seed and ``sys.flags`` are the server's.
+get: the client's working folder (and ``sys.path[0]``, as ``-m`` sets it), the environment (the
+session's, sent with the request; the client forks only where what the imports read is the server's), a
+random state of its own (torch seeds itself from entropy at import, numpy too: the child reseeds both,
+Python's ``random`` reseeds itself in a forked child), stdin, stdout and stderr on ``/dev/null``, the
+jobs and answers on fds of their own that the user's subprocesses do not inherit, SIGINT raising
+KeyboardInterrupt (the server ignores it: a Ctrl-C or a kernel interrupt reaches the whole process
+group) and the interpreter's own shutdown (atexit, non-daemon threads). It differs where only an
+interpreter's start sets: the hash seed and ``sys.flags`` are the server's.
 
 What the server imported is frozen before the first fork (``gc.freeze``): a child's garbage
 collections then leave those objects alone instead of touching, and so copying, every page of torch
@@ -49,7 +49,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 IDLE_S = 600.0  # with no child and no request for this long the server ends (it holds ~0.5 GB)
-MAX_REQUEST = 64 * 1024
+MAX_REQUEST = 1024 * 1024
 
 
 @dataclass
@@ -98,6 +98,10 @@ def _in_the_child(request: dict[str, object], jobs: int, answers: int) -> int:
     from . import worker
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    env = request.get("env")
+    if isinstance(env, dict):  # the session's (the client forks only where what imports read is ours)
+        os.environ.clear()
+        os.environ.update({str(k): str(v) for k, v in env.items()})
     cwd = str(request["cwd"])
     os.chdir(cwd)
     sys.path[0] = cwd  # as ``python -m`` sets it

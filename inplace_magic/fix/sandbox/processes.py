@@ -6,9 +6,9 @@ replay) and serves every :class:`~.verify.Session` of this process after it: eac
 of an interpreter's start-up and torch's import. A session gets a new interpreter when the server
 cannot serve it, and :attr:`Worker.started` says why: not Linux (the server passes descriptors over a
 ``SOCK_SEQPACKET`` socket and kills through pidfds), the server refused to fork (a thread runs in it),
-the server ended, or the environment the worker would inherit is not the server's (a variable read at
-import, such as ``TORCHDYNAMO_DISABLE``, could not be set after the fork: a new server with that
-environment replaces it).
+the server ended, or a variable of the environment that an import may read (``TORCHDYNAMO_DISABLE``,
+``OMP_NUM_THREADS``: :data:`_READ_AT_IMPORT`) is not the server's: a new server with that environment
+replaces it. The child gets the session's environment, the rest of it included.
 
 Both kinds of worker look the same to the session: :class:`Worker` is the part of ``subprocess.Popen``
 it uses (the jobs and answers as text streams, ``poll``, ``wait``, ``kill``), with the exit status as
@@ -56,6 +56,32 @@ def worker_environment() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     return env
+
+
+# Variables that the server's imports (Python itself, torch and its libraries, numpy, this package) may
+# read once, at import: a fork serves an environment only where these are the server's. The others
+# are the session's own in the child (``PYTEST_CURRENT_TEST`` changes with every test, for one).
+_READ_AT_IMPORT = (
+    "PYTHON",
+    "TORCH",
+    "PYTORCH",
+    "OMP_",
+    "KMP_",
+    "GOMP_",
+    "MKL",
+    "OPENBLAS",
+    "NUMPY",
+    "LD_",
+    "CUDA",
+    "NVIDIA",
+    "NCCL",
+    "MALLOC",
+    "INPLACE_MAGIC",
+)
+
+
+def read_at_import(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k.upper().startswith(_READ_AT_IMPORT)}
 
 
 class SpawnedWorker:
@@ -180,7 +206,7 @@ class ForkServer:
         jobs_read, jobs_write = os.pipe()
         answers_read, answers_write = os.pipe()
         try:
-            request = json.dumps({"cwd": os.getcwd()}).encode()
+            request = json.dumps({"cwd": os.getcwd(), "env": worker_environment()}).encode()
             with self._lock:
                 socket.send_fds(self._control, [request], [theirs.fileno(), jobs_read, answers_write])
         except OSError as error:
@@ -244,7 +270,8 @@ def _server_for(env: dict[str, str]) -> ForkServer | str:
     if why is not None:
         return why
     with _shared_lock:
-        if _shared is not None and not (_shared.usable and _shared.env == env):
+        same = _shared is not None and read_at_import(_shared.env) == read_at_import(env)
+        if _shared is not None and not (_shared.usable and same):
             if _shared.usable:
                 _shared.close()
             _shared = None
