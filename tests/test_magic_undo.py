@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 import pytest
@@ -104,6 +104,29 @@ def test_containers_of_any_size_and_depth_are_put_back() -> None:
     assert len(history) == 20_000 and lookup[19_999] == [19_999]
     assert deep["a"]["b"]["c"]["d"]["e"]["f"]["g"] == [] and list(replay_buffer) == [1, 2]
     assert snapshot.complete
+
+
+def test_containers_empty_at_the_snapshot_are_emptied_again_and_keep_their_identity() -> None:
+    # set aside as the walk meets them, never queued: still emptied, and still the very objects
+    holder = _Holder()
+    holder.slots = {"list": [], "dict": OrderedDict(), "set": set(), "deque": deque()}
+    module = torch.nn.Linear(2, 2)  # a dozen empty hook dicts of its own
+    namespace = {"holder": holder, "module": module}
+    held = dict(holder.slots)
+    snapshot = ObjectSnapshot.take(namespace, roots={"holder", "module"})
+    held["list"].append(1)
+    held["dict"]["k"] = 1
+    held["set"].add(1)
+    held["deque"].append(1)
+    holder.slots["list"] = [2]
+    module.register_forward_hook(lambda *args: None)
+    snapshot.restore()
+    assert all(holder.slots[key] is value and not value for key, value in held.items())
+    assert not module._forward_hooks
+
+
+class _Holder:
+    slots: dict[str, Any]
 
 
 def test_a_snapshot_that_stops_at_its_object_limit_says_so(monkeypatch: pytest.MonkeyPatch) -> None:

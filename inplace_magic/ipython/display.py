@@ -173,7 +173,7 @@ def display_diagnosis(
     pending = sorted(i for i in verifying if 0 <= i < len(state["fixes"]))
     for index in pending:
         state["fixes"][index] = with_verdict(state["fixes"][index], {"status": "verifying"})
-    issued = ISSUED.issue(state, report)
+    issued = ISSUED.issue(state, report, handed_over=True)  # ``state`` is not used below but through it
     panel = _kernel_panel(issued)
     if channel is not None:
         channel.publish(issued.state)

@@ -127,9 +127,9 @@ class _Observed(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
-        undo = self.undo
-        undo.before(func, args, kwargs)
+        undo, info = self.undo, op_info(func)
+        undo.before(info, args, kwargs)
         out = func(*args, **kwargs)
-        undo.after(func, args, kwargs, out)
-        bump_written_lists_foreach_missed(op_info(func), args, kwargs)
+        undo.after(info, args, kwargs, out)
+        bump_written_lists_foreach_missed(info, args, kwargs)
         return out

@@ -82,6 +82,7 @@ from .records import (
     Write,
 )
 from .torch_facts import (
+    OpInfo,
     arguments_at,
     bump_versions_foreach_missed,
     op_info,
@@ -117,9 +118,10 @@ class OpObserver(Protocol):
 
     watched: bool
 
-    def before(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None: ...
+    # ``info`` is the op's op_info(func), looked up once per op for the mode and its observer
+    def before(self, info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None: ...
 
-    def after(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None: ...
+    def after(self, info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None: ...
 
 
 class SaveObserver(Protocol):
@@ -561,14 +563,14 @@ class Recorder:
     # small models where Python overhead dominates each extra call per op shows in benchmark B2.
     def on_op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # noqa: C901
         undo = self._undo
-        if self._packing or self.trace.stale is not None:  # our own detach(), or nothing left to find
-            return _run(undo, func, args, kwargs)
         info = op_info(func)
+        if self._packing or self.trace.stale is not None:  # our own detach(), or nothing left to find
+            return _run(undo, func, info, args, kwargs)
         # the task id is a plain int; _current_autograd_node() would make a Python wrapper for every
         # node backward runs, and wrappers on a deep graph crash its teardown (stack overflow)
         backward = torch._C._current_graph_task_id() != -1
         if backward and not self._backward_ops and not info.written:
-            return _run(undo, func, args, kwargs)  # autograd's own work (the undo log still sees it)
+            return _run(undo, func, info, args, kwargs)  # autograd's own work (the undo log still sees it)
         seq = next(self._seq)
         writes: list[Write] = []
         written_lists: list[list[torch.Tensor]] = []
@@ -634,7 +636,7 @@ class Recorder:
         if writes and self._target is not None and self._stop_calls is None and not backward:
             self._note_target_write(writes)
 
-        out = _run(undo, func, args, kwargs)
+        out = _run(undo, func, info, args, kwargs)
 
         if written_lists and info.foreach:
             for tensors in written_lists:
@@ -758,12 +760,14 @@ class Recorder:
         return record
 
 
-def _run(undo: OpObserver | None, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _run(
+    undo: OpObserver | None, func: Any, info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     if undo is None:
         return func(*args, **kwargs)
-    undo.before(func, args, kwargs)
+    undo.before(info, args, kwargs)
     out = func(*args, **kwargs)
-    undo.after(func, args, kwargs, out)
+    undo.after(info, args, kwargs, out)
     return out
 
 

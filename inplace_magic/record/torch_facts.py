@@ -172,7 +172,9 @@ class OpInfo:
     tensor_positions: tuple[int, ...] | None = None
 
 
-_OP_INFO: dict[Any, OpInfo] = {}
+# keyed by id(): an ``OpOverload``'s own ``__hash__`` is Python code, and this is looked up several
+# times per op (recorder, undo log, foreach bump); each entry holds its op, so the id stays its own
+_OP_INFO: dict[int, tuple[Any, OpInfo]] = {}
 _UNANNOTATED_WRITES = frozenset({"running_mean", "running_var"})
 _NO_TENSOR = frozenset(
     f"{wrap[0]}{base}{wrap[1]}"
@@ -212,24 +214,24 @@ def op_inputs(info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> li
 
 def op_info(func: Any) -> OpInfo:
     """What the schema says about an op, computed once per op overload (a hot path)."""
-    info = _OP_INFO.get(func)
-    if info is None:
-        schema = func._schema
-        written = tuple(
-            (position, argument.name)
-            for position, argument in enumerate(schema.arguments)
-            if argument.alias_info is not None and argument.alias_info.is_write
-        )
-        unannotated = tuple(
-            (position, argument.name)
-            for position, argument in enumerate(schema.arguments)
-            if "batch_norm" in schema.name and argument.name in _UNANNOTATED_WRITES
-        )
-        is_view = bool(func.is_view) or any(
-            r.alias_info is not None and not r.alias_info.is_write for r in schema.returns
-        )
-        foreach = schema.name.startswith("aten::_foreach_")
-        info = _OP_INFO[func] = OpInfo(
-            str(func), written, unannotated, is_view, foreach, _tensor_positions(schema)
-        )
+    entry = _OP_INFO.get(id(func))
+    if entry is not None and entry[0] is func:
+        return entry[1]
+    schema = func._schema
+    written = tuple(
+        (position, argument.name)
+        for position, argument in enumerate(schema.arguments)
+        if argument.alias_info is not None and argument.alias_info.is_write
+    )
+    unannotated = tuple(
+        (position, argument.name)
+        for position, argument in enumerate(schema.arguments)
+        if "batch_norm" in schema.name and argument.name in _UNANNOTATED_WRITES
+    )
+    is_view = bool(func.is_view) or any(
+        r.alias_info is not None and not r.alias_info.is_write for r in schema.returns
+    )
+    foreach = schema.name.startswith("aten::_foreach_")
+    info = OpInfo(str(func), written, unannotated, is_view, foreach, _tensor_positions(schema))
+    _OP_INFO[id(func)] = (func, info)
     return info

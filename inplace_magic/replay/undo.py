@@ -26,7 +26,7 @@ import contextlib
 import signal
 import threading
 import types
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,16 +93,16 @@ class WriteLog(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
-        self.before(func, args, kwargs)
+        info = op_info(func)
+        self.before(info, args, kwargs)
         out = func(*args, **kwargs)
-        self.after(func, args, kwargs, out)
+        self.after(info, args, kwargs, out)
         # entered alone (a verification run), this is the only mode: the version bump a foreach
         # optimizer's op skips under it must be made here, or the error it causes would vanish
-        bump_written_lists_foreach_missed(op_info(func), args, kwargs)
+        bump_written_lists_foreach_missed(info, args, kwargs)
         return out
 
-    def before(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        info = op_info(func)
+    def before(self, info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if info.written or info.unannotated_written:
             annotated = _tensors_at(info.written, args, kwargs)
             for t in annotated + _tensors_at(info.unannotated_written, args, kwargs):
@@ -111,8 +111,7 @@ class WriteLog(TorchDispatchMode):
                 for t in annotated:  # what the schema says the op writes, as torch's own mode reads it
                     self.before_each_write(t)
 
-    def after(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
-        info = op_info(func)
+    def after(self, info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         # a view or an in-place op returns memory of its inputs: nothing was allocated
         if not (info.is_view or info.written):
             self._note_allocations(info, args, kwargs, out)
@@ -131,11 +130,18 @@ class WriteLog(TorchDispatchMode):
         self, info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any
     ) -> None:
         # an output whose memory is not one of the inputs' was allocated by this op
-        outputs = [out] if isinstance(out, torch.Tensor) else list(tensors_in(out))
-        keys = [key for key in map(storage_key, outputs) if key > 0 and key not in self._born]
+        born = self._born
+        if isinstance(out, torch.Tensor):  # most ops: one output, tested without building lists
+            key = storage_key(out)
+            if key <= 0 or key in born or key in self._copies:
+                return
+            if all(storage_key(t) != key for t in op_inputs(info, args, kwargs)):
+                born.add(key)
+            return
+        keys = [key for key in map(storage_key, tensors_in(out)) if key > 0 and key not in born]
         if keys:
             inputs = {storage_key(t) for t in op_inputs(info, args, kwargs)}
-            self._born.update(key for key in keys if key not in inputs and key not in self._copies)
+            born.update(key for key in keys if key not in inputs and key not in self._copies)
 
     @property
     def copied_bytes(self) -> int:
@@ -218,6 +224,10 @@ _ATOMS = (str, bytes, int, float, complex, bool, type(None), range, slice)
 _OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)
 _CONTAINERS = (dict, list, set, deque)
 _ATOM_TYPES = frozenset(_ATOMS)  # exact types: the cheap test for the millions of floats in a history
+# exact types whose empty instances are set aside as they are met, never queued: a module's dozen
+# hook dicts are seven in ten of what a small model's snapshot meets (a notebook's own subclass is
+# walked as before, for the names its methods read)
+_PLAIN_CONTAINERS = frozenset({dict, OrderedDict, list, set, deque})
 # the walk stops here (a notebook rarely holds a tenth of it); the note on the error then says so
 MAX_OBJECTS = 200_000
 
@@ -329,6 +339,7 @@ class _Walk:
 
     def run(self) -> None:
         seen, queue, snapshot = self.seen, self.queue, self.snapshot
+        empty = snapshot.empty
         own_module = self.namespace.get("__name__")
         while queue:
             value = queue.pop()
@@ -346,7 +357,14 @@ class _Walk:
             if self.following and kind.__module__ == own_module and id(kind) not in seen:
                 seen.add(id(kind))
                 self._follow_code(kind)  # an instance of a notebook class: what its methods read
-            queue.extend(child for child in snapshot.record(value) if type(child) not in _ATOM_TYPES)
+            for child in snapshot.record(value):
+                kind = type(child)
+                if kind in _ATOM_TYPES:
+                    continue
+                if kind in _PLAIN_CONTAINERS and not child:
+                    empty.append(child)
+                else:
+                    queue.append(child)
 
     def _follow_code(self, value: Any) -> None:
         if isinstance(value, types.MethodType):
