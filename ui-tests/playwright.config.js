@@ -5,9 +5,9 @@
  * ui-tests/test-results/screenshots/.
  *
  * Workers: a test mostly waits (the replay in the kernel, page loads), so tests run side by side,
- * each in its own server folder (Galata's tmpPath) with its own notebook and browser context, most of
- * them on their worker's kernel, reset for each (tests/kernel.ts); settings and layout are mocked
- * per page by Galata. UI_TESTS_WORKERS=1 runs them one after the other.
+ * each in its own server folder (Galata's tmpPath) with its own notebook and page load (in its
+ * worker's browser tab, tests/tab.ts), most of them on their worker's kernel, reset for each
+ * (tests/kernel.ts); settings and layout are mocked per test by Galata. UI_TESTS_WORKERS=1 runs them one after the other.
  */
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
