@@ -46,22 +46,32 @@ MYPY_TESTS = MYPYPATH=tests $(BIN)/mypy --explicit-package-bases --allow-untyped
 	--disable-error-code typeddict-item --disable-error-code call-overload --disable-error-code dict-item \
 	--disable-error-code misc --exclude 'tests/(cases|fixtures)/' tests
 
+# One OpenMP thread in every process the tests start (xdist workers, kernels, sandboxes, ranks, the
+# browser tests' server and kernels): the suite already runs its processes side by side on every core,
+# so an intra-op team per process only oversubscribes them, and libgomp's idle team threads spin
+# (GOMP_SPINCOUNT) after each parallel op, longer the busier the machine. Measured on the 2-core
+# machine at a load of 10-14: test_magic and test_skip_forms in one process 62 -> 49 CPU-s, a small
+# conv net's training loop 3.5 -> 1.8 CPU-s, the same wall time. The tests whose subject is a team of
+# threads (tests/test_zygote.py, the warm-up's no-trace check) set their own. `make bench` is left
+# alone: it measures what a user's process does.
+TEST_ENV := OMP_NUM_THREADS=1
+
 # On every core (pytest-xdist); tests that share a module-scoped kernel, shell or wheel stay on one
 # worker (tests/conftest.py). PYTEST_WORKERS=0 runs in this process.
 PYTEST_WORKERS ?= auto
 PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadgroup
 pytest: setup
-	$(BIN)/python -m pytest -q $(PYTEST_XDIST)
+	$(TEST_ENV) $(BIN)/python -m pytest -q $(PYTEST_XDIST)
 
 # For developers: the Python tests without the ones marked slow (CI runs them all: `make test`).
 test-quick: setup
-	$(BIN)/python -m pytest -q $(PYTEST_XDIST) -m "not slow"
+	$(TEST_ENV) $(BIN)/python -m pytest -q $(PYTEST_XDIST) -m "not slow"
 
 # Where the suite's time goes, per file and per test, in CPU seconds (tests/suite_profile.py).
 PROFILE_DIR ?= .pytest_cache/suite-profile
 test-profile: setup
 	rm -rf $(PROFILE_DIR)
-	PYTHONPATH=tests $(BIN)/python -m pytest -q $(PYTEST_XDIST) -p suite_profile --suite-profile=$(PROFILE_DIR)
+	$(TEST_ENV) PYTHONPATH=tests $(BIN)/python -m pytest -q $(PYTEST_XDIST) -p suite_profile --suite-profile=$(PROFILE_DIR)
 	$(BIN)/python tests/suite_profile.py $(PROFILE_DIR)
 
 # frontend.mk (owned by the front-end work) adds its targets to FRONTEND_TESTS and FRONTEND_SETUP.
@@ -91,7 +101,7 @@ $(LIB_STAMP): $(LIB_BIN)/python requirements-libraries.txt
 # fails (rather than skipping every case) when the libraries do not import
 test-libraries: $(LIB_STAMP)
 	$(LIB_BIN)/python -c "import torchvision, timm, transformers"
-	HF_HUB_OFFLINE=1 PYTHONPATH=$(CURDIR) $(LIB_BIN)/python -m pytest -q tests/test_library_cases.py
+	$(TEST_ENV) HF_HUB_OFFLINE=1 PYTHONPATH=$(CURDIR) $(LIB_BIN)/python -m pytest -q tests/test_library_cases.py
 
 clean-libraries:
 	rm -rf $(LIB_VENV)

@@ -36,7 +36,7 @@ ui-lint: ui-npm-install
 # default; 1: one test after another); screenshots land in ui-tests/test-results/screenshots.
 UI_TESTS_WORKERS ?=
 ui-test: ui-jupyterlab ui-chromium ui-npm-install
-	cd $(UI_DIR) && CI=1 CHROMIUM_PATH=$(CHROMIUM) UI_TESTS_PYTHON=$(abspath $(BIN)/python) \
+	cd $(UI_DIR) && $(TEST_ENV) CI=1 CHROMIUM_PATH=$(CHROMIUM) UI_TESTS_PYTHON=$(abspath $(BIN)/python) \
 	  UI_TESTS_WORKERS=$(UI_TESTS_WORKERS) $(NPM) test
 
 # The same under a sampler of /proc (ui-tests/cpu_tree.py): the CPU-seconds of every process of the

@@ -72,6 +72,7 @@ NO_TRACE = SHELL + textwrap.dedent(
     import torch
 
     torch.manual_seed(3); random.seed(3); np.random.seed(3)
+    torch.set_num_threads(3)  # not the suite's OMP_NUM_THREADS=1: a warm-up that set threads would show
 
     def state():
         return {

@@ -9,6 +9,7 @@ It starts real processes on purpose: the subject is that a forked child is as go
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -71,9 +72,17 @@ PROBE = textwrap.dedent(
 SIBLING = "import __main__\nIMPORTED = [__main__.__name__]\n"
 
 
+# The subject includes torch's OpenMP team in every child: two threads, whatever the suite's
+# OMP_NUM_THREADS=1 (the Makefile's TEST_ENV), so that the team is really started and forked past.
+TEAM = {"OMP_NUM_THREADS": "2"}
+
+
 @pytest.fixture(scope="module")
 def warm() -> Iterator[zygote.Zygote]:
-    started = zygote.Zygote(preload=("torch",))
+    with pytest.MonkeyPatch.context() as env:  # the zygote, and so each child, inherits it at its start
+        for name, value in TEAM.items():
+            env.setenv(name, value)
+        started = zygote.Zygote(preload=("torch",))
     yield started
     started.close()
 
@@ -95,6 +104,7 @@ def _python(case: Path, how: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         stdin=subprocess.DEVNULL,
+        env={**os.environ, **TEAM},
     )
 
 
@@ -165,5 +175,6 @@ def test_a_torch_op_starts_the_threads_the_zygote_refuses_to_fork_beside() -> No
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, **TEAM},
     )
     assert "a torch op started a thread pool" in done.stdout, done.stderr
