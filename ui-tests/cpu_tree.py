@@ -33,7 +33,9 @@ def kind(cmdline: str) -> str:
     program = os.path.basename(cmdline.split(" ")[0])
     if "ipykernel" in cmdline:
         return "kernel"
-    if "chrom" in program:
+    # Debian's /usr/bin/chromium is a shell script that execs the browser in the same process: seen
+    # before the exec, the browser's command line is still `/bin/sh /usr/bin/chromium ...`
+    if "chrom" in program or "chrom" in os.path.basename(cmdline.split(" ")[1] if " " in cmdline else ""):
         return "chromium"
     if "jupyterlab" in cmdline or "jupyter-lab" in cmdline:
         return "server"

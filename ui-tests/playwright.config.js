@@ -16,7 +16,8 @@ const PYTHON = process.env.UI_TESTS_PYTHON || '../.venv/bin/python';
 // another checkout's tests may hold 8888 on a shared machine
 const PORT = process.env.UI_TESTS_PORT || '8888';
 // measured on the 2-core machine (make ui-test-cpu): with each test's load in its worker's tab, 2
-// workers took 282 CPU-s in 4.1 min, 3 took 295 in 4.7 (one kernel start, browser and worker more)
+// workers took 282 and 301 CPU-s in 4.1 and 4.5 min, 3 took 295 in 4.7 (a kernel start, browser and
+// worker more)
 const WORKERS = Number(process.env.UI_TESTS_WORKERS || '2');
 
 module.exports = {
