@@ -50,10 +50,10 @@ MYPY_TESTS = MYPYPATH=tests $(BIN)/mypy --explicit-package-bases --allow-untyped
 # browser tests' server and kernels): the suite already runs its processes side by side on every core,
 # so an intra-op team per process only oversubscribes them, and libgomp's idle team threads spin
 # (GOMP_SPINCOUNT) after each parallel op, longer the busier the machine. Measured on the 2-core
-# machine at a load of 10-14: test_magic and test_skip_forms in one process 62 -> 49 CPU-s, a small
-# conv net's training loop 3.5 -> 1.8 CPU-s, the same wall time. The tests whose subject is a team of
-# threads (tests/test_zygote.py, the warm-up's no-trace check) set their own. `make bench` is left
-# alone: it measures what a user's process does.
+# machine at a load of 10-14, two runs each way: test_magic and test_skip_forms in one process 62 and
+# 76 -> 49 and 49 CPU-s; a small conv net's training loop 3.5 -> 1.8 CPU-s in the same wall time. The
+# tests whose subject is a team of threads (tests/test_zygote.py, the warm-up's no-trace check) set
+# their own. `make bench` is left alone: it measures what a user's process does.
 TEST_ENV := OMP_NUM_THREADS=1
 
 # On every core (pytest-xdist); tests that share a module-scoped kernel, shell or wheel stay on one

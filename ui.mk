@@ -41,9 +41,10 @@ ui-test: ui-jupyterlab ui-chromium ui-npm-install
 
 # The same under a sampler of /proc (ui-tests/cpu_tree.py): the CPU-seconds of every process of the
 # run by kind, the server's kernels included (`time make ui-test` misses them: nothing reaps them
-# through make), into ui-tests/test-results/cpu.json.
+# through make), into ui-tests/test-results/cpu.json, with each test's own share (tests/cpu.ts).
 ui-test-cpu: ui-jupyterlab
-	$(BIN)/python $(UI_DIR)/cpu_tree.py $(UI_DIR)/test-results/cpu.json -- \
+	UI_TESTS_CPU_LOG=$(abspath $(UI_DIR)/test-results/cpu-tests.jsonl) \
+	  $(BIN)/python $(UI_DIR)/cpu_tree.py $(UI_DIR)/test-results/cpu.json -- \
 	  $(MAKE) --no-print-directory ui-test UI_TESTS_WORKERS=$(UI_TESTS_WORKERS)
 
 UI_TESTS += ui-lint ui-test

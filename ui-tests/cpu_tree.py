@@ -8,6 +8,10 @@ once the server is killed, are most of the browser tests' CPU and never show the
 process' last utime + stime. A process that lives under one interval is missed, and the last
 interval of each is lost: a few tenths of a second in a run. Prints and writes a JSON summary:
 wall, CPU by kind (kernel, chromium, node, server, other), and each kernel's CPU and lifetime.
+
+With UI_TESTS_CPU_LOG set (make ui-test-cpu sets it), each test appends its own CPU there
+(tests/cpu.ts: its worker's Node and browser, and the worker's kernel); the summary lists those
+tests too, the costliest first.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 
 _TICK = os.sysconf("SC_CLK_TCK")
 _INTERVAL_S = 0.2
+_TOP = 20
 
 
 def kind(cmdline: str) -> str:
@@ -28,7 +33,9 @@ def kind(cmdline: str) -> str:
     program = os.path.basename(cmdline.split(" ")[0])
     if "ipykernel" in cmdline:
         return "kernel"
-    if "chrom" in program:
+    # Debian's /usr/bin/chromium is a shell script that execs the browser in the same process: seen
+    # before the exec, the browser's command line is still `/bin/sh /usr/bin/chromium ...`
+    if "chrom" in program or "chrom" in os.path.basename(cmdline.split(" ")[1] if " " in cmdline else ""):
         return "chromium"
     if "jupyterlab" in cmdline or "jupyter-lab" in cmdline:
         return "server"
@@ -63,9 +70,19 @@ def command_line(pid: int) -> str:
 @dataclass
 class _Seen:
     kind: str
+    command: str
     first_s: float
     last_s: float = 0.0
     ticks: int = 0
+
+
+def _per_test(log: str | None) -> list[dict]:
+    """The tests' own records (tests/cpu.ts), the costliest first; none without the log."""
+    if not log or not os.path.exists(log):
+        return []
+    with open(log) as file:
+        lines = [json.loads(line) for line in file if line.strip()]
+    return sorted(lines, key=lambda line: -(line["node_s"] + line["browser_s"] + (line["kernel_s"] or 0)))
 
 
 def main(out: str, command: list[str]) -> int:
@@ -85,7 +102,8 @@ def main(out: str, command: list[str]) -> int:
         for pid in tree:
             _, ticks, start = now[pid]
             if (pid, start) not in seen:
-                seen[pid, start] = _Seen(kind(command_line(pid)), at)
+                line = command_line(pid)
+                seen[pid, start] = _Seen(kind(line), line, at)
             seen[pid, start].ticks, seen[pid, start].last_s = ticks, at
         if child.poll() is not None and tree <= {child.pid}:
             break
@@ -98,6 +116,7 @@ def main(out: str, command: list[str]) -> int:
         for r in sorted(seen.values(), key=lambda r: r.first_s)
         if r.kind == "kernel"
     ]
+    per_test = _per_test(os.environ.get("UI_TESTS_CPU_LOG"))
     summary = {
         "command": command,
         "exit_status": child.returncode,
@@ -105,11 +124,23 @@ def main(out: str, command: list[str]) -> int:
         "cpu_s": round(sum(by_kind.values()), 1),
         "by_kind": {k: round(v, 1) for k, v in sorted(by_kind.items(), key=lambda item: -item[1])},
         "kernels": kernels,
+        # the processes that cost most, to see which of a kind's CPU is whose
+        "top": [
+            {"cpu_s": round(r.ticks / _TICK, 1), "kind": r.kind, "command": r.command[:160]}
+            for r in sorted(seen.values(), key=lambda r: -r.ticks)[:_TOP]
+        ],
+        "tests": per_test,
     }
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as file:
         json.dump(summary, file, indent=1)
-    print(json.dumps({k: v for k, v in summary.items() if k != "kernels"}, indent=1))
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("kernels", "top", "tests")}, indent=1))
+    for line in per_test:
+        node, browser, kernel = line["node_s"], line["browser_s"], line["kernel_s"] or 0
+        print(
+            f"{node + browser + kernel:6.1f} CPU-s: node {node:5.1f} browser {browser:5.1f}"
+            f" kernel {kernel:5.1f}  {line['test']}"
+        )
     return child.returncode
 
 

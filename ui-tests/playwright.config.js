@@ -5,9 +5,9 @@
  * ui-tests/test-results/screenshots/.
  *
  * Workers: a test mostly waits (the replay in the kernel, page loads), so tests run side by side,
- * each in its own server folder (Galata's tmpPath) with its own notebook and browser context, most of
- * them on their worker's kernel, reset for each (tests/kernel.ts); settings and layout are mocked
- * per page by Galata. UI_TESTS_WORKERS=1 runs them one after the other.
+ * each in its own server folder (Galata's tmpPath) with its own notebook and page load (in its
+ * worker's browser tab, tests/tab.ts), most of them on their worker's kernel, reset for each
+ * (tests/kernel.ts); settings and layout are mocked per test by Galata. UI_TESTS_WORKERS=1 runs them one after the other.
  */
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
@@ -15,8 +15,10 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const PYTHON = process.env.UI_TESTS_PYTHON || '../.venv/bin/python';
 // another checkout's tests may hold 8888 on a shared machine
 const PORT = process.env.UI_TESTS_PORT || '8888';
-// measured on the 2-core machine beside pytest: see ui-tests/README.md
-const WORKERS = Number(process.env.UI_TESTS_WORKERS || '3');
+// measured on the 2-core machine (make ui-test-cpu): with each test's load in its worker's tab, 2
+// workers took 282 and 301 CPU-s in 4.1 and 4.5 min, 3 took 295 in 4.7 (a kernel start, browser and
+// worker more)
+const WORKERS = Number(process.env.UI_TESTS_WORKERS || '2');
 
 module.exports = {
   ...baseConfig,

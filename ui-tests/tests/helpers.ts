@@ -65,11 +65,53 @@ export async function reloadNotebook(page: IJupyterLabPageFixture): Promise<void
   await waitForIdleKernel(page);
 }
 
-/** Run cells `from`..`to` (inclusive) one after the other, each to completion. */
+/**
+ * Run cells `from`..`to` (inclusive) one after the other, each to completion. Galata's run (select
+ * the cell, clear its execution count, Ctrl+Enter), then a wait on the cell's model instead of
+ * Galata's, which asks the page every 20 ms for as long as the cell runs (a diagnosis runs for
+ * seconds, beside other tests' kernels).
+ */
 export async function runCells(page: IJupyterLabPageFixture, from: number, to = from): Promise<void> {
   for (let i = from; i <= to; i++) {
-    expect(await page.notebook.runCell(i, { inplace: true })).toBe(true);
+    expect(await page.notebook.runCell(i, { inplace: true, wait: false })).toBe(true);
+    await executed(page, i);
   }
+}
+
+/**
+ * Cell `index` of the current notebook has run: its execution count is set again, which JupyterLab
+ * does once the kernel's reply and its idle status have both come (what Galata's wait polls for).
+ */
+async function executed(page: Page, index: number): Promise<void> {
+  await page.evaluate(
+    i =>
+      new Promise<void>(resolve => {
+        const model = (window as any).jupyterapp.shell.currentWidget.content.model.cells.get(i);
+        const check = (): void => {
+          if (model.executionCount !== null) {
+            model.stateChanged.disconnect(check);
+            resolve();
+          }
+        };
+        model.stateChanged.connect(check);
+        check();
+      }),
+    index
+  );
+}
+
+/**
+ * Add a code cell with `source` at the end of the current notebook, through its model: the test is
+ * about what the kernel does with it, and typing it key by key (Galata's addCell) costs the browser
+ * seconds of re-highlighting the editor.
+ */
+export async function addCodeCell(page: Page, source: string): Promise<void> {
+  const added = await page.evaluate(text => {
+    const model = (window as any).jupyterapp.shell.currentWidget.content.model;
+    model.sharedModel.insertCell(model.cells.length, { cell_type: 'code', source: text });
+    return model.cells.get(model.cells.length - 1).sharedModel.getSource() as string;
+  }, source);
+  expect(added).toBe(source);
 }
 
 /** What {@link showDiagnosis} leaves: the failing cell's panel, and the sidebar's region. */

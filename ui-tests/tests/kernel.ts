@@ -21,8 +21,10 @@
  * shared, this module's `test` turns Galata's kernel and session mocks off: they shut down, at each
  * test's end, every kernel and session its page used.
  */
-import { test as base } from '@jupyterlab/galata';
 import { expect, type Page } from '@playwright/test';
+
+import { startCpuRecord } from './cpu';
+import { test as base } from './tab';
 
 /** The worker's kernel, as a test gets it: attach a notebook to it with {@link attachNotebook}. */
 export interface ISharedKernel {
@@ -83,7 +85,22 @@ export async function attachNotebook(
   expect(session.status(), await session.text()).toBe(201);
 }
 
-export const test = base.extend<{ kernel: ISharedKernel; shareKernel: boolean }, { workerKernel: string }>({
+/** The worker's kernel once started, for the CPU record of each test (tests/cpu.ts). */
+let workerKernelId: string | undefined;
+
+export const test = base.extend<
+  { kernel: ISharedKernel; shareKernel: boolean; cpuRecord: void },
+  { workerKernel: string }
+>({
+  // first in, last out: the record covers the test's whole set-up and tear-down
+  cpuRecord: [
+    async ({}, use, testInfo) => {
+      const stop = startCpuRecord(() => workerKernelId);
+      await use();
+      stop(testInfo.titlePath.slice(1).join(' > '));
+    },
+    { auto: true }
+  ],
   workerKernel: [
     async ({ playwright }, use, workerInfo) => {
       const request = await playwright.request.newContext({ baseURL: workerInfo.project.use.baseURL });
@@ -91,6 +108,7 @@ export const test = base.extend<{ kernel: ISharedKernel; shareKernel: boolean },
       const started = await request.post('api/kernels', { data: { name: 'python3', path: '' } });
       expect(started.status(), await started.text()).toBe(201);
       const { id } = (await started.json()) as { id: string };
+      workerKernelId = id;
       await use(id);
       await request.delete(`api/kernels/${id}`);
       await request.dispose();

@@ -12,7 +12,7 @@ import { expect } from '@jupyterlab/galata';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { cell, openFixture, panelIn, PANEL_NAME } from './helpers';
+import { cell, openFixture, panelIn, PANEL_NAME, runCells } from './helpers';
 import { test } from './kernel';
 
 // the first diagnosis of a kernel of its own, as the benchmark has always timed it
@@ -25,8 +25,7 @@ test('B5: time from the failing cell output to the panel and its laid-out graph'
   tmpPath
 }) => {
   await openFixture(page, tmpPath, 'skip_connection.ipynb');
-  await page.notebook.runCell(0, { inplace: true });
-  await page.notebook.runCell(1, { inplace: true });
+  await runCells(page, 0, 1);
 
   await page.evaluate(panelName => {
     const marks: Record<string, number> = {};
@@ -46,7 +45,7 @@ test('B5: time from the failing cell output to the panel and its laid-out graph'
     marks.start = performance.now();
   }, PANEL_NAME);
 
-  await page.notebook.runCell(2, { inplace: true });
+  await runCells(page, 2);
   const panel = panelIn(page, 2);
   await expect(panel).toBeVisible();
   const marks = await page.evaluate(() => (window as unknown as { imMarks: Record<string, number> }).imMarks);

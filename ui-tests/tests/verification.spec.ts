@@ -5,7 +5,7 @@
  */
 import { expect } from '@jupyterlab/galata';
 
-import { entry, runCells, showDiagnosis } from './helpers';
+import { addCodeCell, entry, runCells, showDiagnosis } from './helpers';
 import { test } from './kernel';
 
 const SKIP = /block\.act.*overwrote.*block\.shortcut/;
@@ -29,8 +29,8 @@ test('the kernel updates a fix while its panel is shown, and Apply follows it', 
   const graphTab = panel.getByRole('tab', { name: 'Graph' });
   await graphTab.click();
 
-  await page.notebook.addCell(
-    'code',
+  await addCodeCell(
+    page,
     'from inplace_magic.ipython.display import last_shown\n' +
       'shown = last_shown()\n' +
       'shown.update_fix(0, {"status": "verifying"})'
@@ -46,8 +46,8 @@ test('the kernel updates a fix while its panel is shown, and Apply follows it', 
   // only the fix changed: the tab the user opened stays open
   await expect(graphTab).toHaveAttribute('aria-selected', 'true');
 
-  await page.notebook.addCell(
-    'code',
+  await addCodeCell(
+    page,
     'shown.update_fix(0, {"status": "verified", "detail": "Backward ran; the gradients equal the reference."})'
   );
   await runCells(page, 4);
@@ -59,7 +59,7 @@ test('the kernel updates a fix while its panel is shown, and Apply follows it', 
   );
   await expect(item.getByRole('button', { name: 'Apply fix' })).toBeEnabled();
 
-  await page.notebook.addCell('code', 'shown.update_fix(0, {"status": "did_not_help"})');
+  await addCodeCell(page, 'shown.update_fix(0, {"status": "did_not_help"})');
   await runCells(page, 5);
   await expect(fix.locator('.jp-InplaceMagic-labels')).toHaveText('did not help');
   await expect(apply).toBeDisabled();
