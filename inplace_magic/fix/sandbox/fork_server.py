@@ -35,7 +35,6 @@ the fork shares.
 
 from __future__ import annotations
 
-import array
 import contextlib
 import gc
 import importlib
@@ -81,16 +80,12 @@ def _say(status: socket.socket, payload: dict[str, object], fds: Sequence[int] =
 
 def _receive(control: socket.socket) -> tuple[dict[str, object], list[int]] | None:
     """The next request and its file descriptors; None once the client has closed its end."""
-    fds = array.array("i")
-    data, ancillary, _, _ = control.recvmsg(MAX_REQUEST, socket.CMSG_SPACE(3 * fds.itemsize))
-    for level, kind, payload in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    data, fds, _, _ = socket.recv_fds(control, MAX_REQUEST, 3)
     if not data:
         for fd in fds:
             os.close(fd)
         return None
-    return json.loads(data), list(fds)
+    return json.loads(data), fds
 
 
 def _in_the_child(request: dict[str, object], jobs: int, answers: int) -> int:

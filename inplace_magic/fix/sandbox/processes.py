@@ -17,7 +17,6 @@ it uses (the jobs and answers as text streams, ``poll``, ``wait``, ``kill``), wi
 
 from __future__ import annotations
 
-import array
 import contextlib
 import json
 import os
@@ -199,14 +198,14 @@ class ForkServer:
     def usable(self) -> bool:
         return self.owner == os.getpid() and self.process.poll() is None
 
-    def fork(self, timeout: float) -> ForkedWorker:
-        """A forked worker in this process's working folder; raises :class:`Refused` (with why) when
-        the server cannot fork one within ``timeout`` s (it may still be importing torch)."""
+    def fork(self, env: dict[str, str], timeout: float) -> ForkedWorker:
+        """A forked worker with ``env`` in this process's working folder; raises :class:`Refused` (with
+        why) when the server cannot fork one within ``timeout`` s (it may still be importing torch)."""
         status, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         jobs_read, jobs_write = os.pipe()
         answers_read, answers_write = os.pipe()
         try:
-            request = json.dumps({"cwd": os.getcwd(), "env": worker_environment()}).encode()
+            request = json.dumps({"cwd": os.getcwd(), "env": env}).encode()
             with self._lock:
                 socket.send_fds(self._control, [request], [theirs.fileno(), jobs_read, answers_write])
         except OSError as error:
@@ -238,11 +237,7 @@ def _forked(status: socket.socket, timeout: float) -> tuple[int, int]:
     ready, _, _ = select.select([status], [], [], max(timeout, 0.0))
     if not ready:
         raise Refused(f"the fork server did not answer within {timeout:.0f} s")
-    fds = array.array("i")
-    data, ancillary, _, _ = status.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
-    for level, kind, payload in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    data, fds, _, _ = socket.recv_fds(status, 4096, 1)
     answer = json.loads(data) if data else {"refused": "the fork server ended"}
     pid = answer.get("pid")
     if isinstance(pid, int) and len(fds) == 1:
@@ -297,6 +292,6 @@ def start_worker(deadline: float, server: ForkServer | None = None) -> Worker:
     if isinstance(serving, str):
         return SpawnedWorker(env, serving)
     try:
-        return serving.fork(deadline - time.monotonic())
+        return serving.fork(env, deadline - time.monotonic())
     except Refused as refused:
         return SpawnedWorker(env, str(refused))
