@@ -71,7 +71,7 @@ test-quick: setup
 PROFILE_DIR ?= .pytest_cache/suite-profile
 test-profile: setup
 	rm -rf $(PROFILE_DIR)
-	$(TEST_ENV) PYTHONPATH=tests $(BIN)/python -m pytest -q $(PYTEST_XDIST) -p suite_profile --suite-profile=$(PROFILE_DIR)
+	$(TEST_ENV) PYTHONPATH=$(CURDIR)/tests $(BIN)/python -m pytest -q $(PYTEST_XDIST) -p suite_profile --suite-profile=$(PROFILE_DIR)
 	$(BIN)/python tests/suite_profile.py $(PROFILE_DIR)
 
 # frontend.mk (owned by the front-end work) adds its targets to FRONTEND_TESTS and FRONTEND_SETUP.

@@ -83,7 +83,14 @@ def test_one_fork_server_forks_every_session_of_a_process(tmp_path: Path) -> Non
 def test_a_forked_worker_gives_the_code_what_a_new_interpreter_gives_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # relative PYTHONPATH entries (an empty one is the working folder) resolve in the worker's folder,
+    # not in the one the server started in
     (tmp_path / "work").mkdir()
+    (tmp_path / "started").mkdir()
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["rel", "", os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.chdir(tmp_path / "started")
+    server = processes._server_for(processes.worker_environment())
+    assert isinstance(server, ForkServer)
     monkeypatch.chdir(tmp_path / "work")
     script = tmp_path / "probe.py"
     forked_log, plain_log = tmp_path / "forked", tmp_path / "plain"
@@ -95,6 +102,11 @@ def test_a_forked_worker_gives_the_code_what_a_new_interpreter_gives_it(
     for key in ("argv", "cwd", "path", "env", "stdin", "sigint"):
         assert first[key] == plain_run[key], key
     assert first["argv"] == [str(script)] and first["cwd"] == str(tmp_path / "work")
+    assert (
+        str(tmp_path / "work" / "rel") in first["path"]
+        and str(tmp_path / "started" / "rel") not in first["path"]
+    )
+    assert {r["ppid"] for r in forked_runs} == {server.process.pid}
     assert first["stdin"] == "EOF" and first["sigint"]
     # every run of a session starts from the session's random state; each session draws its own
     for run in (first, second):
@@ -178,6 +190,29 @@ def test_a_server_that_ran_a_torch_op_refuses_to_fork_and_the_worker_starts_plai
     assert {r["ppid"] for r in _runs(log)} == {os.getpid()}  # a new interpreter, this process's child
 
 
+def test_a_fork_is_refused_where_a_module_came_from_a_relative_entry_that_resolves_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a module imported through PYTHONPATH's relative entry ``rel`` in ``started``: a child in
+    # ``work`` would get ``work/rel`` on its path, and still the module from ``started/rel``
+    for folder in ("started", "work"):
+        (tmp_path / folder / "rel").mkdir(parents=True)
+    (tmp_path / "started" / "rel" / "from_started_rel.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "started" / "rel"))
+    monkeypatch.delitem(sys.modules, "from_started_rel", raising=False)
+    __import__("from_started_rel")
+    env = {"PYTHONPATH": os.pathsep.join(["/absolute", "rel"])}
+    why = fork_server.why_not_here({"cwd": str(tmp_path / "work"), "env": env}, str(tmp_path / "started"))
+    assert why == (
+        f"from_started_rel was imported from {tmp_path / 'started' / 'rel'}, a relative PYTHONPATH entry"
+        f" that is {tmp_path / 'work' / 'rel'} there"
+    )
+    assert (
+        fork_server.why_not_here({"cwd": str(tmp_path / "started"), "env": env}, str(tmp_path / "started"))
+        is None
+    )
+
+
 def test_a_fork_is_refused_while_a_python_thread_runs() -> None:
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
@@ -190,19 +225,21 @@ def test_a_fork_is_refused_while_a_python_thread_runs() -> None:
     assert why is not None and why.startswith("Python threads are running")
 
 
-def test_the_command_starts_the_fork_server_when_the_replay_starts(tmp_path: Path) -> None:
-    # each run writes its process, its parent and the time; a forked sandbox run also writes when its
-    # parent, the server, started (clock ticks since boot, as /proc says)
+def test_the_command_forks_its_fork_server_from_its_check_before_the_code_runs(tmp_path: Path) -> None:
+    # each run writes its process, its parent, its parent's parent, command line and start (clock
+    # ticks since boot, as /proc says) and the time: the sandbox's runs show who their server is
     log = tmp_path / "runs"
     script = tmp_path / "case.py"
     script.write_text(
         "# %%\nimport json, os, time, torch\n"
         "ppid = os.getppid()\n"
-        "started = int(open(f'/proc/{ppid}/stat').read().rsplit(')', 1)[1].split()[19])\n"
+        "stat = open(f'/proc/{ppid}/stat').read().rsplit(')', 1)[1].split()\n"
         f"with open({str(log)!r}, 'a') as f:\n"
         "    now = time.clock_gettime(time.CLOCK_BOOTTIME)\n"
-        "    f.write(json.dumps({'pid': os.getpid(), 'ppid': ppid, 'now': now,\n"
-        "        'parent_started': started / os.sysconf('SC_CLK_TCK')}) + '\\n')\n"
+        "    f.write(json.dumps({'pid': os.getpid(), 'ppid': ppid, 'now': now, 'grandparent': int(stat[1]),\n"
+        "        'parent_started': int(stat[19]) / os.sysconf('SC_CLK_TCK'),\n"
+        "        'cmdline': open('/proc/self/cmdline').read(),\n"
+        "        'parent_cmdline': open(f'/proc/{ppid}/cmdline').read()}) + '\\n')\n"
         "# %%\n" + VERSION_ERROR
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -217,9 +254,11 @@ def test_the_command_starts_the_fork_server_when_the_replay_starts(tmp_path: Pat
     assert json.loads(done.stdout)["fixes"][0]["verified"]
     runs = _runs(log)
     first = runs[0]
-    # the check's own process: the user's run, then the replay (one or two passes); then the sandbox's
-    replay = next(r for r in runs[1:] if r["pid"] == first["pid"])
     sandbox = [r for r in runs if r["pid"] != first["pid"]]
-    assert sandbox and {r["ppid"] for r in sandbox} == {sandbox[0]["ppid"]} != {first["pid"]}
-    server_started = sandbox[0]["parent_started"]
-    assert first["now"] <= server_started + 0.01 and server_started <= replay["now"]
+    assert sandbox and {r["ppid"] for r in sandbox} == {sandbox[0]["ppid"]}
+    server = sandbox[0]
+    # the server is a child of the check's process, forked from it (its command line, not a new
+    # interpreter's ``-m ...fork_server``), before the user's code ran
+    assert server["grandparent"] == first["pid"] and server["ppid"] != first["pid"]
+    assert server["parent_cmdline"] == first["cmdline"] and "fork_server" not in server["parent_cmdline"]
+    assert server["parent_started"] <= first["now"]

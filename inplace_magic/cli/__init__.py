@@ -17,6 +17,7 @@ from __future__ import annotations
 
 def main(argv: list[str] | None = None, channel_fd: int | None = None) -> int:
     """The check in this process; ``channel_fd`` is the watching parent's pipe, if any."""
+    from . import torch_first  # noqa: F401 - first: it counts the threads torch's import starts
     from .command import main as check
 
     return check(argv, channel_fd)

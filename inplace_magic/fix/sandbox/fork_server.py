@@ -73,6 +73,31 @@ def why_not_fork(baseline: int) -> str | None:
     return None
 
 
+def _moved_entries(pythonpath: str, was: str, now: str) -> list[tuple[str, str]]:
+    """PYTHONPATH's relative entries (an empty one is the working folder) as this interpreter
+    resolved them in ``was``, and as one started in ``now`` resolves them, where the two differ."""
+    moved = []
+    for entry in pythonpath.split(os.pathsep) if pythonpath else ():
+        if not os.path.isabs(entry):
+            old, new = os.path.abspath(os.path.join(was, entry)), os.path.abspath(os.path.join(now, entry))
+            if old != new:
+                moved.append((old, new))
+    return moved
+
+
+def why_not_here(request: dict[str, object], started_in: str) -> str | None:
+    """Why a child in the request's working folder could not get what a new interpreter started there
+    gets, or None: a module imported here came from a relative PYTHONPATH entry that resolves to
+    another folder there (the child's path gets the new folder; the module would stay the old one)."""
+    env = request.get("env")
+    pythonpath = str(env.get("PYTHONPATH", "")) if isinstance(env, dict) else ""
+    for old, new in _moved_entries(pythonpath, started_in, str(request.get("cwd"))):
+        for name, module in list(sys.modules.items()):
+            if (getattr(module, "__file__", None) or "").startswith(old + os.sep):
+                return f"{name} was imported from {old}, a relative PYTHONPATH entry that is {new} there"
+    return None
+
+
 def _say(status: socket.socket, payload: dict[str, object], fds: Sequence[int] = ()) -> None:
     with contextlib.suppress(OSError):  # the client is gone: nobody to tell
         socket.send_fds(status, [json.dumps(payload).encode()], list(fds))
@@ -88,7 +113,7 @@ def _receive(control: socket.socket) -> tuple[dict[str, object], list[int]] | No
     return json.loads(data), fds
 
 
-def _in_the_child(request: dict[str, object], jobs: int, answers: int) -> int:
+def _in_the_child(request: dict[str, object], jobs: int, answers: int, started_in: str) -> int:
     """The worker's life in the forked child; returns its exit status for the interpreter's exit."""
     from . import worker
 
@@ -99,6 +124,8 @@ def _in_the_child(request: dict[str, object], jobs: int, answers: int) -> int:
         os.environ.update({str(k): str(v) for k, v in env.items()})
     cwd = str(request["cwd"])
     os.chdir(cwd)
+    moved = dict(_moved_entries(os.environ.get("PYTHONPATH", ""), started_in, cwd))
+    sys.path[1:] = [moved.get(entry, entry) for entry in sys.path[1:]]
     sys.path[0] = cwd  # as ``python -m`` sets it
     sys.argv = [worker.__file__]
     # seeded from entropy at their import in the server: every fork would draw the same numbers
@@ -108,9 +135,8 @@ def _in_the_child(request: dict[str, object], jobs: int, answers: int) -> int:
     return worker.serve_forked(jobs, answers)
 
 
-def serve(control: socket.socket, preload: Sequence[str]) -> int:
-    """Import, then fork a worker per request; in a child, returns the worker's exit status."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def prepare(preload: Sequence[str]) -> int:
+    """Import torch, the worker and ``preload``; returns the threads once torch was imported."""
     importlib.import_module("torch")
     baseline = _threads()
     from . import worker
@@ -118,6 +144,19 @@ def serve(control: socket.socket, preload: Sequence[str]) -> int:
     worker.import_lazily_imported()
     for name in preload:
         importlib.import_module(name)
+    return baseline
+
+
+def serve(control: socket.socket, preload: Sequence[str]) -> int:
+    """Import, then fork a worker per request; in a child, returns the worker's exit status."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return serve_requests(control, prepare(preload))
+
+
+def serve_requests(control: socket.socket, baseline: int) -> int:
+    """Fork a worker per request (torch and the worker imported, ``baseline`` the threads then);
+    in a child, returns the worker's exit status, in the server 0 once it ends."""
+    started_in = os.getcwd()  # where this interpreter resolved PYTHONPATH's relative entries
     gc.freeze()  # see the module's docstring: the children's collections leave the shared pages alone
     children: dict[int, _Child] = {}  # by pidfd
     accepting = True
@@ -148,7 +187,7 @@ def serve(control: socket.socket, preload: Sequence[str]) -> int:
             continue
         status_socket = socket.socket(fileno=fds[0])
         jobs, answers = fds[1], fds[2]
-        why = why_not_fork(baseline)
+        why = why_not_fork(baseline) or why_not_here(request, started_in)
         if why is not None:
             _say(status_socket, {"refused": why})
             status_socket.close()
@@ -165,7 +204,7 @@ def serve(control: socket.socket, preload: Sequence[str]) -> int:
             for other in children.values():
                 other.status.close()
                 os.close(other.pidfd)
-            return _in_the_child(request, jobs, answers)
+            return _in_the_child(request, jobs, answers, started_in)
         os.close(jobs)
         os.close(answers)
         pidfd = os.pidfd_open(pid)

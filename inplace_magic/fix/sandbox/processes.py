@@ -1,9 +1,10 @@
 """How a sandbox worker process starts: forked from this process's fork server (:mod:`.fork_server`),
 or, where that is not possible, as a new interpreter (``python -m inplace_magic.fix.sandbox.worker``).
 
-The fork server is started on first use (or early, :func:`start_early`: the CLI starts it beside the
-replay) and serves every :class:`~.verify.Session` of this process after it: each pays a fork instead
-of an interpreter's start-up and torch's import. A session gets a new interpreter when the server
+The fork server is started on first use (or forked from this process before: the CLI's check forks
+it before the user's code runs, :mod:`.fork_here`, and hands it over with :func:`adopt`) and serves
+every :class:`~.verify.Session` of this process after it: each pays a fork instead of an
+interpreter's start-up and torch's import. A session gets a new interpreter when the server
 cannot serve it, and :attr:`Worker.started` says why: not Linux (the server passes descriptors over a
 ``SOCK_SEQPACKET`` socket and kills through pidfds), the server refused to fork (a thread runs in it),
 the server ended, or a variable of the environment that an import may read (``TORCHDYNAMO_DISABLE``,
@@ -51,9 +52,11 @@ class Worker(Protocol):
 
 
 def worker_environment() -> dict[str, str]:
-    """The environment a worker inherits: this process's, with this package on ``PYTHONPATH``."""
+    """The environment a worker inherits: this process's, with this package first on ``PYTHONPATH``
+    (once: the CLI's check already has it there, and the fork server it forks has its environment)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+    if env.get("PYTHONPATH", "").split(os.pathsep)[0] != _PACKAGE_ROOT:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     return env
 
 
@@ -79,8 +82,18 @@ _READ_AT_IMPORT = (
 )
 
 
+# ...except the ones torch itself writes into the environment and reads again at each use, so the
+# child's own copy of the session's value is the one used: ``torch._dynamo``'s import sets
+# ``TORCHINDUCTOR_CACHE_DIR`` (the CLI's check imports it after forking its server).
+_READ_AT_USE = frozenset({"TORCHINDUCTOR_CACHE_DIR"})
+
+
 def read_at_import(env: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k.upper().startswith(_READ_AT_IMPORT)}
+    return {
+        k: v
+        for k, v in env.items()
+        if k.upper().startswith(_READ_AT_IMPORT) and k.upper() not in _READ_AT_USE
+    }
 
 
 class SpawnedWorker:
@@ -175,17 +188,28 @@ class ForkedWorker:
             self._release()
 
 
+class ServerProcess(Protocol):
+    """The part of ``subprocess.Popen`` a fork server's process is used through."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
+
+
 class ForkServer:
-    """A fork server process of this process (see :mod:`.fork_server`), started with ``env``."""
+    """A fork server process of this process (see :mod:`.fork_server`), started with ``env``: a new
+    interpreter, or (:meth:`adopt`) one forked from this process (:mod:`.fork_here`)."""
 
     def __init__(self, env: dict[str, str], preload: tuple[str, ...] = ()) -> None:
-        self.env = env
-        self.owner = os.getpid()  # a forked copy of this process must not share it
-        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._lock = threading.Lock()
+        control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         command = [sys.executable, "-m", __package__ + ".fork_server", str(theirs.fileno()), *preload]
         with theirs:
-            self.process = subprocess.Popen(
+            process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -193,6 +217,21 @@ class ForkServer:
                 pass_fds=(theirs.fileno(),),
                 env=env,
             )
+        self._take(env, control, process)
+
+    @classmethod
+    def adopt(cls, env: dict[str, str], control: socket.socket, process: ServerProcess) -> ForkServer:
+        """The server ``process`` already serving the other end of ``control``, started with ``env``."""
+        server = cls.__new__(cls)
+        server._take(env, control, process)
+        return server
+
+    def _take(self, env: dict[str, str], control: socket.socket, process: ServerProcess) -> None:
+        self.env = env
+        self.owner = os.getpid()  # a forked copy of this process must not share it
+        self._control = control
+        self._lock = threading.Lock()
+        self.process = process
 
     @property
     def usable(self) -> bool:
@@ -251,7 +290,7 @@ _shared: ForkServer | None = None
 _shared_lock = threading.Lock()
 
 
-def _can_fork() -> str | None:
+def why_no_fork_server() -> str | None:
     if not sys.platform.startswith("linux") or not hasattr(os, "pidfd_open"):
         return "the fork server needs Linux (pidfds)"
     return None
@@ -261,7 +300,7 @@ def _server_for(env: dict[str, str]) -> ForkServer | str:
     """This process's fork server for ``env`` (started, or replacing one with another environment),
     or why there is none."""
     global _shared
-    why = _can_fork()
+    why = why_no_fork_server()
     if why is not None:
         return why
     with _shared_lock:
@@ -278,10 +317,13 @@ def _server_for(env: dict[str, str]) -> ForkServer | str:
         return _shared
 
 
-def start_early() -> None:
-    """Start the fork server now, if it is not running, so that its torch import runs beside other
-    work (the CLI's replay) instead of before the first session's first run."""
-    _server_for(worker_environment())
+def adopt(server: ForkServer) -> None:
+    """Serve this process's sessions from ``server`` (forked from this process: :mod:`.fork_here`)."""
+    global _shared
+    with _shared_lock:
+        if _shared is not None and _shared.usable:
+            _shared.close()
+        _shared = server
 
 
 def start_worker(deadline: float, server: ForkServer | None = None) -> Worker:

@@ -1,0 +1,134 @@
+"""The sandbox's fork server forked from this process (the CLI's check, before the user's code runs)
+instead of started as a new interpreter: the check has imported torch already, so its sandbox pays
+no second interpreter's start-up and torch import (about 2 CPU-s), and the server is ready at once.
+
+The fork server's rule is checked here before the fork (see :mod:`.fork_server`: one Python thread,
+no thread started since torch's import, so no OpenMP team), against the threads torch's import
+started, which the caller counted (the CLI imports torch first: :mod:`...cli.torch_first`); where
+they are unknown, :func:`fork_server_here` does not fork.
+
+The forked server is what ``python -m inplace_magic.fix.sandbox.fork_server`` would be, started now
+in this working folder with this environment (its imports read this process's environment, by
+construction; :func:`.processes.worker_environment` gives the sessions the same one): its stdin,
+stdout and stderr are ``/dev/null``, it ignores SIGINT, it holds none of this process's other
+descriptors (``keep`` names the ones to close: the CLI's channel to its watcher, whose end must
+come when the check ends), and it imports what the worker imports lazily (``torch._dynamo``, the
+pipeline) itself, beside the user's run. It ends as the other does: once this process has ended
+(its end of the socket closes) and so have its workers. A worker it forks leaves by raising
+``SystemExit`` from :func:`fork_server_here`'s call, which the caller must let through (no
+``except`` above it catches it): the worker then ends with the interpreter's own shutdown, as a
+worker forked from the other server does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from . import fork_server, processes
+
+
+class ForkedServerProcess:
+    """The fork server as a child of this process: ``subprocess.Popen``'s ``pid``, ``poll``, ``wait``
+    and ``kill`` for a pid this process forked (killed through a pidfd, which a reused pid cannot
+    fool; one reaped by the user's code, ``os.wait()`` in a cell, reads as ended)."""
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self._pidfd = os.pidfd_open(pid)
+        self.returncode: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    def poll(self) -> int | None:
+        return self._reap(os.WNOHANG)
+
+    def wait(self, timeout: float | None = None) -> int:
+        ready = (
+            self.returncode is not None or timeout is None or select.select([self._pidfd], [], [], timeout)[0]
+        )
+        if not ready:
+            raise subprocess.TimeoutExpired(["fork server", str(self._pid)], timeout or 0)
+        code = self._reap(0)
+        assert code is not None  # a blocking waitpid returns only once the child has ended
+        return code
+
+    def _reap(self, options: int) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self._pid, options)
+            except ChildProcessError:  # reaped by someone else: ended, how is not known
+                pid, status = self._pid, -1
+            if pid != 0:
+                self.returncode = os.waitstatus_to_exitcode(status) if status != -1 else -1
+                os.close(self._pidfd)
+                self._pidfd = -1
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None and self._pidfd >= 0:
+            with contextlib.suppress(ProcessLookupError):  # it has ended: nothing to kill
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+
+
+def why_not_fork_here(torch_threads: int | None) -> str | None:
+    """Why this process cannot fork the fork server now, or None."""
+    why = processes.why_no_fork_server()
+    if why is not None:
+        return why
+    if torch_threads is None:
+        return "the threads torch's import started in this process are unknown"
+    return fork_server.why_not_fork(torch_threads)
+
+
+def fork_server_here(torch_threads: int | None, close: Sequence[int] = ()) -> str | None:
+    """Fork this process's fork server from this process now and let its sessions use it; or say why
+    not (then the sessions start one as a new interpreter, as anywhere else). ``close``: descriptors
+    of this process the server must not hold. In a worker the server forks, this raises
+    ``SystemExit`` with the worker's exit status. ``torch_threads``: the threads once torch was
+    imported (:mod:`...cli.torch_first`), None where unknown."""
+    why = why_not_fork_here(torch_threads)
+    if why is not None:
+        return why
+    env = processes.worker_environment()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        ours.close()
+        sys.exit(_serve(theirs, close))
+    theirs.close()
+    processes.adopt(processes.ForkServer.adopt(env, ours, ForkedServerProcess(pid)))
+    return None
+
+
+def _serve(control: socket.socket, close: Sequence[int]) -> int:
+    """The server's life in the forked child; in a worker it forks, the worker's exit status."""
+    server = os.getpid()
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # as the other server: a Ctrl-C is the check's
+        for fd in close:
+            os.close(fd)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.close(devnull)
+        baseline = fork_server._threads()  # in this child: the forking thread (numpy's pool restarts later)
+        fork_server.prepare(())
+        code = fork_server.serve_requests(control, baseline)
+    except BaseException:
+        if os.getpid() != server:
+            raise  # a worker's: it ends as an interpreter does
+        os._exit(1)  # the server failed: its clients see it gone and start new interpreters
+    if os.getpid() == server:
+        os._exit(code)  # the CLI's code above the call must not go on in the server
+    return code  # a worker: ``SystemExit`` with it, and the interpreter's own shutdown
