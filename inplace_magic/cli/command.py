@@ -7,9 +7,11 @@ stderr always carries the user's own exception as Python prints it, their frames
 
 With fixes asked for, the watched check (the command's child) forks the fix sandbox's fork server
 from itself before the user's code runs (:mod:`..fix.sandbox.fork_here`): torch is imported once,
-not again in a server interpreter, and the server is ready before the first fix. Where it cannot
-(an in-process check, as the tests', in a process that imported torch before), the first fix
-starts the server as a new interpreter (:mod:`..fix.sandbox.processes`).
+not again in a server interpreter. When the replay starts, the server imports what the worker
+imports lazily (``torch._dynamo``, beside the replay, not before the first fix; a check without an
+in-place error never replays, and pays only the fork). Where the check cannot fork (an in-process
+check, as the tests', in a process that imported torch before), the server starts then as a new
+interpreter (:mod:`..fix.sandbox.processes`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from __future__ import annotations
 import os
 import sys
 
-from ..fix.sandbox import fork_here
-from ..pipeline.core import check_cells
+from ..fix.sandbox import fork_here, processes
+from ..pipeline.core import CheckResult, check_cells
 from ..replay.cells import UnusableInput, read_cells
 from . import audit, ranks, torch_first
 from .channel import Channel
@@ -62,7 +64,25 @@ def main(argv: list[str] | None = None, channel_fd: int | None = None) -> int:
             with_fixes=not args.no_fix,
             time_limit_s=args.time_limit,
             skip_shell=args.skip_shell,
-            watcher=watching,
+            watcher=watching if args.no_fix else _SandboxEarly(watching),
         )
     deliver(args, cells, result, channel, target)
     return EXIT[result.status]
+
+
+class _SandboxEarly:
+    """The pipeline's watcher when fixes are asked for: passes everything on to the channel (if any),
+    and readies the sandbox's fork server when the replay starts (only an in-place error gets one)."""
+
+    def __init__(self, channel: Channel | None) -> None:
+        self._channel = channel
+
+    def cell(self, index: int) -> None:
+        if self._channel is not None:
+            self._channel.cell(index)
+
+    def stage(self, name: str, seconds: float, provisional: CheckResult) -> None:
+        if name == "replay":
+            processes.start_early()
+        if self._channel is not None:
+            self._channel.stage(name, seconds, provisional)

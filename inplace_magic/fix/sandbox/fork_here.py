@@ -1,6 +1,6 @@
 """The sandbox's fork server forked from this process (the CLI's check, before the user's code runs)
 instead of started as a new interpreter: the check has imported torch already, so its sandbox pays
-no second interpreter's start-up and torch import (about 2 CPU-s), and the server is ready at once.
+no second interpreter's start-up and torch import (about 2 CPU-s).
 
 The fork server's rule is checked here before the fork (see :mod:`.fork_server`: one Python thread,
 no thread started since torch's import, so no OpenMP team), against the threads torch's import
@@ -11,11 +11,12 @@ The forked server is what ``python -m inplace_magic.fix.sandbox.fork_server`` wo
 in this working folder with this environment (its imports read this process's environment, by
 construction; :func:`.processes.worker_environment` gives the sessions the same one): its stdin,
 stdout and stderr are ``/dev/null``, it ignores SIGINT, it holds none of this process's other
-descriptors (``keep`` names the ones to close: the CLI's channel to its watcher, whose end must
-come when the check ends), and it imports what the worker imports lazily (``torch._dynamo``, the
-pipeline) itself, beside the user's run. It ends as the other does: once this process has ended
-(its end of the socket closes) and so have its workers. A worker it forks leaves by raising
-``SystemExit`` from :func:`fork_server_here`'s call, which the caller must let through (no
+descriptors (``close`` names them: the CLI's channel to its watcher, whose end must come when the
+check ends), and it imports what the worker imports lazily (``torch._dynamo``, the pipeline) once
+asked (:func:`.processes.start_early`, at the check's replay: beside it; a check without an
+in-place error never asks, and pays only the fork). It ends as the other does: once this process
+has ended (its end of the socket closes) and so have its workers. A worker it forks leaves by
+raising ``SystemExit`` from :func:`fork_server_here`'s call, which the caller must let through (no
 ``except`` above it catches it): the worker then ends with the interpreter's own shutdown, as a
 worker forked from the other server does.
 """
@@ -123,8 +124,9 @@ def _serve(control: socket.socket, close: Sequence[int]) -> int:
             os.dup2(devnull, fd)
         os.close(devnull)
         baseline = fork_server._threads()  # in this child: the forking thread (numpy's pool restarts later)
-        fork_server.prepare(())
-        code = fork_server.serve_requests(control, baseline)
+        # the worker's imports at the first message (the check's replay: processes.start_early), not
+        # now: a check whose code raises no in-place error never asks, and pays the fork alone
+        code = fork_server.serve_requests(control, baseline, prepared=False)
     except BaseException:
         if os.getpid() != server:
             raise  # a worker's: it ends as an interpreter does

@@ -2,6 +2,9 @@
 (:mod:`.worker`) for each :class:`~.verify.Session`, instead of a new interpreter paying the start-up
 and torch's import each time (:mod:`.processes` is the client side).
 
+The server is this module run as a new interpreter, or a fork of the CLI's check (:mod:`.fork_here`:
+it has imported torch already); both serve requests with :func:`serve_requests`.
+
 Usage (by :mod:`.processes` only): ``python -m inplace_magic.fix.sandbox.fork_server FD [MODULE ...]``,
 ``FD`` one end of a ``SOCK_SEQPACKET`` socket pair, ``MODULE`` more modules to import before serving
 (tests use it). Each message on ``FD`` is one request: a JSON object ``{"cwd", "env"}`` with three file
@@ -19,7 +22,9 @@ hang). The server runs no torch op and starts no thread; it counts its threads a
 fork, saying why, while there are more: the client then starts the worker as a new interpreter.
 
 What the child gets, as ``python -m inplace_magic.fix.sandbox.worker`` started by the client then would
-get: the client's working folder (and ``sys.path[0]``, as ``-m`` sets it), the environment (the
+get: the client's working folder (and ``sys.path[0]``, as ``-m`` sets it; PYTHONPATH's relative
+entries, which the server resolved in its own folder, resolved in that one, and a fork refused where
+a module the server imported came from one that resolves elsewhere), the environment (the
 session's, sent with the request; the client forks only where what the imports read is the server's), a
 random state of its own (torch seeds itself from entropy at import, numpy too: the child reseeds both,
 Python's ``random`` reseeds itself in a forked child), stdin, stdout and stderr on ``/dev/null``, the
@@ -153,11 +158,13 @@ def serve(control: socket.socket, preload: Sequence[str]) -> int:
     return serve_requests(control, prepare(preload))
 
 
-def serve_requests(control: socket.socket, baseline: int) -> int:
-    """Fork a worker per request (torch and the worker imported, ``baseline`` the threads then);
-    in a child, returns the worker's exit status, in the server 0 once it ends."""
+def serve_requests(control: socket.socket, baseline: int, prepared: bool = True) -> int:
+    """Fork a worker per request (torch imported, ``baseline`` the threads then); in a child, returns
+    the worker's exit status, in the server 0 once it ends. Unless ``prepared``, the worker's imports
+    (:func:`prepare`) wait for the first message: a request, or ``{"prepare": true}`` alone."""
     started_in = os.getcwd()  # where this interpreter resolved PYTHONPATH's relative entries
-    gc.freeze()  # see the module's docstring: the children's collections leave the shared pages alone
+    if prepared:
+        gc.freeze()  # see the module's docstring: the children's collections leave the shared pages alone
     children: dict[int, _Child] = {}  # by pidfd
     accepting = True
     while accepting or children:
@@ -181,7 +188,11 @@ def serve_requests(control: socket.socket, baseline: int) -> int:
             accepting = False
             continue
         request, fds = received
-        if len(fds) != 3:
+        if not prepared:
+            prepare(())
+            gc.freeze()
+            prepared = True
+        if len(fds) != 3:  # {"prepare": true}, or not a request
             for fd in fds:
                 os.close(fd)
             continue

@@ -2,7 +2,8 @@
 or, where that is not possible, as a new interpreter (``python -m inplace_magic.fix.sandbox.worker``).
 
 The fork server is started on first use (or forked from this process before: the CLI's check forks
-it before the user's code runs, :mod:`.fork_here`, and hands it over with :func:`adopt`) and serves
+it before the user's code runs, :mod:`.fork_here`, and hands it over with :func:`adopt`; either is
+readied early with :func:`start_early`: the CLI does at the replay) and serves
 every :class:`~.verify.Session` of this process after it: each pays a fork instead of an
 interpreter's start-up and torch's import. A session gets a new interpreter when the server
 cannot serve it, and :attr:`Worker.started` says why: not Linux (the server passes descriptors over a
@@ -265,6 +266,11 @@ class ForkServer:
             raise
         return ForkedWorker(pid, pidfd, status, jobs_write, answers_read)
 
+    def prepare(self) -> None:
+        """Have the server import what the worker imports lazily now, if it has not (a forked one)."""
+        with self._lock, contextlib.suppress(OSError):  # gone: the first session will say so
+            self._control.send(json.dumps({"prepare": True}).encode())
+
     def close(self) -> None:
         """Stop asking: the server ends once its workers have ended."""
         self._control.close()
@@ -324,6 +330,15 @@ def adopt(server: ForkServer) -> None:
         if _shared is not None and _shared.usable:
             _shared.close()
         _shared = server
+
+
+def start_early() -> None:
+    """Have this process's fork server ready for a first session now: started, its torch import
+    beside other work (the CLI's replay), or, forked from this process (:mod:`.fork_here`), importing
+    what the worker imports lazily."""
+    server = _server_for(worker_environment())
+    if not isinstance(server, str):
+        server.prepare()
 
 
 def start_worker(deadline: float, server: ForkServer | None = None) -> Worker:
