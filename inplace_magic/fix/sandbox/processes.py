@@ -85,8 +85,10 @@ _READ_AT_IMPORT = (
 
 # ...except the ones torch itself writes into the environment and reads again at each use, so the
 # child's own copy of the session's value is the one used: ``torch._dynamo``'s import sets
-# ``TORCHINDUCTOR_CACHE_DIR`` (the CLI's check imports it after forking its server).
-_READ_AT_USE = frozenset({"TORCHINDUCTOR_CACHE_DIR"})
+# ``TORCHINDUCTOR_CACHE_DIR`` (the CLI's check imports it after forking its server). Ours read at
+# each use too: ``INPLACE_MAGIC_INTERNAL_ERRORS`` (pipeline/internal.py; a test that sets it for one
+# check would otherwise replace the server twice).
+_READ_AT_USE = frozenset({"TORCHINDUCTOR_CACHE_DIR", "INPLACE_MAGIC_INTERNAL_ERRORS"})
 
 
 def read_at_import(env: dict[str, str]) -> dict[str, str]:
