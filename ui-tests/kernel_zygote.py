@@ -287,7 +287,9 @@ def _provisioner_class() -> type:
             cwd = str(kwargs.get("cwd") or os.getcwd())
             pid = await asyncio.to_thread(_ZYGOTE.fork, ["-m", *cmd[3:]], cwd, env)
             if isinstance(pid, str):
-                self.log.warning("kernel zygote: %s; starting the kernel the usual way", pid)
+                # an error, to be seen: the tests' server logs nothing below (its config), and a
+                # kernel started the usual way costs the run its whole start again
+                self.log.error("kernel zygote: %s; starting the kernel the usual way", pid)
                 return await super().launch_kernel(cmd, **kwargs)
             self.process = ForkedKernel(_ZYGOTE, pid)
             self.pid = self.pgid = pid  # the child leads its own session, as the launcher's would
