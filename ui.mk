@@ -43,7 +43,9 @@ ui-test: ui-jupyterlab ui-chromium ui-npm-install
 # run by kind, the server's kernels included (`time make ui-test` misses them: nothing reaps them
 # through make), into ui-tests/test-results/cpu.json, with each test's own share (tests/cpu.ts).
 ui-test-cpu: ui-jupyterlab
+	rm -f $(UI_DIR)/test-results/cpu-tests.jsonl $(UI_DIR)/test-results/kernel-pids.jsonl
 	UI_TESTS_CPU_LOG=$(abspath $(UI_DIR)/test-results/cpu-tests.jsonl) \
+	  UI_TESTS_KERNEL_PIDS=$(abspath $(UI_DIR)/test-results/kernel-pids.jsonl) \
 	  $(BIN)/python $(UI_DIR)/cpu_tree.py $(UI_DIR)/test-results/cpu.json -- \
 	  $(MAKE) --no-print-directory ui-test UI_TESTS_WORKERS=$(UI_TESTS_WORKERS)
 
