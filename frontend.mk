@@ -1,11 +1,11 @@
 # The front end, included by the Makefile: the diagnosis panel's bundle (src/panel -> inplace_magic/static)
 # and the prebuilt JupyterLab extension (src/lab -> inplace_magic/labextension).
 # npm only (never jlpm); the lockfile pins everything and `npm ci` installs exactly it. The extension's
-# build step is the `jupyter-builder` CLI (pinned in requirements-dev.txt), so the venv comes first.
+# build step is the `jupyter-builder` CLI (pinned in requirements-dev.txt), so the venv's requirements
+# (DEPS_STAMP, in the Makefile) come first; they install while `npm ci` runs.
 
 NPM ?= npm
 NODE_STAMP := node_modules/.package-lock.json
-BUILDER := $(BIN)/jupyter-builder
 WIDGET_BUNDLE := inplace_magic/static/widget.js
 LABEXTENSION := inplace_magic/labextension/package.json
 LAB_LINK := $(VENV)/share/jupyter/labextensions/inplace-magic
@@ -21,14 +21,11 @@ $(NODE_STAMP): package.json package-lock.json
 
 npm-install: $(NODE_STAMP)
 
-$(BUILDER): | $(BIN)/python
-	$(BIN)/pip install -q "$$(grep -E '^jupyter-builder' requirements-dev.txt)"
-
 # One build makes both: the widget bundle, then tsc, then the labextension, into which install.json is
 # copied: the wheel maps that one folder (an editable `pip install` after `lab-develop` writes its
 # shared data through the venv's link into the folder, so a second mapping of install.json would put
 # the file in the wheel twice, and the build would fail).
-$(LABEXTENSION) $(WIDGET_BUNDLE) &: $(NODE_STAMP) $(BUILDER) $(FRONTEND_SOURCES)
+$(LABEXTENSION) $(WIDGET_BUNDLE) &: $(NODE_STAMP) $(FRONTEND_SOURCES) | $(DEPS_STAMP)
 	$(NPM_RUN) build
 	@touch $(LABEXTENSION) $(WIDGET_BUNDLE)
 

@@ -9,7 +9,7 @@ UI_NODE_STAMP := $(UI_DIR)/node_modules/.package-lock.json
 # CI runs as root; elsewhere apt needs sudo
 UI_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: ui-test ui-test-cpu ui-lint ui-chromium ui-npm-install ui-jupyterlab
+.PHONY: ui-test ui-test-cpu ui-kernel-zygote-check ui-lint ui-chromium ui-npm-install ui-jupyterlab
 
 ui-chromium:
 	@test -x $(CHROMIUM) || { \
@@ -43,8 +43,15 @@ ui-test: ui-jupyterlab ui-chromium ui-npm-install
 # run by kind, the server's kernels included (`time make ui-test` misses them: nothing reaps them
 # through make), into ui-tests/test-results/cpu.json, with each test's own share (tests/cpu.ts).
 ui-test-cpu: ui-jupyterlab
+	rm -f $(UI_DIR)/test-results/cpu-tests.jsonl $(UI_DIR)/test-results/kernel-pids.jsonl
 	UI_TESTS_CPU_LOG=$(abspath $(UI_DIR)/test-results/cpu-tests.jsonl) \
+	  UI_TESTS_KERNEL_PIDS=$(abspath $(UI_DIR)/test-results/kernel-pids.jsonl) \
 	  $(BIN)/python $(UI_DIR)/cpu_tree.py $(UI_DIR)/test-results/cpu.json -- \
 	  $(MAKE) --no-print-directory ui-test UI_TESTS_WORKERS=$(UI_TESTS_WORKERS)
 
-UI_TESTS += ui-lint ui-test
+# What the tests' kernel zygote promises (interrupt, restart, shutdown, its own end), checked on a
+# server of its own through the REST API (ui-tests/check_kernel_zygote.py, about 30 s beside the rest)
+ui-kernel-zygote-check: ui-jupyterlab
+	$(TEST_ENV) $(BIN)/python $(UI_DIR)/check_kernel_zygote.py
+
+UI_TESTS += ui-lint ui-test ui-kernel-zygote-check

@@ -120,11 +120,26 @@ def test_nproc_is_refused_inside_a_launch_and_below_one(run_cli, monkeypatch, tm
 # -- the cases, two ranks each
 
 
-@pytest.mark.parametrize("case", _cases(CASES), ids=lambda p: p.stem)
-def test_case_is_diagnosed_on_every_rank(case: Path) -> None:
+GAN = CASES / "ddp_gan_opt_d_step_before_g_backward.py"
+Written = tuple[Path, str, int, dict[str, Any], str]  # the checked copy, its original, code, JSON, stderr
+
+
+@pytest.fixture(scope="module")
+def gan_written(tmp_path_factory: pytest.TempPathFactory) -> Written:
+    """The GAN case checked with fixes and ``--write``, on a copy beside an older backup: one launch
+    that both its diagnosis test and the fix test read. A check with fixes diagnoses every rank as
+    one with ``--no-fix`` does (the fixes come after the ranks' reports are in); ``--no-fix`` itself
+    is the other cases' launch."""
+    case = tmp_path_factory.mktemp("gan") / "gan.py"
+    original = GAN.read_text()
+    case.write_text(original)
+    (case.parent / "gan.py.bak").write_text("an older backup")  # never overwritten
+    code, out, err, _ = check(case, "--json", "--write")
+    return case, original, code, json.loads(out), err
+
+
+def _assert_diagnosed_on_every_rank(case: Path, code: int, got: dict[str, Any], err: str) -> None:
     expected = json.loads(case.with_suffix(".json").read_text())
-    code, out, err, _ = check(case, "--json", "--no-fix")
-    got = json.loads(out)  # one JSON object for the whole launch
     assert (code, got["status"]) == (1, "inplace_error"), err[-3000:]
     assert got["world_size"] == 2 and got["failed_ranks"] == expected["failed_ranks"]
     assert got["kind"] == expected["category"]
@@ -149,6 +164,17 @@ def test_case_is_diagnosed_on_every_rank(case: Path) -> None:
         assert "role" not in got["inplace"]  # the user's op, named as in a single process
 
 
+@pytest.mark.parametrize("case", [c for c in _cases(CASES) if c != GAN], ids=lambda p: p.stem)
+def test_case_is_diagnosed_on_every_rank(case: Path) -> None:
+    code, out, err, _ = check(case, "--json", "--no-fix")
+    _assert_diagnosed_on_every_rank(case, code, json.loads(out), err)  # one JSON object for the launch
+
+
+def test_the_gan_case_is_diagnosed_on_every_rank(gan_written: Written) -> None:
+    _, _, code, got, err = gan_written
+    _assert_diagnosed_on_every_rank(GAN, code, got, err)
+
+
 @pytest.mark.parametrize("case", _cases(CASES / "negatives"), ids=lambda p: p.stem)
 def test_healthy_ddp_script_is_ok_on_every_rank(case: Path) -> None:
     code, out, err, _ = check(case, "--json", "--no-fix")
@@ -159,8 +185,7 @@ def test_healthy_ddp_script_is_ok_on_every_rank(case: Path) -> None:
 
 
 def test_under_torchrun_one_report_comes_out() -> None:
-    case = CASES / "ddp_gan_opt_d_step_before_g_backward.py"
-    command = [str(TORCHRUN), "--nproc-per-node", "2", "-m", "inplace_magic", "check", str(case), "--no-fix"]
+    command = [str(TORCHRUN), "--nproc-per-node", "2", "-m", "inplace_magic", "check", str(GAN), "--no-fix"]
     code, out, err, _ = _run(command)
     assert code == 1, err[-3000:]  # torchrun's own code for a failed worker
     assert out.count("In-place autograd error: Saved tensor overwritten") == 1  # one report
@@ -405,13 +430,9 @@ def test_a_signal_to_the_command_reaches_every_rank_and_one_report_comes_out(tmp
 # -- fixes, verified under the same launch
 
 
-def test_fix_is_verified_by_rerunning_every_rank_and_written(tmp_path: Path) -> None:
-    case = tmp_path / "gan.py"
-    original = (CASES / "ddp_gan_opt_d_step_before_g_backward.py").read_text()
-    case.write_text(original)
-    (tmp_path / "gan.py.bak").write_text("an older backup")  # never overwritten
-    code, out, err, _ = check(case, "--json", "--write")
-    got = json.loads(out)
+def test_fix_is_verified_by_rerunning_every_rank_and_written(gan_written: Written) -> None:
+    case, original, code, got, err = gan_written
+    tmp_path = case.parent
     assert code == 1, err[-3000:]
     best = got["fixes"][0]
     assert best["verified"] and best["kind"] == "reorder_step"

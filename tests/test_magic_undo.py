@@ -153,3 +153,45 @@ def test_a_foreach_optimizer_step_under_the_undo_log_alone_still_breaks_backward
             out.sum().backward()
     log.restore()
     assert weight._version == versions
+
+
+def _lean_recorder(log: WriteLog) -> Any:
+    from inplace_magic.record.recorder import Recorder
+
+    # the kernel's recorder of a stale saved tensor: backward's ops unrecorded, the undo log its observer
+    return Recorder(calls=False, backward_ops=False, undo=log)
+
+
+def test_under_the_recorder_memory_the_forward_allocated_is_not_copied_but_older_memory_is() -> None:
+    weight = torch.ones(4, requires_grad=True)
+    older = torch.arange(4.0)
+    log = WriteLog()
+    with _lean_recorder(log):
+        h = (weight * 2).relu()
+        h.relu_()  # written in place, but allocated by the replay: nothing to copy
+        older.mul_(3)
+    assert log.copied_bytes == older.untyped_storage().nbytes()
+    log.restore()
+    assert older.tolist() == [0.0, 1.0, 2.0, 3.0] and older._version == 0
+
+
+def test_under_the_recorder_writes_made_during_backward_into_older_memory_are_undone() -> None:
+    # backward's own ops are not recorded, but a gradient accumulated into an existing .grad and a
+    # hook writing an older tensor are still seen by the undo log
+    weight = torch.nn.Parameter(torch.ones(3))
+    (weight * 2).sum().backward()
+    grad = weight.grad
+    assert grad is not None
+    grad_before, calls = grad.clone(), torch.zeros(1)
+
+    def count(g: torch.Tensor) -> None:
+        calls.add_(1)
+
+    log = WriteLog()
+    with _lean_recorder(log):
+        x = weight * 3
+        x.register_hook(count)
+        x.sum().backward()
+    assert weight.grad is grad and not torch.equal(grad, grad_before) and calls.item() == 1
+    log.restore()
+    assert torch.equal(grad, grad_before) and calls.item() == 0

@@ -31,7 +31,8 @@ _TOP = 20
 def kind(cmdline: str) -> str:
     """What a process is, from its command line."""
     program = os.path.basename(cmdline.split(" ")[0])
-    if "ipykernel" in cmdline:
+    # the zygote the kernels are forked from (kernel_zygote.py), and the forks: its command line
+    if "ipykernel" in cmdline or "kernel_zygote" in cmdline:
         return "kernel"
     # Debian's /usr/bin/chromium is a shell script that execs the browser in the same process: seen
     # before the exec, the browser's command line is still `/bin/sh /usr/bin/chromium ...`

@@ -7,6 +7,7 @@ build of this project's extension, to check that the tests fail when the feature
 """
 
 import os
+import sys
 
 from jupyterlab.galata import configure_jupyter_server
 
@@ -28,3 +29,11 @@ c.JupyterNotebookApp.expose_app_in_browser = True
 # which runs a build check (about half a CPU-second of node on the server, beside the tests' kernels).
 # The tests use the build as it is; the extension's own build is checked by `make setup`.
 c.ServerApp.tornado_settings = {"page_config_data": {"buildCheck": False}}
+# Each kernel is a fork of a process that imported torch, torch._dynamo and ipykernel once
+# (kernel_zygote.py: what the fork gives the kernel, and when it falls back to a new interpreter).
+# Started now, so that its imports overlap the server's start and the browser's.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kernel_zygote  # noqa: E402
+
+kernel_zygote.start()
+c.AsyncMappingKernelManager.kernel_manager_class = "kernel_zygote.ZygoteKernelManager"

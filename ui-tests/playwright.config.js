@@ -51,7 +51,11 @@ module.exports = {
         '--no-first-run',
         '--disable-background-networking',
         '--disable-component-update',
-        '--disable-sync'
+        '--disable-sync',
+        // Debian's wrapper (/usr/bin/chromium, /etc/chromium.d/default-flags) turns GPU
+        // rasterization on; with no GPU, the GPU process then rasterizes every frame in software
+        // GL, where the renderer's own raster threads draw the same pixels more cheaply
+        '--disable-gpu-rasterization'
       ]
     }
   },

@@ -90,7 +90,7 @@ class ModuleNamer:
             roots: list[tuple[str | None, torch.nn.Module]] = [(n, m) for n, m in self.models]
             roots += [(self._name_of_root.get(id(m)), m) for m in self.trace.roots]
             for name, root in roots:
-                for pname, tensor in [*root.named_parameters(), *root.named_buffers()]:
+                for pname, tensor in _parameters_and_buffers(root):
                     label = f"{name}.{pname}" if (self.prefix and name) else pname
                     found.setdefault(storage_key(tensor), label)
             for optimizer in self.trace.optimizers:
@@ -99,3 +99,23 @@ class ModuleNamer:
                         found.setdefault(storage_key(p), f"{type(optimizer).__name__} param_groups[{g}][{i}]")
             self._parameters = found
         return self._parameters.get(storage)
+
+
+_NAMED = (torch.nn.Module.named_parameters, torch.nn.Module.named_buffers)
+
+
+def _parameters_and_buffers(root: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """``[*root.named_parameters(), *root.named_buffers()]``, read from each module's own dicts in one
+    walk of the modules: torch's generators walk them twice, with a memo, and at every diagnosis that
+    was half of the analysis on a small model (a tensor is named by its first name either way)."""
+    kind = type(root)
+    if (kind.named_parameters, kind.named_buffers) != _NAMED:  # a model that names its own
+        return [*root.named_parameters(), *root.named_buffers()]
+    modules = list(root.named_modules())
+    found: list[tuple[str, torch.Tensor]] = []
+    for members in ("_parameters", "_buffers"):
+        for path, module in modules:
+            for key, tensor in getattr(module, members).items():
+                if tensor is not None:
+                    found.append((f"{path}.{key}" if path else key, tensor))
+    return found

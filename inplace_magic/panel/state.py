@@ -111,6 +111,12 @@ def build_state(diag: DiagnosisJSON, sources: Sources | None = None) -> PanelSta
 
 def _fill_cell_ids(value: object, cells: Cells) -> None:
     """Give every cell reference the cell's id where any location of the diagnosis had it."""
+    if not any(cells.values()):
+        return  # no cell has an id (a terminal's shell, a script): there is nothing to give
+    _fill(value, cells)
+
+
+def _fill(value: object, cells: Cells) -> None:
     if isinstance(value, dict):
         cell = value.get("cell")
         named = ("label" in value and "line" in value) or "text" in value  # a location or a reference
@@ -119,10 +125,10 @@ def _fill_cell_ids(value: object, cells: Cells) -> None:
             if cell_id:
                 value["cell_id"] = cell_id
         for item in value.values():
-            _fill_cell_ids(item, cells)
+            _fill(item, cells)
     elif isinstance(value, list):
         for item in value:
-            _fill_cell_ids(item, cells)
+            _fill(item, cells)
 
 
 def cell_ids(diag: Any) -> dict[str, str]:

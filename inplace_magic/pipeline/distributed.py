@@ -37,6 +37,7 @@ from ..replay.process_group import (
     Missing,
     RankChannel,
     World,
+    freeze_what_is_loaded,
     rank_timeout,
     release_groups,
     replay_groups,
@@ -165,6 +166,7 @@ def check_distributed(
     rank timeout unless ``INPLACE_MAGIC_RANK_TIMEOUT`` is set; ``watcher`` hears each stage with
     the time it may take (the rank's part under a supervising process, :mod:`inplace_magic.cli`).
     """
+    freeze_what_is_loaded()  # every collection of the run's groups below then walks the user's objects only
     channel = RankChannel.connect(world)
     dialect = dialect_of(cells, script_path)
     random_state = RandomState.capture()  # what check_cells captures too: nothing runs in between

@@ -111,6 +111,9 @@ class ReplayStopped(RuntimeError):
     """Raised inside backward when the replay found the stale saved tensor; the diagnosis is in the trace."""
 
 
+StorageVersions = tuple[tuple[int, int], ...]  # an op's tensors as (storage_key, version)
+
+
 class OpObserver(Protocol):
     """Something else that must see every op the replay dispatches (the kernel's undo log): called
     from the recorder's own dispatch mode, so that one Python dispatch per op serves both. ``watched``
@@ -122,6 +125,10 @@ class OpObserver(Protocol):
     def before(self, info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None: ...
 
     def after(self, info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None: ...
+
+    # instead of ``after`` for a recorded forward op that is neither a view nor in place: the
+    # (storage, version) keys of its outputs and inputs, which the trace computes anyway
+    def allocated(self, outputs: StorageVersions, inputs: StorageVersions) -> None: ...
 
 
 class SaveObserver(Protocol):
@@ -570,7 +577,13 @@ class Recorder:
         # node backward runs, and wrappers on a deep graph crash its teardown (stack overflow)
         backward = torch._C._current_graph_task_id() != -1
         if backward and not self._backward_ops and not info.written:
-            return _run(undo, func, info, args, kwargs)  # autograd's own work (the undo log still sees it)
+            # autograd's own work: nothing recorded, and nothing for the undo log but the writes
+            # (batch norm's unannotated ones): the memory backward allocates is not noted as new, so
+            # a later write into it is copied like older memory (restoring dead memory harms
+            # nothing), and backward's ops, most of a tiny model's, pay no Python beyond this test
+            if info.unannotated_written and undo is not None:
+                return _run(undo, func, info, args, kwargs)
+            return func(*args, **kwargs)
         seq = next(self._seq)
         writes: list[Write] = []
         written_lists: list[list[torch.Tensor]] = []
@@ -636,7 +649,12 @@ class Recorder:
         if writes and self._target is not None and self._stop_calls is None and not backward:
             self._note_target_write(writes)
 
-        out = _run(undo, func, info, args, kwargs)
+        if backward:
+            out = _run(undo, func, info, args, kwargs)
+        else:  # the undo log is told what this op allocated below, from the keys recorded anyway
+            if undo is not None:
+                undo.before(info, args, kwargs)
+            out = func(*args, **kwargs)
 
         if written_lists and info.foreach:
             for tensors in written_lists:
@@ -662,6 +680,8 @@ class Recorder:
             if outputs:
                 record.output_shape = shape_of(outputs[0])
                 record.output_dtype = outputs[0].dtype
+            if undo is not None and not (info.is_view or info.written):
+                undo.allocated(record.outputs, record.inputs)
         return out
 
     # -- forward-time errors and detach_

@@ -190,6 +190,19 @@ class RankChannel:
             time.sleep(_POLL_S)
 
 
+def freeze_what_is_loaded() -> None:
+    """Leave every object alive now (torch's modules, this package's) out of the rank's later garbage
+    collections: :func:`release_groups` collects after the run and after the replay, and each full
+    collection walks every tracked object. Measured on torch 2.13 with DDP's own import of
+    ``torch._dynamo`` loaded: 0.12 CPU-s a collection, 0.03 once torch and this package are frozen
+    (the sandbox's fork server freezes its imports for the same reason). Called before the user's
+    code runs, after a collection, so no garbage is frozen with them: what the user's code makes
+    (the models and the DDP reducer that hold a process group) is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def release_groups() -> None:
     """Destroy this rank's process groups, so that peers blocked in a collective with it fail at once.
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..record.family import classify
 from .cells import Cell
-from .process_group import release_groups
+from .process_group import freeze_what_is_loaded, release_groups
 from .run import SourceMap, as_script, compile_cells, fresh_namespace, run_program
 from .time_limit import TimeLimitExceeded, time_limit
 
@@ -43,6 +43,7 @@ def main(argv: list[str]) -> int:
         cells, SourceMap(), dialect=job.get("dialect", "python"), skip_shell=bool(job.get("skip_shell"))
     )
     limit = job.get("time_limit_s")
+    freeze_what_is_loaded()  # the collection after the run (release_groups) walks the user's objects only
     error: dict[str, Any] | None = None
     code = 0
     try:

@@ -116,6 +116,13 @@ class WriteLog(TorchDispatchMode):
         if not (info.is_view or info.written):
             self._note_allocations(info, args, kwargs, out)
 
+    def allocated(self, outputs: tuple[tuple[int, int], ...], inputs: tuple[tuple[int, int], ...]) -> None:
+        """What ``after`` finds, from the recorder's keys: the outputs whose memory is no input's."""
+        born, copies = self._born, self._copies
+        for key, _ in outputs:
+            if key > 0 and key not in born and key not in copies and all(key != k for k, _ in inputs):
+                born.add(key)
+
     def _before_write(self, t: torch.Tensor) -> None:
         key = storage_key(t)
         if key <= 0 or key in self._born:

@@ -58,8 +58,21 @@ function below(root: number, all: Map<number, IStat>): number {
   return ticks / TICKS_PER_S;
 }
 
-/** The kernel process whose connection file names `id`, if it runs on this machine. */
+/**
+ * The kernel process whose connection file names `id`, if it runs on this machine: a kernel the
+ * server's zygote forked (kernel_zygote.py) has the zygote's command line, and is found in the
+ * file where the zygote's provisioner writes each kernel's pid (`UI_TESTS_KERNEL_PIDS`).
+ */
 function kernelPid(id: string): number | undefined {
+  const forked = process.env.UI_TESTS_KERNEL_PIDS;
+  if (forked && fs.existsSync(forked)) {
+    // the last line for the id: a restarted kernel is a new fork under the same id
+    const lines = fs.readFileSync(forked, 'utf8').split('\n').filter(Boolean);
+    const pids = lines.map(line => JSON.parse(line)).filter(line => line.kernel_id === id);
+    if (pids.length) {
+      return pids[pids.length - 1].pid as number;
+    }
+  }
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) {
       continue;

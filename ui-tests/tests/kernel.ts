@@ -2,9 +2,10 @@
  * One kernel per Playwright worker, for the tests whose subject is what a diagnosis shows, not a
  * kernel's life. A kernel's start is most of a test's CPU on the 2-core machine (torch's import, then
  * `torch._dynamo`'s at `%load_ext`, then the background warm-up: about 9 of its 12 CPU-seconds; the
- * diagnosis itself is about 2), so each test opens its own notebook in its own server folder, as
- * before, but the notebook's session is made on the worker's kernel, which is first reset to what a
- * fresh kernel of that folder would be:
+ * diagnosis itself is about 2; a fork of the server's zygote, kernel_zygote.py, starts in about 3),
+ * so each test opens its own notebook in its own server folder, as before, but the notebook's
+ * session is made on the worker's kernel, which is first reset to what a fresh kernel of that folder
+ * would be:
  *
  * - `%unload_ext inplace_magic` (its hooks, magics, `%gradcheck on` and the sidebar's comm target go:
  *   the notebook's own `%load_ext` sets them up again);

@@ -17,11 +17,14 @@
  * - what the browser keeps per origin: cookies and every storage (local, session, IndexedDB, cache
  *   storage, service workers) are cleared at each test's end;
  * - the window's size: each test sets its own (`viewport`, from the config or the test's `use`).
- * What is shared is what a page load cannot change: the browser's compiled code and the renderer
- * process. (Galata's routes turn the HTTP cache off, so every load still fetches every file.)
+ * What is shared is what a page load cannot change: the browser's compiled code, the renderer
+ * process, and the HTTP cache of the server's static files, which the server marks immutable (the
+ * API's answers are asked for with `no-store`; Galata's mocks answer theirs: tests/routes.ts).
  */
 import { galata, test as base } from '@jupyterlab/galata';
 import type { Dialog, Page } from '@playwright/test';
+
+import { NarrowRoutes, withNarrowRoutes } from './routes';
 
 /** Leave the test's page: unroute, go to about:blank, and clear what the origin kept. */
 async function leave(tab: Page, origin: string): Promise<void> {
@@ -84,6 +87,9 @@ export const test = base.extend<{}, { workerTab: Page }>({
     if (viewport) {
       await workerTab.setViewportSize(viewport);
     }
+    // Galata's mocks on the API paths only, so that the browser's cache keeps the static files
+    // (tests/routes.ts)
+    const routes = new NarrowRoutes(workerTab);
     try {
       await use(
         await galata.initTestPage(
@@ -94,7 +100,7 @@ export const test = base.extend<{}, { workerTab: Page }>({
           mockSettings,
           mockState,
           mockUser,
-          workerTab,
+          withNarrowRoutes(workerTab, routes),
           sessions,
           terminals,
           tmpPath,
@@ -104,6 +110,7 @@ export const test = base.extend<{}, { workerTab: Page }>({
         )
       );
     } finally {
+      await routes.dispose();
       await leave(workerTab, new URL(baseURL!).origin);
     }
   }
