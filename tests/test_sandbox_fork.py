@@ -232,11 +232,14 @@ def test_the_command_forks_its_fork_server_from_its_check_before_the_code_runs(t
     script = tmp_path / "case.py"
     script.write_text(
         "# %%\nimport json, os, time, torch\n"
+        # a child of the check's process would make the user's os.wait() wait as long as the check runs
+        "try:\n    os.waitpid(-1, os.WNOHANG)\n    children = True\nexcept ChildProcessError:\n    children = False\n"
         "ppid = os.getppid()\n"
         "stat = open(f'/proc/{ppid}/stat').read().rsplit(')', 1)[1].split()\n"
         f"with open({str(log)!r}, 'a') as f:\n"
         "    now = time.clock_gettime(time.CLOCK_BOOTTIME)\n"
         "    f.write(json.dumps({'pid': os.getpid(), 'ppid': ppid, 'now': now, 'grandparent': int(stat[1]),\n"
+        "        'children': children,\n"
         "        'parent_started': int(stat[19]) / os.sysconf('SC_CLK_TCK'),\n"
         "        'cmdline': open('/proc/self/cmdline').read(),\n"
         "        'parent_cmdline': open(f'/proc/{ppid}/cmdline').read()}) + '\\n')\n"
@@ -257,8 +260,10 @@ def test_the_command_forks_its_fork_server_from_its_check_before_the_code_runs(t
     sandbox = [r for r in runs if r["pid"] != first["pid"]]
     assert sandbox and {r["ppid"] for r in sandbox} == {sandbox[0]["ppid"]}
     server = sandbox[0]
-    # the server is a child of the check's process, forked from it (its command line, not a new
-    # interpreter's ``-m ...fork_server``), before the user's code ran
-    assert server["grandparent"] == first["pid"] and server["ppid"] != first["pid"]
+    # the server was forked from the check's process (its command line, not a new interpreter's
+    # ``-m ...fork_server``) before the user's code ran, and is no child of it: the user's code, there
+    # and in the sandbox, finds no child to wait for
+    assert server["ppid"] != first["pid"] and server["grandparent"] != first["pid"]
+    assert not any(run["children"] for run in runs)
     assert server["parent_cmdline"] == first["cmdline"] and "fork_server" not in server["parent_cmdline"]
     assert server["parent_started"] <= first["now"]

@@ -36,9 +36,12 @@ from . import fork_server, processes
 
 
 class ForkedServerProcess:
-    """The fork server as a child of this process: ``subprocess.Popen``'s ``pid``, ``poll``, ``wait``
-    and ``kill`` for a pid this process forked (killed through a pidfd, which a reused pid cannot
-    fool; one reaped by the user's code, ``os.wait()`` in a cell, reads as ended)."""
+    """The fork server forked from this process, as ``subprocess.Popen``'s ``pid``, ``poll``, ``wait``
+    and ``kill``. It is not this process's child (:func:`fork_server_here` forks it through a child
+    that leaves at once): the user's code runs in this process, and an ``os.wait()`` there must find
+    no child of ours, or it would wait on the server for as long as the check runs. So its end is read
+    from a pidfd (which a reused pid cannot fool), not reaped here, and its exit status is not ours to
+    know: ``returncode`` is -1 once it has ended."""
 
     def __init__(self, pid: int) -> None:
         self._pid = pid
@@ -50,28 +53,19 @@ class ForkedServerProcess:
         return self._pid
 
     def poll(self) -> int | None:
-        return self._reap(os.WNOHANG)
+        return self._ended(0)
 
     def wait(self, timeout: float | None = None) -> int:
-        ready = (
-            self.returncode is not None or timeout is None or select.select([self._pidfd], [], [], timeout)[0]
-        )
-        if not ready:
+        code = self._ended(timeout)
+        if code is None:
             raise subprocess.TimeoutExpired(["fork server", str(self._pid)], timeout or 0)
-        code = self._reap(0)
-        assert code is not None  # a blocking waitpid returns only once the child has ended
         return code
 
-    def _reap(self, options: int) -> int | None:
-        if self.returncode is None:
-            try:
-                pid, status = os.waitpid(self._pid, options)
-            except ChildProcessError:  # reaped by someone else: ended, how is not known
-                pid, status = self._pid, -1
-            if pid != 0:
-                self.returncode = os.waitstatus_to_exitcode(status) if status != -1 else -1
-                os.close(self._pidfd)
-                self._pidfd = -1
+    def _ended(self, timeout: float | None) -> int | None:
+        if self.returncode is None and select.select([self._pidfd], [], [], timeout)[0]:
+            self.returncode = -1  # ended; how, only its parent (init) is told
+            os.close(self._pidfd)
+            self._pidfd = -1
         return self.returncode
 
     def kill(self) -> None:
@@ -103,12 +97,30 @@ def fork_server_here(torch_threads: int | None, close: Sequence[int] = ()) -> st
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
+    # through a child that forks the server and leaves at once: the server is then no child of this
+    # process (ForkedServerProcess says why), and that child is reaped here before the user's code runs
+    read_pid, write_pid = os.pipe()
+    middle = os.fork()
+    if middle == 0:
         ours.close()
-        sys.exit(_serve(theirs, close))
+        os.close(read_pid)
+        server = os.fork()
+        if server == 0:
+            os.close(write_pid)
+            sys.exit(_serve(theirs, close))
+        os.write(write_pid, str(server).encode())
+        os._exit(0)
     theirs.close()
-    processes.adopt(processes.ForkServer.adopt(env, ours, ForkedServerProcess(pid)))
+    os.close(write_pid)
+    os.waitpid(middle, 0)
+    with os.fdopen(read_pid, "rb") as told:
+        pid = told.read().decode()
+    try:
+        process = ForkedServerProcess(int(pid))
+    except (ValueError, ProcessLookupError):  # the fork failed, or the server ended at once
+        ours.close()
+        return "the fork server forked from this process did not start"
+    processes.adopt(processes.ForkServer.adopt(env, ours, process))
     return None
 
 
