@@ -232,7 +232,7 @@ def test_the_command_forks_its_fork_server_from_its_check_before_the_code_runs(t
     script = tmp_path / "case.py"
     script.write_text(
         "# %%\nimport json, os, time, torch\n"
-        # a child of the check's process would make the user's os.wait() wait as long as the check runs
+        # a child of the check's process would make a user's os.wait() wait while the check runs
         "try:\n    os.waitpid(-1, os.WNOHANG)\n    children = True\nexcept ChildProcessError:\n    children = False\n"
         "ppid = os.getppid()\n"
         "stat = open(f'/proc/{ppid}/stat').read().rsplit(')', 1)[1].split()\n"
