@@ -233,7 +233,8 @@ def test_the_command_forks_its_fork_server_from_its_check_before_the_code_runs(t
     script.write_text(
         "# %%\nimport json, os, time, torch\n"
         # a child of the check's process would make a user's os.wait() wait while the check runs
-        "try:\n    os.waitpid(-1, os.WNOHANG)\n    children = True\nexcept ChildProcessError:\n    children = False\n"
+        "try:\n    os.waitpid(-1, os.WNOHANG)\n    children = True\n"
+        "except ChildProcessError:\n    children = False\n"
         "ppid = os.getppid()\n"
         "stat = open(f'/proc/{ppid}/stat').read().rsplit(')', 1)[1].split()\n"
         f"with open({str(log)!r}, 'a') as f:\n"
