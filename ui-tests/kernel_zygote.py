@@ -60,10 +60,13 @@ from typing import IO, Any
 # it watches) at its import, which must be the kernel's
 PRELOAD = ("torch", "torch._dynamo")
 # what an import may read from the environment at the zygote's start; a kernel whose environment
-# differs here from the zygote's is started the usual way
+# differs here from the zygote's is started the usual way. The same list as the sandbox's fork server
+# (inplace_magic/fix/sandbox/processes.py, _READ_AT_IMPORT: libgomp reads GOMP_SPINCOUNT at load,
+# glibc MALLOC_*, numpy NUMPY_*), written out here because the zygote must not import the package
+# whose loading in each kernel the tests check.
 _IMPORT_ENV_PREFIXES = (
-    *("OMP_", "KMP_", "MKL_", "OPENBLAS_", "GOTO"),
-    *("TORCH", "PYTORCH", "CUDA", "PYTHON", "LD_"),
+    *("OMP_", "KMP_", "GOMP_", "MKL", "OPENBLAS", "GOTO", "NUMPY", "MALLOC"),
+    *("TORCH", "PYTORCH", "CUDA", "NVIDIA", "NCCL", "PYTHON", "LD_"),
 )
 
 # -- the zygote process
