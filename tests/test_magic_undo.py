@@ -155,11 +155,11 @@ def test_a_foreach_optimizer_step_under_the_undo_log_alone_still_breaks_backward
     assert weight._version == versions
 
 
-def _lean_recorder(log: WriteLog) -> Any:
+def _lean_recorder(log: WriteLog, lift: bool = True) -> Any:
     from inplace_magic.record.recorder import Recorder
 
     # the kernel's recorder of a stale saved tensor: backward's ops unrecorded, the undo log its observer
-    return Recorder(calls=False, backward_ops=False, undo=log)
+    return Recorder(calls=False, backward_ops=False, undo=log, lift=lift)
 
 
 def test_under_the_recorder_memory_the_forward_allocated_is_not_copied_but_older_memory_is() -> None:
@@ -177,7 +177,8 @@ def test_under_the_recorder_memory_the_forward_allocated_is_not_copied_but_older
 
 def test_under_the_recorder_writes_made_during_backward_into_older_memory_are_undone() -> None:
     # backward's own ops are not recorded, but a gradient accumulated into an existing .grad and a
-    # hook writing an older tensor are still seen by the undo log
+    # hook writing an older tensor are still seen by the undo log (the dispatch mode kept on: with
+    # it off, tests/test_lifted_backward.py)
     weight = torch.nn.Parameter(torch.ones(3))
     (weight * 2).sum().backward()
     grad = weight.grad
@@ -188,7 +189,7 @@ def test_under_the_recorder_writes_made_during_backward_into_older_memory_are_un
         calls.add_(1)
 
     log = WriteLog()
-    with _lean_recorder(log):
+    with _lean_recorder(log, lift=False):
         x = weight * 3
         x.register_hook(count)
         x.sum().backward()

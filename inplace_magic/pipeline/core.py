@@ -141,14 +141,18 @@ def lean_applies(original: BaseException) -> bool:
 
 
 def recorder_for(
-    original: BaseException, undo: OpObserver | None = None, stop: StaleFinding | None = None
+    original: BaseException,
+    undo: OpObserver | None = None,
+    stop: StaleFinding | None = None,
+    lift: bool = True,
 ) -> Recorder:
     """A recorder of what the diagnosis of ``original`` reads (see :func:`lean_applies`); ``stop``
-    is what a first pass found: the recording then ends once the diagnosis has what it reads."""
+    is what a first pass found: the recording then ends once the diagnosis has what it reads.
+    ``lift=False`` keeps the dispatch mode on during backward for the undo log."""
     lean = lean_applies(original)
     if not lean:
         return Recorder(undo=undo)
-    return Recorder(calls=False, backward_ops=False, undo=undo, stop=stop, settled=skip_settled)
+    return Recorder(calls=False, backward_ops=False, undo=undo, stop=stop, settled=skip_settled, lift=lift)
 
 
 # A first pass pays for itself where Python's cost per op dominates (small models, a GPU): there the
@@ -215,6 +219,12 @@ def replay(
     recorder = recorder_for(original, undo, finding)
     with eager_replay(), recorder:
         replay_error = rerun()
+    if recorder.backward_ran_python:
+        # backward ran Python the undo log could not have seen (a hook on a node, a tensor
+        # subclass): that run stopped before it, and this one keeps the dispatch mode on throughout
+        recorder = recorder_for(original, undo, finding, lift=False)
+        with eager_replay(), recorder:
+            replay_error = rerun()
     recorded = again = time.perf_counter()
     if not recorder.saw_enough():
         recorder = Recorder(undo=undo)

@@ -396,10 +396,11 @@ class _Replayer:
                     lambda: self.shell.user_ns,
                     self.location,
                     undo=rerun.undo,
-                    # the undo log needs every op dispatched, so a first pass of saved-tensor hooks
-                    # alone saves little here (5-10% of what %%gradcheck adds on the tiny models,
-                    # measured), and it would run the user's cell once more at every diagnosis,
-                    # with whatever it does that no undo log reaches (a file written, a print)
+                    # the undo log needs every forward op dispatched, so a first pass of saved-tensor
+                    # hooks alone saves little here (5-10% of what %%gradcheck adds on the tiny
+                    # models, measured again with backward run without the mode), and it would run
+                    # the user's cell once more at every diagnosis, with whatever it does that no
+                    # undo log reaches (a file written, a print)
                     first_pass=False,
                 ),
                 line,

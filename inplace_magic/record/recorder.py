@@ -35,8 +35,9 @@ a stale saved tensor's diagnosis never reads (see ``README`` "Benchmarks"):
   dispatcher (leaf and view writes) and for ``detach_()``, which a patched method records instead;
   an op's line is then the frame that called torch directly, exactly the one the function mode saw.
 * ``backward_ops=False``: autograd's own backward ops are not recorded (one mark per backward call
-  delimits the forward passes). Without an undo log the dispatch mode is off during backward
-  altogether; with one it stays on for the undo log, and records only the ops that write.
+  delimits the forward passes). The dispatch mode is then off during backward altogether, also
+  under the kernel's undo log where :mod:`.lifted_backward` shows the log needs none of backward's
+  ops; where it stays on, it records only the ops that write.
   :meth:`Recorder.saw_enough` says when the stale tensor's story may lie in what was left out.
 """
 
@@ -54,7 +55,7 @@ from typing import Any, Protocol
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode, _pop_mode, _push_mode
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.hooks import RemovableHandle
 
 from .family import member_of
@@ -69,6 +70,7 @@ from .frames import (
     is_user_file,
     user_frames,
 )
+from .lifted_backward import LiftedBackward, backward_calls
 from .patched import detach_calls_seen, hooks_lifted_where_torch_disables_them
 from .records import (
     DetachEvent,
@@ -130,6 +132,9 @@ class OpObserver(Protocol):
     # (storage, version) keys of its outputs and inputs, which the trace computes anyway
     def allocated(self, outputs: StorageVersions, inputs: StorageVersions) -> None: ...
 
+    # ``t`` may be written by an op the observer will not see (backward without the dispatch mode)
+    def will_write(self, t: torch.Tensor) -> None: ...
+
 
 class SaveObserver(Protocol):
     """Something else that must see every tensor the recorder records as saved (the audit keeps
@@ -166,8 +171,10 @@ class Recorder:
     """Installs every hook for the duration of a ``with`` block and fills a :class:`Trace`.
 
     ``calls`` and ``backward_ops`` (see the module docstring) decide how much is recorded; ``undo``
-    is called for every op the replay dispatches, backward included. ``saves``, when set before the
-    ``with`` block, sees every saved tensor (:class:`SaveObserver`).
+    is called for every op the replay dispatches, backward included, unless ``lift`` lets backward
+    run without the dispatch mode where :mod:`.lifted_backward` shows the undo log needs none of its
+    ops (:attr:`backward_ran_python` then says whether Python it could not see voided the run).
+    ``saves``, when set before the ``with`` block, sees every saved tensor (:class:`SaveObserver`).
     """
 
     saves: SaveObserver | None = None
@@ -180,6 +187,7 @@ class Recorder:
         undo: OpObserver | None = None,
         stop: StaleFinding | None = None,
         settled: Callable[[Trace, StaleUse], bool] | None = None,
+        lift: bool = True,
     ) -> None:
         self.trace = Trace()
         self._calls, self._backward_ops, self._undo = calls, backward_ops, undo
@@ -192,8 +200,8 @@ class Recorder:
         self._call_ids: tuple[int, ...] = ()  # one id per module call on the stack (a module may recur)
         self._call_count = itertools.count()
         self._dispatch = _DispatchRecorder(self)
+        self._lifting = LiftedBackward(self._dispatch, undo, lift)
         self._backward_depth = 0
-        self._dispatch_lifted = False
         self._blind_saves: set[int] = set()  # packed where ops were not recorded: prev_seq means nothing
         self._seq = itertools.count()
         self._producer: dict[tuple[int, int], int] = {}
@@ -279,30 +287,19 @@ class Recorder:
 
     @contextmanager
     def _backward_calls_marked(self) -> Iterator[None]:
-        """Every backward call (``backward()``, ``autograd.grad``) goes through the engine entry that
-        torch.autograd looks up at each call: one mark for the call instead of a record per op, and
-        no dispatch mode at all while it runs when no undo log needs one."""
-        original = getattr(torch.autograd, "_engine_run_backward", None)
-        if original is None:  # another torch: its backward ops are recorded like any others
-            self._backward_ops = True
+        """One mark for each backward call instead of a record per op, and no dispatch mode while it
+        runs where no undo log needs one (:mod:`.lifted_backward`)."""
+        with backward_calls(self._enter_backward, self._leave_backward) as told:
+            if not told:  # another torch: its backward ops are recorded like any others
+                self._backward_ops = True
             yield
-            return
-        recorder = self
 
-        def engine_run_backward(*args: Any, **kwargs: Any) -> Any:
-            recorder._enter_backward()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                recorder._leave_backward()
+    @property
+    def backward_ran_python(self) -> bool:
+        """Backward ran Python the undo log could not see while the mode was off: the run is void."""
+        return self._lifting.ran_python
 
-        torch.autograd._engine_run_backward = engine_run_backward  # type: ignore[attr-defined]
-        try:
-            yield
-        finally:
-            torch.autograd._engine_run_backward = original  # type: ignore[attr-defined]
-
-    def _enter_backward(self) -> None:
+    def _enter_backward(self, engine: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if self._stop_calls is not None:
             self._stop_now()  # the forward pass that saved and wrote the tensor ends here
         if self._backward_depth == 0:
@@ -310,17 +307,12 @@ class Recorder:
             self.trace.ops.append(
                 OpRecord(seq, BACKWARD_MARK, True, (), self._modules, self._optimizer, grad_enabled=False)
             )
-            # the engine takes the dispatch mode stack as it is now into its threads
-            if self._undo is None and _get_current_dispatch_mode() is self._dispatch:
-                _pop_mode()
-                self._dispatch_lifted = True
         self._backward_depth += 1
+        self._lifting.enter(engine, args, kwargs)
 
     def _leave_backward(self) -> None:
         self._backward_depth -= 1
-        if self._backward_depth == 0 and self._dispatch_lifted:
-            _push_mode(self._dispatch)
-            self._dispatch_lifted = False
+        self._lifting.leave()
 
     def _note_target_write(self, writes: list[Write]) -> None:
         """The first pass's stale tensor is written: once its version reaches the one backward found,

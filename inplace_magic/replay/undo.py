@@ -123,6 +123,10 @@ class WriteLog(TorchDispatchMode):
             if key > 0 and key not in born and key not in copies and all(key != k for k, _ in inputs):
                 born.add(key)
 
+    def will_write(self, t: torch.Tensor) -> None:
+        """``t`` may be written by an op this log will not see (backward run without the mode)."""
+        self._before_write(t)
+
     def _before_write(self, t: torch.Tensor) -> None:
         key = storage_key(t)
         if key <= 0 or key in self._born:
