@@ -10,6 +10,7 @@ undo log must put back, and whether backward's ops reached it.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,7 @@ import torch
 
 import inplace_magic
 from inplace_magic.pipeline import kernel as cellreplay
-from inplace_magic.record.lifted_backward import BackwardRanPython
+from inplace_magic.record.lifted_backward import BackwardRanPython, _refusing
 from inplace_magic.record.recorder import Recorder
 from inplace_magic.replay.undo import WriteLog
 
@@ -159,3 +160,63 @@ def test_through_the_magic_a_node_hook_replays_again_with_the_mode_on_and_leaves
     assert sites == ("aten.mul_.Tensor", "aten.sigmoid.default")
     assert diagnosis["executions"]["replay"] == 2  # the run stopped at the hook, and the one after it
     assert "re-executed twice" in str(getattr(result.error_in_exec, "__notes__", ""))
+
+
+def test_a_python_signal_handler_may_run_in_backward_any_other_frame_is_refused() -> None:
+    # the guard's trace function, called by hand from frames inside a real backward: the engine's
+    # caller is the function that calls backward(); a Ctrl-C or time-limit handler running between
+    # two nodes must not turn into a refusal (the user's interrupt would be lost to a second replay)
+    refusals: list[int] = []
+    verdicts: list[str] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        verdicts.append(_verdict(sys._getframe()))
+
+    def _verdict(frame: Any) -> str:
+        try:
+            refuse(frame, "call", None)
+        except BackwardRanPython:
+            return "refused"
+        return "allowed"
+
+    def hook(grad: torch.Tensor) -> None:
+        verdicts.append(_verdict(sys._getframe()))
+        handler(signal.SIGUSR1, None)
+
+    def run_backward() -> None:
+        x = torch.ones(2, requires_grad=True)
+        y = x * 2
+        y.register_hook(hook)
+        y.sum().backward()
+
+    refuse = _refusing(run_backward.__code__, lambda: refusals.append(1))
+    previous = signal.signal(signal.SIGUSR1, handler)
+    try:
+        run_backward()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert verdicts == ["refused", "allowed"] and refusals == [1]
+
+
+def test_a_wider_replay_whose_earlier_cell_meets_the_guard_runs_again_and_is_not_discarded(ip: Any) -> None:
+    # the graph comes from an earlier cell, whose backward runs a hook on a node: the guard voids
+    # that run of the wider window (In[2] to In[3]); it is not an error of that earlier cell
+    ip.run_line_magic("reset", "-f")
+    cellreplay._LATEST = None
+    counter = "import torch\ncalls = torch.zeros(1)\ndef count(grad_outputs):\n    calls.add_(1)"
+    ip.run_cell(counter, store_history=True)
+    forward = (
+        "w = torch.ones(3, requires_grad=True)\n"
+        "y = (w * 2).sigmoid()\n"
+        "y.grad_fn.register_prehook(count)\n"
+        "y.sum().backward(retain_graph=True)\n"
+    )
+    ip.run_cell(forward, store_history=True)
+    result = ip.run_cell("%%gradcheck --no-fix\ny.mul_(2)\ny.sum().backward()\n", store_history=True)
+    assert isinstance(result.error_in_exec, RuntimeError)
+    assert ip.user_ns["calls"].item() == 2 and ip.user_ns["calls"]._version == 2  # the two plain runs'
+    diagnosis = inplace_magic.last_diagnosis()
+    assert diagnosis is not None and diagnosis["reproduced"]
+    sites = diagnosis["inplace"]["op"], diagnosis["saved_by"]["op"]
+    assert sites == ("aten.mul_.Tensor", "aten.sigmoid.default")
+    assert diagnosis["executions"]["replay"] == 3  # In[3]; In[2] to In[3] voided, and again

@@ -27,6 +27,7 @@ from ..diagnose.explain import explain
 from ..diagnose.locations import Locator
 from ..present.words import VerificationStatus, times, verification_status
 from ..record.family import confirmable, member_of
+from ..record.lifted_backward import BackwardRanPython
 from ..replay.kernel import (
     CellStart,
     FailedCell,
@@ -380,7 +381,11 @@ class _Replayer:
             def through_the_failing_cell(rerun: Rerun) -> Rerun:
                 def checked() -> BaseException | None:
                     error = rerun()
-                    if error is not None and not _raised_through(error, window.cells[-1].filename):
+                    # BackwardRanPython: the guard voided that run, wherever its backward was; the
+                    # pipeline runs it again (core.replay)
+                    if error is None or isinstance(error, BackwardRanPython):
+                        return error
+                    if not _raised_through(error, window.cells[-1].filename):
                         stray.append(error)
                     return error
 

@@ -22,6 +22,7 @@ before it runs a line; the replay is then run again with the mode kept on (``Rec
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -115,16 +116,32 @@ def _refusing(engine: Any, refused: Callable[[], None]) -> Callable[..., None]:
     def refuse(frame: Any, event: str, arg: Any) -> None:
         if event != "call" or _GRAPH_TASK() == -1:
             return None  # torch's Python around the engine call, before and after it
-        caller = frame
+        chain, caller = [], frame
         while caller is not None and caller.f_code is not engine:
             if is_own_file(caller.f_code.co_filename):
                 return None
+            chain.append(caller.f_code)
             caller = caller.f_back
+        if not _signal_handlers().isdisjoint(chain):
+            return None  # Ctrl-C (a kernel's handler), a time limit: no write of backward's, and not lost
         refused()
         code = frame.f_code
         raise BackwardRanPython(f"{code.co_name} ({code.co_filename}:{frame.f_lineno}) ran in backward")
 
     return refuse
+
+
+def _signal_handlers() -> set[Any]:
+    """The code of every signal handler written in Python (it may run between any two of backward's
+    nodes); looked up only when a frame is about to be refused."""
+    codes = set()
+    for signum in signal.valid_signals():
+        handler = signal.getsignal(signum)
+        handler = getattr(handler, "__func__", handler)
+        code = getattr(handler, "__code__", None)
+        if code is not None:
+            codes.add(code)
+    return codes
 
 
 class LiftedBackward:
