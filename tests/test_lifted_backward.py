@@ -220,3 +220,22 @@ def test_a_wider_replay_whose_earlier_cell_meets_the_guard_runs_again_and_is_not
     sites = diagnosis["inplace"]["op"], diagnosis["saved_by"]["op"]
     assert sites == ("aten.mul_.Tensor", "aten.sigmoid.default")
     assert diagnosis["executions"]["replay"] == 3  # In[3]; In[2] to In[3] voided, and again
+
+
+def test_a_tensor_hook_or_saved_tensor_hooks_in_the_replay_keep_the_mode_on_without_voiding_it() -> None:
+    # what says Python will run in backward, seen in forward: no run for the guard to void
+    weight = torch.nn.Parameter(torch.ones(3))
+    (weight * 2).sum().backward()
+    for noted in ("register_hook", "save_on_cpu"):
+        log = _CountingLog()
+        with _lean(log) as recorder:
+            y = weight * 3
+            if noted == "register_hook":
+                y.register_hook(lambda g: None)
+                y.sum().backward()
+            else:
+                with torch.autograd.graph.save_on_cpu():
+                    z = y.sin()
+                z.sum().backward()
+        assert not recorder.backward_ran_python and log.backward_ops > 0, noted  # the add into .grad
+        log.restore()

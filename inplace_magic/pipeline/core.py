@@ -192,6 +192,7 @@ def replay(
     undo: OpObserver | None = None,
     pass_times: PassTimes | None = None,
     first_pass: bool = True,
+    lift_backward: bool = True,
 ) -> Diagnosis | None:
     """Re-run failing code under the recorder and diagnose ``original`` from what it recorded.
 
@@ -206,6 +207,8 @@ def replay(
     reached no stale tensor (nor code where torch lifts saved-tensor hooks), a recording would find
     none either: the error is then diagnosed as not reproduced, without a second run.
     ``first_pass=False`` leaves the first pass out (a DDP launch: the other ranks re-run once).
+    ``lift_backward=False`` keeps the dispatch mode on during backward for the undo log throughout
+    (a long run: there the mode costs little, and a run the guard voids costs much).
     """
     spent = pass_times if pass_times is not None else PassTimes()
     finding: StaleFinding | None = None
@@ -223,11 +226,11 @@ def replay(
     # in the kernel, where no first pass runs (its undo log would see every op twice), the message's
     # shape and versions stand in for it: verified by backward, or the recording is made again
     hint = version_hint(original) if undo is not None and finding is None else None
-    recorder = recorder_for(original, undo, finding, hint=hint)
+    recorder = recorder_for(original, undo, finding, lift=lift_backward, hint=hint)
     with eager_replay(), recorder:
         replay_error = rerun()
-    lift = not recorder.backward_ran_python
-    if not lift:
+    lift = lift_backward and not recorder.backward_ran_python
+    if recorder.backward_ran_python:
         # backward ran Python the undo log could not have seen (a hook on a node, a tensor
         # subclass): that run stopped before it, and this one keeps the dispatch mode on throughout
         recorder = recorder_for(original, undo, finding, lift=False, hint=hint)

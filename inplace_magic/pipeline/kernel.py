@@ -407,6 +407,9 @@ class _Replayer:
                     # the user's cell once more at every diagnosis, with whatever it does that no
                     # undo log reaches (a file written, a print)
                     first_pass=False,
+                    # backward off the dispatch mode pays where Python's cost per op dominates; in a
+                    # long run it saves little, and a run that its guard voids would cost much
+                    lift_backward=core.first_pass_pays(window.first_run_s or 0.0),
                 ),
                 line,
                 seconds=seconds,

@@ -15,9 +15,15 @@ recomputation, a tensor subclass's dispatch, DDP's reducer aside). So the mode m
   its own; the ``.grad`` each ``AccumulateGrad`` will add into is shown to the log first, as the
   first write of that memory (what the mode would have shown it).
 
+* nothing in the replay so far said Python will run in backward: a tensor hook registered, or
+  saved-tensor hooks entered (a non-reentrant checkpoint, ``save_on_cpu``): :meth:`python_noted`.
+
 And a trace function guards the rest: the first Python frame backward starts that is not
-ours (a hook registered on a node, say, which the walk cannot see) raises :class:`BackwardRanPython`
-before it runs a line; the replay is then run again with the mode kept on (``Recorder.lift=False``).
+ours (a hook registered on a node, say, or on a graph an earlier cell built, which neither sees)
+raises :class:`BackwardRanPython` before it runs a line; the replay is then run again with the mode
+kept on (``Recorder.lift=False``). So a run is voided only where Python in backward came unannounced;
+the kernel lifts only where its cells ran short (Python's cost per op dominates), so a void costs
+little there.
 """
 
 from __future__ import annotations
@@ -179,6 +185,32 @@ class LiftedBackward:
 
     def _refused(self) -> None:
         self.ran_python = True
+
+    @contextmanager
+    def python_noted(self) -> Iterator[None]:
+        """While entered, what says Python will run in backward turns lifting off for the rest of the
+        run, so that the guard need not void it: a tensor hook registered (``Tensor.register_hook``,
+        the common way to look at an activation's gradient), or saved-tensor hooks entered (a
+        non-reentrant checkpoint's recomputation, ``save_on_cpu``) inside the replay."""
+        register_hook = torch.Tensor.register_hook
+        enter_hooks = torch.autograd.graph.saved_tensors_hooks.__enter__
+        lifting = self
+
+        def noted_register_hook(tensor: torch.Tensor, hook: Any) -> Any:
+            lifting.lift = False
+            return register_hook(tensor, hook)
+
+        def noted_enter(hooks: Any) -> Any:
+            lifting.lift = False
+            return enter_hooks(hooks)
+
+        torch.Tensor.register_hook = noted_register_hook  # type: ignore[method-assign]
+        torch.autograd.graph.saved_tensors_hooks.__enter__ = noted_enter  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            torch.Tensor.register_hook = register_hook  # type: ignore[method-assign]
+            torch.autograd.graph.saved_tensors_hooks.__enter__ = enter_hooks  # type: ignore[method-assign]
 
     def leave(self) -> None:
         self._depth -= 1

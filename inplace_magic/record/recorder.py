@@ -248,6 +248,8 @@ class Recorder:
         stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack))
         if not self._backward_ops:
             stack.enter_context(self._backward_calls_marked())
+            if self._undo is not None:  # after our own saved-tensor hooks: theirs alone are noted
+                stack.enter_context(self._lifting.python_noted())
         stack.enter_context(self._dispatch)
         stack.enter_context(_FunctionRecorder(self) if self._calls else detach_calls_seen(self._detach_seen))
         return self
