@@ -205,6 +205,8 @@ def test_help_says_the_cell_is_replayed_and_what_is_restored(ip: Any) -> None:
         "the failing cell once",
         "at most twice more, at most 8 cells each time",
         "runs at most 3 more times",
+        "rarely a replay runs its cells a second time",
+        "the note counts every run",
         "the best fix costs at most two re-executions",
         "--no-verify",
         # what it does not replay, and what bounds it
