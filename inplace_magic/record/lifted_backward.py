@@ -120,8 +120,9 @@ def _refusing(engine: Any, refused: Callable[[], None]) -> Callable[..., None]:
     show) must be inplace_magic's own (the saved-tensor unpack hook); what our frames call is ours."""
 
     def refuse(frame: Any, event: str, arg: Any) -> None:
-        if event != "call" or _GRAPH_TASK() == -1:
-            return None  # torch's Python around the engine call, before and after it
+        # first the common case, our unpack hook and what it calls: a test on a string
+        if event != "call" or is_own_file(frame.f_code.co_filename) or _GRAPH_TASK() == -1:
+            return None  # (or torch's Python around the engine call, before and after it)
         chain, caller = [], frame
         while caller is not None and caller.f_code is not engine:
             if is_own_file(caller.f_code.co_filename):
