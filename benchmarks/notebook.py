@@ -9,10 +9,11 @@ session holds.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,23 +91,78 @@ def model_setup(model: str) -> str:
     return f"import torch\nfrom models import make_model\nmodel, data = make_model({model!r}, buggy=True)\n"
 
 
+# where what the magic adds goes, each a function the diagnosis calls (module, attribute path)
+STAGES = {
+    "re-execution": [("inplace_magic.replay.kernel", "KernelRerun.__call__")],
+    "analysis": [("inplace_magic.pipeline.core", "diagnose")],
+    "snapshot and restore": [
+        ("inplace_magic.replay.undo", "ObjectSnapshot.take"),
+        ("inplace_magic.replay.undo", "ObjectSnapshot.restore"),
+        ("inplace_magic.replay.undo", "WriteLog.restore"),
+    ],
+    "display": [("inplace_magic.ipython.extension", "display_diagnosis")],
+}
+
+
+@contextlib.contextmanager
+def stage_clock(spent: dict[str, float]) -> Iterator[None]:
+    """While entered, the thread CPU time spent in each of :data:`STAGES` adds up in ``spent``."""
+    put_back: list[tuple[Any, str, Any]] = []
+
+    def clocked(stage: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            start = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[stage] = spent.get(stage, 0.0) + time.thread_time() - start
+
+        return run
+
+    try:
+        for stage, places in STAGES.items():
+            for module_name, path in places:
+                owner: Any = importlib.import_module(module_name)
+                *outer, name = path.split(".")
+                for part in outer:
+                    owner = getattr(owner, part)
+                raw = owner.__dict__[name]
+                put_back.append((owner, name, raw))
+                if isinstance(raw, classmethod):
+                    setattr(owner, name, classmethod(clocked(stage, raw.__func__)))
+                else:
+                    setattr(owner, name, clocked(stage, raw))
+        yield
+    finally:
+        for owner, name, raw in reversed(put_back):
+            setattr(owner, name, raw)
+
+
 def magic_cost(model: str, repeats: int, body: str | None = None, setup: str | None = None) -> dict[str, Any]:
     """B2 through ``%%gradcheck --no-fix``: what the magic adds to the failing cell, against a rerun
-    of that cell under anomaly mode."""
+    of that cell under anomaly mode; then, in runs of their own (the clocks cost a little), where it
+    goes (:data:`STAGES`, thread CPU per diagnosis)."""
     from models import STEP_CELL
 
     body = body or STEP_CELL
     shell = Shell(setup or model_setup(model))
+    magic = "%%gradcheck --no-fix\n" + body
+    spent: dict[str, float] = {}
     try:
         medians = shell.interleaved(
-            {"plain": body, "anomaly": ANOMALY + _indented(body), "magic": "%%gradcheck --no-fix\n" + body},
-            repeats,
+            {"plain": body, "anomaly": ANOMALY + _indented(body), "magic": magic}, repeats
         )
+        with stage_clock(spent):
+            for _ in range(repeats):
+                shell.clocked(magic)
     finally:
         shell.close()
     added = medians["magic"] - medians["plain"]
     added_cpu = medians["cpu:magic"] - medians["cpu:plain"]
+    stages = {stage: round(spent.get(stage, 0.0) / repeats * 1e3, 2) for stage in STAGES}
+    stages["the rest"] = round(added_cpu * 1e3 - sum(stages.values()), 2)
     return {
+        "stages_cpu_ms": stages,
         "plain_ms": round(medians["plain"] * 1e3, 2),
         "anomaly_ms": round(medians["anomaly"] * 1e3, 2),
         "magic_adds_ms": round(added * 1e3, 2),

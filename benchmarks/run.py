@@ -329,6 +329,17 @@ def render_b2(results: dict[str, Any]) -> str:
             f"| {model} | {r['plain_ms']} ms | {r['anomaly_ms']} ms | {r['magic_adds_ms']} ms | "
             f"{r['adds_vs_anomaly']}x | {r['adds_vs_anomaly_cpu']}x | {r['runs']} |"
         )
+    stages = next(iter(results["B2_magic"].values()), {}).get("stages_cpu_ms", {})
+    if stages:
+        lines += [
+            "",
+            "| where the magic's CPU goes, per diagnosis (runs of their own) | " + " | ".join(stages) + " |",
+            "|---|" + "---|" * len(stages),
+        ]
+        for model, r in results["B2_magic"].items():
+            lines.append(
+                f"| {model} | " + " | ".join(f"{ms} ms" for ms in r["stages_cpu_ms"].values()) + " |"
+            )
     return "\n".join(lines) + "\n"
 
 
