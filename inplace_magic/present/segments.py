@@ -209,3 +209,8 @@ def headline(diag: DiagnosisJSON | Mapping[str, Any], cells: Cells) -> list[Segm
         elif piece:
             parts.extend(prose(piece, cells))
     return parts
+
+
+def headline_line(diag: DiagnosisJSON | Mapping[str, Any]) -> str:
+    """The headline as one line of text, as the text and HTML reports print it."""
+    return plain(headline(diag, cells_of(diag)))
