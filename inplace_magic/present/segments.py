@@ -8,7 +8,6 @@ id. The words themselves are the kernel's (:mod:`inplace_magic.present.words`); 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any, TypedDict
 
@@ -95,14 +94,6 @@ def location(loc: Mapping[str, Any] | None, cells: Cells) -> list[Segment]:
     return [text(f"{loc.get('file') or '?'}, line {loc['line']}")]
 
 
-def _cell_names(cells: Cells) -> re.Pattern[str] | None:
-    if not cells:
-        return None
-    names = sorted((cell_name(cell) for cell in cells), key=len, reverse=True)
-    # "cell 2" must not match the start of "cell 20"
-    return re.compile("(" + "|".join(re.escape(name) for name in names) + r")(?![\d\]])")
-
-
 def prose(value: str, cells: Cells) -> list[Segment]:
     """A sentence of the diagnosis: `backticked` spans are code, the cells it names are references."""
     parts = value.split("`")
@@ -110,31 +101,53 @@ def prose(value: str, cells: Cells) -> list[Segment]:
         parts[-2] += "`" + parts.pop()
     out: list[Segment] = []
     by_name = {cell_name(cell): (cell, cell_id) for cell, cell_id in cells.items()}
-    pattern = _cell_names(cells)
     for index, part in enumerate(parts):
         if not part:
             continue
         if index % 2:
             out.append(code(part))
             continue
-        out.extend(_with_cells(part, pattern, by_name))
+        out.extend(_with_cells(part, by_name))
     return out
 
 
-def _with_cells(
-    value: str, pattern: re.Pattern[str] | None, by_name: Mapping[str, tuple[int, str | None]]
-) -> Iterator[Segment]:
-    if pattern is None:
-        yield text(value)
-        return
+def _with_cells(value: str, by_name: Mapping[str, tuple[int, str | None]]) -> Iterator[Segment]:
     at = 0
-    for match in pattern.finditer(value):
-        if match.start() > at:
-            yield text(value[at : match.start()])
-        yield cell_ref(*by_name[match.group(1)])
-        at = match.end()
+    for start, name in _mentions(value, [name for name in by_name if name]):  # an empty name names nothing
+        if start > at:
+            yield text(value[at:start])
+        yield cell_ref(*by_name[name])
+        at = start + len(name)
     if at < len(value):
         yield text(value[at:])
+
+
+def _mentions(value: str, names: list[str]) -> Iterator[tuple[int, str]]:
+    """Where ``value`` names a cell, left to right, as a regular expression of the names (longest
+    first) would find them. Not one: its In[] numbers differ at every error, so it was compiled anew
+    for each diagnosis shown, a tenth of a millisecond; plain ``str.find`` costs microseconds."""
+    at = 0
+    while True:
+        found = [(start, name) for name in names if (start := _next_mention(value, name, at)) >= 0]
+        if not found:
+            return
+        start, name = min(found, key=lambda mention: (mention[0], -len(mention[1])))
+        yield start, name
+        at = start + len(name)
+
+
+def _next_mention(value: str, name: str, at: int) -> int:
+    """Where ``name`` next stands in ``value`` from ``at`` on, whole: "cell 2" is not the start of
+    "cell 20", nor "cell [2" of "cell [2]" (-1 where it does not)."""
+    start = value.find(name, at)
+    while start >= 0 and _goes_on(value, start + len(name)):
+        start = value.find(name, start + 1)
+    return start
+
+
+def _goes_on(value: str, end: int) -> bool:
+    """A digit or a closing bracket right after a name: it is the start of another cell's name."""
+    return end < len(value) and (value[end] == "]" or value[end].isdecimal())
 
 
 def plain(segments: list[Segment]) -> str:
