@@ -11,6 +11,7 @@ regenerate them and review the diff:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Iterator
@@ -80,7 +81,7 @@ def render(name: str) -> dict[str, Any]:
         result = pool.submit(check_cells, cells, with_fixes=CASES_WITH_FIXES[name]).result()
     assert result.diagnosis is not None, result.status
     sources = {cell.index: cell.source for cell in cells}
-    out = {"script": _shown(result.diagnosis, sources, ())}
+    out: dict[str, Any] = {"script": _shown(result.diagnosis, sources, ())}
     with prompt_cell_names():
         out["kernel"] = _shown(result.diagnosis, sources, (0,))
         report = json.loads(json.dumps(result.diagnosis.to_json(), default=str))
@@ -114,12 +115,10 @@ def main() -> None:
 
     print("rendering with", Path(inplace_magic.__file__).parent)
     FIXTURES.mkdir(parents=True, exist_ok=True)
-    shell = shells.with_the_extension()
-    next(shell)
-    for name in NAMES:
-        (FIXTURES / f"{name}.json").write_text(_text(render(name)))
-        print("wrote", (FIXTURES / f"{name}.json").relative_to(HERE.parent))
-    shell.close()
+    with contextlib.contextmanager(shells.with_the_extension)():
+        for name in NAMES:
+            (FIXTURES / f"{name}.json").write_text(_text(render(name)))
+            print("wrote", (FIXTURES / f"{name}.json").relative_to(HERE.parent))
 
 
 if __name__ == "__main__":
