@@ -17,7 +17,7 @@ from typing import Any, TypedDict
 from .._version import __version__
 from ..diagnose.contract import DiagnosisJSON, FixJSON, SiteJSON, SkipJSON, TensorJSON
 from ..diagnose.diagnosis import cell_name
-from ..present.segments import Cells, cell_ref, cells_and_ids, headline, plain, prose, text
+from ..present.segments import JSON_SCALARS, Cells, cell_ref, cells_and_ids, headline, plain, prose, text
 from ..present.words import (
     APPLY_WAITS,
     LABEL_WORDS,
@@ -125,10 +125,12 @@ def _fill(value: object, cells: Cells) -> None:
             if cell_id:
                 value["cell_id"] = cell_id
         for item in value.values():
-            _fill(item, cells)
+            if type(item) not in JSON_SCALARS:
+                _fill(item, cells)
     elif isinstance(value, list):
         for item in value:
-            _fill(item, cells)
+            if type(item) not in JSON_SCALARS:
+                _fill(item, cells)
 
 
 def cell_ids(diag: Any) -> dict[str, str]:

@@ -17,6 +17,11 @@ from .words import without_comment
 
 Cells = Mapping[int, str | None]  # In[] number -> cell id, or None where the kernel saw none
 
+# JSON's scalars, by exact type (no subclass): a walk of a diagnosis has nothing to look into there.
+# Most of its values are these, and telling one from a Mapping costs an ABC check: walks skip them
+# (a third of a walk's time on the tiny models, each walk once per error shown).
+JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
 
 class _SegmentBase(TypedDict):
     text: str
@@ -73,10 +78,12 @@ def cells_and_ids(diag: Any) -> tuple[dict[int, str | None], dict[str, str]]:
                 else:
                     cells.setdefault(cell, None)
             for item in value.values():
-                walk(item)
+                if type(item) not in JSON_SCALARS:
+                    walk(item)
         elif isinstance(value, list):
             for item in value:
-                walk(item)
+                if type(item) not in JSON_SCALARS:
+                    walk(item)
 
     walk(diag)
     return dict(sorted(cells.items())), dict(sorted(ids.items(), key=lambda kv: int(kv[0])))
