@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ..diagnose.diagnosis import CELL_NAME, Diagnosis
 from ..panel.issued import ISSUED, Issued
 from ..present.html import MIME_TYPE, render_html
+from ..present.segments import headline_line
 from ..present.text import render_text
 from ..present.words import PROMPT_CELL_NAME
 
@@ -107,9 +108,10 @@ class _Fallback:
         # verification is rendered later, outside the face's prompt_cell_names()
         self.cell_name = CELL_NAME.get()
 
-    def bundle(self, report: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The MIME bundle; ``report`` is the diagnosis's JSON where the caller made it already (each
-        ``to_json`` walks the whole diagnosis: the text and the HTML share one)."""
+    def bundle(self, report: dict[str, Any] | None = None, headline: str | None = None) -> dict[str, Any]:
+        """The MIME bundle; ``report`` is the diagnosis's JSON and ``headline`` its headline as a line
+        of text, where the caller made them already (each ``to_json`` walks the whole diagnosis, and
+        so does finding the cells a headline names: the text and the HTML share one of each)."""
         if report is None:
             report = json.loads(json.dumps(self.diagnosis.to_json(), default=str))
         shown = copy.copy(self.diagnosis)  # the words say "verifying…" while it runs
@@ -122,19 +124,29 @@ class _Fallback:
         words = cast("DiagnosisJSON", report) if not self.statuses else shown.to_json()
         token = CELL_NAME.set(self.cell_name)
         try:
-            text = {"text/plain": render_text(shown, words), "text/html": render_html(shown, words)}
+            # the headline reads no fix (their verification is all that changes): the report's serves
+            line = headline if headline is not None else headline_line(words)
+            text = {
+                "text/plain": render_text(shown, words, line),
+                "text/html": render_html(shown, words, line),
+            }
         finally:
             CELL_NAME.reset(token)
         return {**self.view, **text, MIME_TYPE: report}
 
-    def publish(self, update: bool = False, report: dict[str, Any] | None = None) -> None:
+    def publish(
+        self, update: bool = False, report: dict[str, Any] | None = None, headline: str | None = None
+    ) -> None:
         from IPython.display import publish_display_data
 
         if update and self.display_id is None:
             return  # printed once (a terminal)
         transient = {"display_id": self.display_id} if self.display_id else None
         publish_display_data(
-            self.bundle(report), metadata={MIME_TYPE: {"version": 1}}, transient=transient, update=update
+            self.bundle(report, headline),
+            metadata={MIME_TYPE: {"version": 1}},
+            transient=transient,
+            update=update,
         )
 
     def update_fix(self, index: int, verdict: FixVerdict, publish: bool) -> None:
@@ -188,7 +200,9 @@ def display_diagnosis(
     in_kernel = _in_kernel()
     display_id = f"inplace-magic-diagnosis-{uuid.uuid4().hex}" if in_kernel else None
     fallback = _Fallback(diagnosis, {i: "verifying" for i in pending}, view, display_id)
-    fallback.publish(report=report)  # nothing changed since it was made: the same JSON
+    # nothing changed since they were made: the same JSON, and the panel's headline, in the same cell
+    # names (the fallback renders in those it was made in)
+    fallback.publish(report=report, headline=issued.state["headline"])
     shown = Shown(issued, panel, channel, fallback)
     _last[:] = [shown]
     return shown

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..diagnose.contract import DiagnosisJSON
+from ..present.segments import JSON_SCALARS
 from .protocol import FixView, PanelState
 from .state import FixVerdict, with_verdict
 
@@ -52,11 +53,12 @@ def located_files(diag: DiagnosisJSON | Mapping[str, Any], base_dir: Path) -> fr
             if isinstance(name, str) and name and isinstance(value.get("line"), int):
                 names.add(name)
             for key, item in value.items():
-                if key != "fixes":
+                if key != "fixes" and type(item) not in JSON_SCALARS:
                     walk(item)
         elif isinstance(value, list):
             for item in value:
-                walk(item)
+                if type(item) not in JSON_SCALARS:
+                    walk(item)
 
     walk(diag)
     return frozenset((path if path.is_absolute() else base_dir / path).resolve() for path in map(Path, names))

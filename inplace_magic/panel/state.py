@@ -17,7 +17,7 @@ from typing import Any, TypedDict
 from .._version import __version__
 from ..diagnose.contract import DiagnosisJSON, FixJSON, SiteJSON, SkipJSON, TensorJSON
 from ..diagnose.diagnosis import cell_name
-from ..present.segments import Cells, cell_ref, cells_of, headline, plain, prose, text
+from ..present.segments import JSON_SCALARS, Cells, cell_ref, cells_and_ids, headline, plain, prose, text
 from ..present.words import (
     APPLY_WAITS,
     LABEL_WORDS,
@@ -76,7 +76,7 @@ def build_state(diag: DiagnosisJSON, sources: Sources | None = None) -> PanelSta
         "where": where(error),
     }
     failing = error_view["where"].get("cell") if error_view["where"] else None
-    cells = cells_of(diag)
+    cells, ids = cells_and_ids(diag)
     head = headline(diag, cells)
     explanation = str(diag.get("explanation") or "")
     state: PanelState = {
@@ -98,7 +98,7 @@ def build_state(diag: DiagnosisJSON, sources: Sources | None = None) -> PanelSta
         "skip": _skip(skip) if skip else None,
         "optimizer_step": bool(diag.get("optimizer_step")),
         "reproduced": bool(diag.get("reproduced", True)),
-        "cell_ids": cell_ids(diag),
+        "cell_ids": ids,
         "graph": build_graph(diag),
         "timeline": build_timeline(diag),
         "fixes": [
@@ -125,27 +125,17 @@ def _fill(value: object, cells: Cells) -> None:
             if cell_id:
                 value["cell_id"] = cell_id
         for item in value.values():
-            _fill(item, cells)
+            if type(item) not in JSON_SCALARS:
+                _fill(item, cells)
     elif isinstance(value, list):
         for item in value:
-            _fill(item, cells)
+            if type(item) not in JSON_SCALARS:
+                _fill(item, cells)
 
 
 def cell_ids(diag: Any) -> dict[str, str]:
     """Cell index -> notebook cell id, from every location of the diagnosis that has both."""
-    found: dict[str, str] = {}
-    if isinstance(diag, Mapping):
-        if isinstance(diag.get("cell"), int) and isinstance(diag.get("cell_id"), str):
-            found.setdefault(str(diag["cell"]), diag["cell_id"])
-        for value in diag.values():
-            if isinstance(value, (Mapping, list)):
-                for key, cell_id in cell_ids(value).items():
-                    found.setdefault(key, cell_id)
-    elif isinstance(diag, list):
-        for item in diag:
-            for key, cell_id in cell_ids(item).items():
-                found.setdefault(key, cell_id)
-    return dict(sorted(found.items(), key=lambda kv: int(kv[0])))
+    return cells_and_ids(diag)[1]
 
 
 def _clip(text: str, limit: int) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..diagnose.contract import DiagnosisJSON, FixJSON
 from ..diagnose.diagnosis import Diagnosis, Location, OpSite, cell_name
-from .segments import cells_of, headline, plain
+from . import segments
 from .words import fix_label, kind_name, without_comment
 
 MIME_TYPE = "application/vnd.inplace-magic.diagnosis+json"
@@ -57,9 +57,13 @@ def _site_row(title: str, site: OpSite | None) -> str:
     return f"<tr><th>{_e(title)}</th><td>{'<br>'.join(lines)}</td></tr>"
 
 
-def render_html(diagnosis: Diagnosis, report: DiagnosisJSON | None = None) -> str:
-    """The HTML report; ``report`` is ``diagnosis.to_json()`` where the caller has it already."""
-    report = report if report is not None else diagnosis.to_json()
+def render_html(
+    diagnosis: Diagnosis, report: DiagnosisJSON | None = None, headline_line: str | None = None
+) -> str:
+    """The HTML report; ``report`` is ``diagnosis.to_json()`` and ``headline_line`` its headline as
+    plain text (:func:`~.segments.headline_line`) where the caller has them already."""
+    if headline_line is None:
+        headline_line = segments.headline_line(report if report is not None else diagnosis.to_json())
     rows = [_site_row("Written in place by", diagnosis.inplace)]
     if diagnosis.kind != "leaf_inplace":
         title = "View created by" if diagnosis.kind == "view_inplace" else "Saved for backward by"
@@ -82,7 +86,7 @@ def render_html(diagnosis: Diagnosis, report: DiagnosisJSON | None = None) -> st
     body = [
         f'<div class="jp-InplaceMagic-report" style="{_STYLE}">',
         f"<div><b>In-place autograd error</b>: {_e(kind_name(diagnosis.kind))}</div>",
-        f'<p class="jp-InplaceMagic-headline">{_e(plain(headline(report, cells_of(report))))}</p>',
+        f'<p class="jp-InplaceMagic-headline">{_e(headline_line)}</p>',
         f'<table class="jp-InplaceMagic-sites" style="text-align: left">{"".join(rows)}</table>',
         f"<p>{_e(diagnosis.explanation)}</p>",
     ]

@@ -6,7 +6,7 @@ import textwrap
 
 from ..diagnose.contract import DiagnosisJSON
 from ..diagnose.diagnosis import Diagnosis, Location, OpSite, cell_name
-from .segments import cells_of, headline, plain
+from . import segments
 from .words import fix_label, kind_name, without_comment
 
 __all__ = ["fix_label", "render_text"]
@@ -38,13 +38,17 @@ def _site(title: str, site: OpSite | None) -> list[str]:
     return lines
 
 
-def render_text(diagnosis: Diagnosis, report: DiagnosisJSON | None = None) -> str:
-    """The text report; ``report`` is ``diagnosis.to_json()`` where the caller has it already."""
-    report = report if report is not None else diagnosis.to_json()
+def render_text(
+    diagnosis: Diagnosis, report: DiagnosisJSON | None = None, headline_line: str | None = None
+) -> str:
+    """The text report; ``report`` is ``diagnosis.to_json()`` and ``headline_line`` its headline as
+    plain text (:func:`~.segments.headline_line`) where the caller has them already."""
+    if headline_line is None:
+        headline_line = segments.headline_line(report if report is not None else diagnosis.to_json())
     name = kind_name(diagnosis.kind)
     title = "In-place autograd error" if name == kind_name("other") else f"In-place autograd error: {name}"
     out = [title, ""]
-    out += textwrap.wrap(plain(headline(report, cells_of(report))), 100)
+    out += textwrap.wrap(headline_line, 100)
     out.append("")
     out += _site("WRITTEN IN PLACE BY", diagnosis.inplace)
     saver_title = "VIEW CREATED BY" if diagnosis.kind == "view_inplace" else "SAVED FOR BACKWARD BY"
