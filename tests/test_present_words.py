@@ -169,3 +169,19 @@ def test_real_headlines_keep_the_engine_words_without_reprs(name: str) -> None:
     # nothing but the reprs and comments went: the engine's words are all there
     for word in ("overwrote", "writes", "updated", "saved", "detach"):
         assert (word in shown) == (word in diag["headline"])
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("a`b", [("a`b", False)]),  # one backtick: a character (it raised IndexError)
+        ("a `b` c`d", [("a ", False), ("b", True), (" c`d", False)]),  # the unpaired one stays where it was
+        ("`x`", [("x", True)]),
+    ],
+)
+def test_prose_keeps_an_unpaired_backtick_as_a_character_where_it_stands(
+    value: str, expected: list[tuple[str, bool]]
+) -> None:
+    from inplace_magic.present.segments import prose
+
+    assert [(s["text"], bool(s.get("code"))) for s in prose(value, {})] == expected

@@ -104,8 +104,10 @@ def location(loc: Mapping[str, Any] | None, cells: Cells) -> list[Segment]:
 def prose(value: str, cells: Cells) -> list[Segment]:
     """A sentence of the diagnosis: `backticked` spans are code, the cells it names are references."""
     parts = value.split("`")
-    if len(parts) % 2 == 0:  # an unpaired backtick is a character
-        parts[-2] += "`" + parts.pop()
+    if len(parts) % 2 == 0:  # an unpaired backtick is a character, in the text before it
+        # (popped first: ``parts[-2] += ... parts.pop()`` stores at -2 of the shorter list)
+        tail = parts.pop()
+        parts[-1] += "`" + tail
     out: list[Segment] = []
     by_name = {cell_name(cell): (cell, cell_id) for cell, cell_id in cells.items()}
     for index, part in enumerate(parts):
