@@ -153,15 +153,20 @@ def magic_cost(model: str, repeats: int, body: str | None = None, setup: str | N
             {"plain": body, "anomaly": ANOMALY + _indented(body), "magic": magic}, repeats
         )
         clocked: dict[str, list[float]] = {"plain": [], "magic": []}
+        per_run: dict[str, list[float]] = {stage: [] for stage in STAGES}
         with stage_clock(spent):  # a plain cell calls none of the stages: both alternate as above
             for _ in range(repeats):
-                for key, cell in (("plain", body), ("magic", magic)):
-                    clocked[key].append(shell.clocked(cell)[1])
+                clocked["plain"].append(shell.clocked(body)[1])
+                before = dict(spent)
+                clocked["magic"].append(shell.clocked(magic)[1])
+                for stage in STAGES:
+                    per_run[stage].append(spent.get(stage, 0.0) - before.get(stage, 0.0))
     finally:
         shell.close()
     added = medians["magic"] - medians["plain"]
     added_cpu = medians["cpu:magic"] - medians["cpu:plain"]
-    stages = {stage: round(spent.get(stage, 0.0) / repeats * 1e3, 2) for stage in STAGES}
+    # medians, as everywhere here: one preempted run must not move a stage
+    stages = {stage: round(statistics.median(times) * 1e3, 2) for stage, times in per_run.items()}
     # what these runs' magic added that no stage holds (their own plain cell: the machine's speed
     # drifts between the runs above and these)
     added_here = statistics.median(clocked["magic"]) - statistics.median(clocked["plain"])
