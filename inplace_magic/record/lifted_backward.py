@@ -13,10 +13,10 @@ recomputation, a tensor subclass's dispatch, DDP's reducer aside). So the mode m
 * no debugger or coverage tool traces this thread (the guard is a trace function);
 * the graph, walked once at the backward call, holds no custom Function and no leaf with hooks of
   its own; the ``.grad`` each ``AccumulateGrad`` will add into is shown to the log first, as the
-  first write of that memory (what the mode would have shown it).
-
+  first write of that memory (what the mode would have shown it);
 * nothing in the replay so far said Python will run in backward: a tensor hook registered, or
-  saved-tensor hooks entered (a non-reentrant checkpoint, ``save_on_cpu``): :meth:`python_noted`.
+  saved-tensor hooks entered (a non-reentrant checkpoint, ``save_on_cpu``):
+  :meth:`LiftedBackward.python_noted`.
 
 And a trace function guards the rest: the first Python frame backward starts that is not
 ours (a hook registered on a node, say, or on a graph an earlier cell built, which neither sees)
@@ -154,8 +154,9 @@ def _signal_handlers() -> set[Any]:
 class LiftedBackward:
     """Takes ``mode`` off the dispatch mode stack for each outermost backward call where it may be
     off: always without an undo log (nothing then needs backward's ops); with one, where
-    :func:`accumulated_into` allows it, under the guard. ``lift=False``: never with an undo log.
-    ``ran_python`` says whether the guard stopped a backward call (the run is then void)."""
+    :func:`accumulated_into` allows it and nothing noted Python to come (:meth:`python_noted`), under
+    the guard. ``lift=False``: never with an undo log. ``ran_python`` says whether the guard stopped a
+    backward call (the run is then void)."""
 
     def __init__(self, mode: TorchDispatchMode, undo: Any = None, lift: bool = True) -> None:
         self.mode, self.undo, self.lift = mode, undo, lift
