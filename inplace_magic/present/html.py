@@ -62,8 +62,7 @@ def render_html(
 ) -> str:
     """The HTML report; ``report`` is ``diagnosis.to_json()`` and ``headline_line`` its headline as
     plain text (:func:`~.segments.headline_line`) where the caller has them already."""
-    if headline_line is None:
-        headline_line = segments.headline_line(report if report is not None else diagnosis.to_json())
+    headline_line = segments.report_headline(diagnosis, report, headline_line)
     rows = [_site_row("Written in place by", diagnosis.inplace)]
     if diagnosis.kind != "leaf_inplace":
         title = "View created by" if diagnosis.kind == "view_inplace" else "Saved for backward by"

@@ -236,3 +236,11 @@ def headline(diag: DiagnosisJSON | Mapping[str, Any], cells: Cells) -> list[Segm
 def headline_line(diag: DiagnosisJSON | Mapping[str, Any]) -> str:
     """The headline as one line of text, as the text and HTML reports print it."""
     return plain(headline(diag, cells_of(diag)))
+
+
+def report_headline(diagnosis: Any, report: DiagnosisJSON | None, given: str | None) -> str:
+    """The reports' headline: ``given`` where the caller made it already (the panel state's, on first
+    display), else from ``report``, the diagnosis's JSON (made here when None)."""
+    if given is not None:
+        return given
+    return headline_line(report if report is not None else diagnosis.to_json())

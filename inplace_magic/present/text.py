@@ -43,8 +43,7 @@ def render_text(
 ) -> str:
     """The text report; ``report`` is ``diagnosis.to_json()`` and ``headline_line`` its headline as
     plain text (:func:`~.segments.headline_line`) where the caller has them already."""
-    if headline_line is None:
-        headline_line = segments.headline_line(report if report is not None else diagnosis.to_json())
+    headline_line = segments.report_headline(diagnosis, report, headline_line)
     name = kind_name(diagnosis.kind)
     title = "In-place autograd error" if name == kind_name("other") else f"In-place autograd error: {name}"
     out = [title, ""]
