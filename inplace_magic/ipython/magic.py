@@ -86,8 +86,8 @@ class GradcheckMagics(Magics):
         where the layer involved was built, the earlier cells it reads names from are replayed
         with it: at most twice more, at most 8 cells each time. So the failing cell runs at most
         3 more times, an earlier cell at most twice; rarely a replay runs its cells a second time
-        (backward ran a hook nothing announced, such as one on a graph node; or backward read stale
-        another tensor than the one the message describes): the note counts every run.
+        (backward ran a hook nothing announced, such as one on a graph node): the note counts every
+        run.
 
         Then each suggested fix is VERIFIED here, best first, once the report is shown (its label
         says "verifying..." until then): the cells the fix changes (often the earlier cell that

@@ -27,7 +27,7 @@ from ..diagnose.locations import Locator
 from ..diagnose.members import ANALYSES
 from ..diagnose.stale import skip_settled
 from ..present.words import times
-from ..record.family import Member, VersionHint, confirmable, member_of, version_hint
+from ..record.family import Member, confirmable, member_of
 from ..record.first_pass import FirstPass
 from ..record.recorder import OpObserver, Recorder, ReplayStopped
 from ..record.records import StaleFinding, Trace
@@ -145,18 +145,14 @@ def recorder_for(
     undo: OpObserver | None = None,
     stop: StaleFinding | None = None,
     lift: bool = True,
-    hint: VersionHint | None = None,
 ) -> Recorder:
     """A recorder of what the diagnosis of ``original`` reads (see :func:`lean_applies`); ``stop``
-    is what a first pass found: the recording then ends once the diagnosis has what it reads;
-    without one, ``hint`` (the message's shape and versions) lets it stop recording where backward
-    then verifies it may. ``lift=False`` keeps the dispatch mode on during backward for the undo log."""
+    is what a first pass found: the recording then ends once the diagnosis has what it reads.
+    ``lift=False`` keeps the dispatch mode on during backward for the undo log."""
     lean = lean_applies(original)
     if not lean:
         return Recorder(undo=undo)
-    return Recorder(
-        calls=False, backward_ops=False, undo=undo, stop=stop, settled=skip_settled, lift=lift, hint=hint
-    )
+    return Recorder(calls=False, backward_ops=False, undo=undo, stop=stop, settled=skip_settled, lift=lift)
 
 
 # A first pass pays for itself where Python's cost per op dominates (small models, a GPU): there the
@@ -223,21 +219,13 @@ def replay(
             spent.first = time.perf_counter() - started
             return diagnose(Trace(), original, source_map, namespace(), replay_error, error_location)
     first_done = time.perf_counter()
-    # in the kernel, where no first pass runs (its undo log would see every op twice), the message's
-    # shape and versions stand in for it: verified by backward, or the recording is made again
-    hint = version_hint(original) if undo is not None and finding is None else None
-    recorder = recorder_for(original, undo, finding, lift=lift_backward, hint=hint)
+    recorder = recorder_for(original, undo, finding, lift=lift_backward)
     with eager_replay(), recorder:
         replay_error = rerun()
-    lift = lift_backward and not recorder.backward_ran_python
     if recorder.backward_ran_python:
         # backward ran Python the undo log could not have seen (a hook on a node, a tensor
         # subclass): that run stopped before it, and this one keeps the dispatch mode on throughout
-        recorder = recorder_for(original, undo, finding, lift=False, hint=hint)
-        with eager_replay(), recorder:
-            replay_error = rerun()
-    if recorder.coasted_too_early:  # backward read stale another save than the hint's
-        recorder = recorder_for(original, undo, finding, lift=lift)
+        recorder = recorder_for(original, undo, finding, lift=False)
         with eager_replay(), recorder:
             replay_error = rerun()
     recorded = again = time.perf_counter()

@@ -429,34 +429,3 @@ def confirmable(exc: BaseException) -> Member | None:
     diagnosis finds the in-place write behind it."""
     member = member_of(exc, confirmable=True)
     return member if member is not None and member.confirmed_by_replay else None
-
-
-@dataclass(frozen=True)
-class VersionHint:
-    """What a stale saved tensor's message says of it: its shape and the two versions. Only a hint of
-    where to look: a recording may stop recording (not running) once a saved tensor of this shape and
-    version is written to ``current`` and the skip search is settled, and backward then verifies that
-    this is the tensor it reads stale (:class:`~.recorder.Recorder`, ``hint``); the diagnosis is the
-    replay's records'."""
-
-    shape: tuple[int, ...]
-    saved_version: int
-    current_version: int
-
-
-_VERSIONS = re.compile(
-    r"\[torch\.[\w.]*Tensor \[(?P<shape>[\d, ]*)\]\](?:, which is output \d+ of [^,]+,)? is at version "
-    r"(?P<current>\d+); expected version (?P<saved>\d+) instead"
-)
-
-
-def version_hint(error: BaseException) -> VersionHint | None:
-    """The :class:`VersionHint` of a "modified by an inplace operation" message, None for any other."""
-    try:
-        found = _VERSIONS.search(str(error))
-    except Exception:  # the user's __str__ raised
-        return None
-    if found is None:
-        return None
-    shape = tuple(int(size) for size in found["shape"].replace(" ", "").split(",") if size)
-    return VersionHint(shape, int(found["saved"]), int(found["current"]))

@@ -58,7 +58,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.hooks import RemovableHandle
 
-from .family import VersionHint, member_of
+from .family import member_of
 from .frames import (
     LIBRARY,
     USER,
@@ -87,7 +87,6 @@ from .torch_facts import (
     OpInfo,
     arguments_at,
     bump_versions_foreach_missed,
-    bump_written_lists_foreach_missed,
     op_info,
     op_inputs,
     plain_dispatch,
@@ -189,7 +188,6 @@ class Recorder:
         stop: StaleFinding | None = None,
         settled: Callable[[Trace, StaleUse], bool] | None = None,
         lift: bool = True,
-        hint: VersionHint | None = None,
     ) -> None:
         self.trace = Trace()
         self._calls, self._backward_ops, self._undo = calls, backward_ops, undo
@@ -197,13 +195,6 @@ class Recorder:
         self._stop = stop if stop is not None and stop.plain and not backward_ops else None
         self._target: tuple[int, SaveRecord, tuple[int, ...]] | None = None  # storage, save, calls
         self._stop_calls: tuple[int, ...] | None = None  # stop when this module call returns
-        # no first pass, but the message's shape and versions: each save that fits them is a
-        # candidate; once one is written to the message's version and settled, the replay runs on
-        # unrecorded ("coasts"), and backward verifies that it reads that save stale
-        self._hint = hint if stop is None and not backward_ops else None
-        self._candidates: dict[int, tuple[SaveRecord, tuple[int, ...]]] = {}  # storage -> save, calls
-        self._coasting = False
-        self.coasted_too_early = False  # backward read another save stale, or one not settled: void
         self._settled = settled  # the diagnosis stage: whether what is recorded decides its answer
         self.stopped_early = False
         self._call_ids: tuple[int, ...] = ()  # one id per module call on the stack (a module may recur)
@@ -330,9 +321,9 @@ class Recorder:
         every write the diagnosis names is recorded, and the replay may stop when the module call
         that holds both the save and this write returns (the skip connection merges there), or at
         the next backward call when no module call holds both."""
-        assert self._target is not None
+        assert self._target is not None and self._stop is not None
         storage, _, save_calls = self._target
-        current = self._target_version()
+        current = self._stop.current_version
         if any(w.storage == storage and w.version_before + 1 >= current for w in writes):
             common = 0
             for a, b in zip(save_calls, self._call_ids, strict=False):
@@ -341,27 +332,9 @@ class Recorder:
                 common += 1
             self._stop_calls = save_calls[:common]
 
-    def _target_among_candidates(self, writes: list[Write]) -> None:
-        """A write brings a save that fits the hint to the message's version: that save is the target."""
-        assert self._hint is not None
-        for w in writes:
-            candidate = self._candidates.get(w.storage)
-            if candidate is not None and w.version_before + 1 >= self._hint.current_version:
-                self._target = (w.storage, *candidate)
-                return
-
-    def _target_version(self) -> int:
-        """The version backward finds the target at: the first pass's, or the message's."""
-        if self._stop is not None:
-            return self._stop.current_version
-        assert self._hint is not None
-        return self._hint.current_version
-
     def _stale(self) -> StaleUse:
-        assert self._target is not None
+        assert self._target is not None and self._stop is not None
         stop = self._stop
-        if stop is None:  # a candidate of the hint: backward alone will say what reads it
-            return StaleUse(self._target[1], self._target_version(), "?", False, None)
         return StaleUse(
             self._target[1],
             stop.current_version,
@@ -378,7 +351,6 @@ class Recorder:
         stale = self._stale()
         if self._settled is None or self._settled(self.trace, stale):
             self._stop_now(stale)
-            return
         stop, common = self._stop_calls or (), 0
         for a, b in zip(stop, self._call_ids, strict=False):
             if a != b:
@@ -388,36 +360,15 @@ class Recorder:
 
     def _stop_now(self, stale: StaleUse | None = None) -> None:
         """Stop the replay with the first pass's stale tensor as this trace's: nothing after this
-        point is read by its diagnosis. With a hint instead, coast: backward must still say which
-        saved tensor it reads stale."""
-        self._stop_calls = None
-        if self._stop is None:
-            self._coasting = True
-            return
+        point is read by its diagnosis."""
         stale = stale or self._stale()
+        self._stop_calls = None
         self.stopped_early = True
         self.trace.stale = stale
         raise ReplayStopped(
             f"inplace_magic: saved tensor {list(stale.save.tensor.shape)} was written to version "
             f"{stale.current_version}; the replay stopped there"
         )
-
-    def _recorded_enough(self, stale: StaleUse) -> bool:
-        """After coasting: whether the ops recorded before it hold all the diagnosis of ``stale``
-        reads, as a first pass would have made sure: a plain save, every write from its version to
-        the one backward found, and the skip search settled."""
-        if stale.detached is not None or stale.custom_function or stale.checkpoint:
-            return False
-        save = stale.save
-        storage, reached = save.tensor.storage, save.tensor.version
-        for seq in self.trace.writes_by_storage.get(storage, ()):
-            if seq > save.prev_seq:
-                for w in self.trace.ops[seq].writes:
-                    if w.storage == storage:
-                        reached = max(reached, w.version_before + 1)
-        if reached < stale.current_version:
-            return False  # written again while coasting
-        return self._settled is None or self._settled(self.trace, stale)
 
     def saw_enough(self) -> bool:
         """False when a recording without backward ops may have missed what the diagnosis of the
@@ -449,8 +400,6 @@ class Recorder:
         return bool(_MODULES._global_backward_hooks and _MODULES._global_is_full_backward_hook)
 
     def _pre_forward(self, module: torch.nn.Module, args: Any) -> None:
-        if self._coasting:
-            return
         if not self._modules and id(module) not in self._root_ids:
             self._root_ids.add(id(module))
             self.trace.roots.append(module)
@@ -481,8 +430,6 @@ class Recorder:
         self._hooks_end.clear()
 
     def _post_forward(self, module: torch.nn.Module, args: Any, output: Any) -> None:
-        if self._coasting:
-            return
         if self._wraps_for_backward_hooks(module):
             self.trace.hook_marks.append(HookMark(len(self.trace.ops), module, "outputs"))
         handle = self._hooks_end.get(id(module))
@@ -526,8 +473,6 @@ class Recorder:
             return t, -1
         if self.trace.stale is not None:  # found: the rest of the replay is not looked at
             return t.detach(), -1
-        if self._coasting:  # only its version, for backward to tell whether this save went stale
-            return self._detached(t), -2, version_of(t)
         info = tensor_info(t)
         rid = len(self.trace.saves)
         if self._backward_depth:
@@ -552,15 +497,17 @@ class Recorder:
             and (info.shape, t.dtype, info.version) == (stop.shape, stop.dtype, stop.saved_version)
         ):
             self._target = (info.storage, save, self._call_ids)
-        hint = self._hint
-        if (
-            hint is not None
-            and self._target is None
-            and not self._backward_depth
-            and (info.shape, info.version) == (hint.shape, hint.saved_version)
-        ):
-            self._candidates[info.storage] = (save, self._call_ids)  # the latest save of that memory
-        detached = self._detached(t)
+        # detach(): same storage and version counter, and no reference cycle through grad_fn; past
+        # the dispatch modes for a plain tensor (it writes nothing and allocates no memory)
+        if type(t) in _PLAIN_TENSORS:
+            with torch._C._DisableTorchDispatch():
+                detached = t.detach()
+        else:
+            self._packing = True
+            try:
+                detached = t.detach()
+            finally:
+                self._packing = False
         if self.saves is None:
             return detached, rid
         self._packing = True  # the observer's own ops are not the user's
@@ -569,24 +516,9 @@ class Recorder:
         finally:
             self._packing = False
 
-    def _detached(self, t: torch.Tensor) -> torch.Tensor:
-        """detach(): same storage and version counter, and no reference cycle through grad_fn; past
-        the dispatch modes for a plain tensor (it writes nothing and allocates no memory)."""
-        if type(t) in _PLAIN_TENSORS:
-            with torch._C._DisableTorchDispatch():
-                return t.detach()
-        self._packing = True
-        try:
-            return t.detach()
-        finally:
-            self._packing = False
-
     def _unpack(self, packed: tuple[Any, ...]) -> torch.Tensor:
         t: torch.Tensor = packed[0]
         rid: int = packed[1]
-        if rid == -2 and self.trace.stale is None and version_of(t) != packed[2]:
-            self.coasted_too_early = True  # saved while coasting: nothing of its story was recorded
-            raise ReplayStopped("inplace_magic: a tensor saved after the recording stopped went stale")
         if rid < 0 or self.trace.stale is not None:
             return t
         save = self.trace.saves[rid]
@@ -614,8 +546,6 @@ class Recorder:
                 function_forward=_function_forward(node) if custom else None,
                 checkpoint=_inside_checkpoint(),
             )
-            if self._coasting and not self._recorded_enough(self.trace.stale):
-                self.coasted_too_early = True
             raise ReplayStopped(
                 f"inplace_magic: saved tensor {list(save.tensor.shape)} is at version {current}; "
                 f"expected version {save.tensor.version}"
@@ -648,10 +578,6 @@ class Recorder:
             if info.unannotated_written and undo is not None:
                 return _run(undo, func, info, args, kwargs)
             return func(*args, **kwargs)
-        if self._coasting:  # past the hint's target: the undo log's view of the op, nothing recorded
-            out = _run(undo, func, info, args, kwargs)
-            bump_written_lists_foreach_missed(info, args, kwargs)  # as recorded ops get below
-            return out
         seq = next(self._seq)
         writes: list[Write] = []
         written_lists: list[list[torch.Tensor]] = []
@@ -714,8 +640,6 @@ class Recorder:
         self.trace.ops.append(record)
         for w in writes:
             self.trace.writes_by_storage.setdefault(w.storage, []).append(seq)
-        if writes and self._candidates and self._target is None and not backward:
-            self._target_among_candidates(writes)
         if writes and self._target is not None and self._stop_calls is None and not backward:
             self._note_target_write(writes)
 
