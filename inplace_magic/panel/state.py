@@ -133,11 +133,6 @@ def _fill(value: object, cells: Cells) -> None:
                 _fill(item, cells)
 
 
-def cell_ids(diag: Any) -> dict[str, str]:
-    """Cell index -> notebook cell id, from every location of the diagnosis that has both."""
-    return cells_and_ids(diag)[1]
-
-
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
