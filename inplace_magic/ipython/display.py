@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, cast
 from ..diagnose.diagnosis import CELL_NAME, Diagnosis
 from ..panel.issued import ISSUED, Issued
 from ..present.html import MIME_TYPE, render_html
-from ..present.segments import headline_line
 from ..present.text import render_text
 from ..present.words import PROMPT_CELL_NAME
 
@@ -125,10 +124,9 @@ class _Fallback:
         token = CELL_NAME.set(self.cell_name)
         try:
             # the headline reads no fix (their verification is all that changes): the report's serves
-            line = headline if headline is not None else headline_line(words)
             text = {
-                "text/plain": render_text(shown, words, line),
-                "text/html": render_html(shown, words, line),
+                "text/plain": render_text(shown, words, headline),
+                "text/html": render_html(shown, words, headline),
             }
         finally:
             CELL_NAME.reset(token)
