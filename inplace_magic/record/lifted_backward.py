@@ -91,8 +91,7 @@ def accumulated_into(
         if not isinstance(t, torch.Tensor) or not t.is_leaf:
             return None  # a non-leaf's .grad: the engine adds into it from a hook of its own
         leaves.append(t)
-    seen = {id(node) for node in stack}
-    kept = list(stack)  # id() stays unique only while each wrapper is alive
+    seen = set(stack)  # a node's Python wrapper is one object while it lives, and this keeps it alive
     while stack:
         node = stack.pop()
         if isinstance(node, BackwardCFunction):
@@ -101,9 +100,8 @@ def accumulated_into(
             leaves.append(node.variable)
             continue
         for child, _ in node.next_functions:
-            if child is not None and id(child) not in seen:
-                seen.add(id(child))
-                kept.append(child)
+            if child is not None and child not in seen:
+                seen.add(child)
                 stack.append(child)
     grads: list[torch.Tensor] = []
     for leaf in leaves:
