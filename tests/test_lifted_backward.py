@@ -135,22 +135,29 @@ def ip() -> Iterator[Any]:
     yield from shells.with_the_extension()  # tests/shells.py
 
 
-def test_through_the_magic_a_node_hook_replays_again_with_the_mode_on_and_leaves_no_trace(ip: Any) -> None:
+NODE_HOOK_CELL = (
+    "%%gradcheck --no-fix\n"
+    "w = torch.ones(3, requires_grad=True)\n"
+    "y = (w * 2).sigmoid()\n"
+    "y.grad_fn.register_prehook(count)\n"
+    "y.mul_(2)\n"
+    "y.sum().backward()\n"
+)
+
+
+def test_through_the_magic_a_node_hook_replays_again_with_the_mode_on_and_leaves_no_trace(
+    ip: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what the failed run's graph says would stop the replay before backward (the next test):
+    # without it the replay reaches backward, where the guard meets the hook
+    monkeypatch.setattr(cellreplay, "stale_in_failed_run", lambda error: None)
     ip.run_line_magic("reset", "-f")
     cellreplay._LATEST = None
     ip.run_cell(
         "import torch\ncalls = torch.zeros(1)\ndef count(grad_outputs):\n    calls.add_(1)",
         store_history=True,
     )
-    cell = (
-        "%%gradcheck --no-fix\n"
-        "w = torch.ones(3, requires_grad=True)\n"
-        "y = (w * 2).sigmoid()\n"
-        "y.grad_fn.register_prehook(count)\n"
-        "y.mul_(2)\n"
-        "y.sum().backward()\n"
-    )
-    result = ip.run_cell(cell, store_history=True)
+    result = ip.run_cell(NODE_HOOK_CELL, store_history=True)
     assert isinstance(result.error_in_exec, RuntimeError)
     # the failed run's pre-hook ran once before sigmoid's backward raised; no replay's remains
     assert ip.user_ns["calls"].item() == 1 and ip.user_ns["calls"]._version == 1
@@ -160,6 +167,22 @@ def test_through_the_magic_a_node_hook_replays_again_with_the_mode_on_and_leaves
     assert sites == ("aten.mul_.Tensor", "aten.sigmoid.default")
     assert diagnosis["executions"]["replay"] == 2  # the run stopped at the hook, and the one after it
     assert "re-executed twice" in str(getattr(result.error_in_exec, "__notes__", ""))
+
+
+def test_through_the_magic_the_failed_graphs_finding_stops_the_replay_before_the_hook(ip: Any) -> None:
+    ip.run_line_magic("reset", "-f")
+    ip.run_cell(
+        "import torch\ncalls = torch.zeros(1)\ndef count(grad_outputs):\n    calls.add_(1)",
+        store_history=True,
+    )
+    result = ip.run_cell(NODE_HOOK_CELL, store_history=True)
+    assert isinstance(result.error_in_exec, RuntimeError)
+    assert ip.user_ns["calls"].item() == 1 and ip.user_ns["calls"]._version == 1
+    diagnosis = inplace_magic.last_diagnosis()
+    assert diagnosis is not None and diagnosis["reproduced"]
+    sites = diagnosis["inplace"]["op"], diagnosis["saved_by"]["op"]
+    assert sites == ("aten.mul_.Tensor", "aten.sigmoid.default")
+    assert diagnosis["executions"]["replay"] == 1  # stopped after the write: backward never ran
 
 
 def test_a_python_signal_handler_may_run_in_backward_any_other_frame_is_refused() -> None:

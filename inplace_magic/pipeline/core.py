@@ -189,6 +189,7 @@ def replay(
     pass_times: PassTimes | None = None,
     first_pass: bool = True,
     lift_backward: bool = True,
+    known: StaleFinding | None = None,
 ) -> Diagnosis | None:
     """Re-run failing code under the recorder and diagnose ``original`` from what it recorded.
 
@@ -204,13 +205,15 @@ def replay(
     none either: the error is then diagnosed as not reproduced, without a second run.
     ``first_pass=False`` leaves the first pass out (a DDP launch: the other ranks re-run once).
     ``lift_backward=False`` keeps the dispatch mode on during backward for the undo log throughout
-    (a long run: there the mode costs little, and a run the guard voids costs much).
+    (a long run: there the mode costs little, and a run the guard voids costs much). ``known`` is
+    what the failed run's own graph said of its stale tensor (:mod:`~..record.failed_graph`): it
+    stands in for the first pass.
     """
     spent = pass_times if pass_times is not None else PassTimes()
-    finding: StaleFinding | None = None
+    finding = known
     # compiled code runs eagerly there, for certain (replay/eager.py)
     started = time.perf_counter()
-    if first_pass and lean_applies(original):
+    if finding is None and first_pass and lean_applies(original):
         first = FirstPass(undo)
         with eager_replay(), first:
             replay_error = rerun()

@@ -26,8 +26,10 @@ from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location, OpSite
 from ..diagnose.explain import explain
 from ..diagnose.locations import Locator
 from ..present.words import VerificationStatus, times, verification_status
+from ..record.failed_graph import stale_in_failed_run
 from ..record.family import confirmable, member_of
 from ..record.lifted_backward import BackwardRanPython
+from ..record.records import StaleFinding
 from ..replay.kernel import (
     CellStart,
     FailedCell,
@@ -203,6 +205,8 @@ def diagnose_failure(
             outcome.diagnosis = _without_replay(exc, location, "The failing cell's code was not available.")
         else:
             replayer = _Replayer(shell, cellmap, exc, location, progress, time_limit, allow_advance, outcome)
+            if core.lean_applies(exc):
+                replayer.known = stale_in_failed_run(exc)
             outcome.diagnosis = replayer.replay(cell)
             window: FailedCell | None = cell
             for _ in range(MAX_WIDENINGS):
@@ -355,6 +359,7 @@ class _Replayer:
     time_limit: float | None
     allow_advance: bool
     outcome: Outcome
+    known: StaleFinding | None = None  # what the failed run's graph says of the stale tensor
 
     def replay(self, window: FailedCell, reach: Reach | None = None) -> Diagnosis | None:
         """The diagnosis from replaying ``window``; what the error alone tells when it is not replayed.
@@ -407,6 +412,9 @@ class _Replayer:
                     # the user's cell once more at every diagnosis, with whatever it does that no
                     # undo log reaches (a file written, a print)
                     first_pass=False,
+                    # but the failed run's own graph may say which saved tensor went stale: the
+                    # recording then stops once the diagnosis has what it reads, as after a first pass
+                    known=self.known,
                     # backward off the dispatch mode pays where Python's cost per op dominates; in a
                     # long run it saves little, and a run that its guard voids would cost much
                     lift_backward=core.first_pass_pays(window.first_run_s or 0.0),

@@ -195,6 +195,9 @@ class Recorder:
         self._stop = stop if stop is not None and stop.plain and not backward_ops else None
         self._target: tuple[int, SaveRecord, tuple[int, ...]] | None = None  # storage, save, calls
         self._stop_calls: tuple[int, ...] | None = None  # stop when this module call returns
+        self._candidates: dict[int, tuple[SaveRecord, tuple[int, ...]]] = {}  # storage -> save, calls
+        # ... those written to the stale version: storage -> save, its calls, the write's calls
+        self._written_stale: dict[int, tuple[SaveRecord, tuple[int, ...], tuple[int, ...]]] = {}
         self._settled = settled  # the diagnosis stage: whether what is recorded decides its answer
         self.stopped_early = False
         self._call_ids: tuple[int, ...] = ()  # one id per module call on the stack (a module may recur)
@@ -331,6 +334,33 @@ class Recorder:
                     break
                 common += 1
             self._stop_calls = save_calls[:common]
+
+    def _target_among_candidates(self, writes: list[Write]) -> None:
+        """Saves that fit the failed run's stale tensor are written to its stale version: once as
+        many memories as its graph held stale are, the one saved last is the one backward read
+        (:mod:`.failed_graph`), and the replay stops when the module call that holds its save and
+        its write returns, as for a first pass's."""
+        stop = self._stop
+        assert stop is not None
+        for w in writes:
+            candidate = self._candidates.get(w.storage)
+            if candidate is not None and w.version_before + 1 >= stop.current_version:
+                self._written_stale.setdefault(w.storage, (*candidate, self._call_ids))
+        if len(self._written_stale) < stop.fitting:
+            return
+        storage, (save, save_calls, write_calls) = max(
+            self._written_stale.items(), key=lambda item: item[1][0].rid
+        )
+        self._target = (storage, save, save_calls)
+        self._candidates.clear()
+        common = 0
+        for a, b in zip(save_calls, write_calls, strict=False):
+            if a != b:
+                break
+            common += 1
+        self._stop_calls = save_calls[:common]
+        if self._call_ids[:common] != self._stop_calls:
+            self._stop_if_settled()  # that call returned already: a later block's write came last
 
     def _stale(self) -> StaleUse:
         assert self._target is not None and self._stop is not None
@@ -489,14 +519,18 @@ class Recorder:
         )
         self.trace.saves.append(save)
         stop = self._stop
-        # the first pass's stale tensor, if this run saved the same tensor in the same place
+        # the first pass's stale tensor, if this run saved the same tensor in the same place; from
+        # the failed run's graph (no place known), each save that fits until one is written stale
         if (
             stop is not None
-            and rid == stop.index
+            and self._target is None
             and not self._backward_depth
             and (info.shape, t.dtype, info.version) == (stop.shape, stop.dtype, stop.saved_version)
         ):
-            self._target = (info.storage, save, self._call_ids)
+            if rid == stop.index:
+                self._target = (info.storage, save, self._call_ids)
+            elif stop.index < 0:
+                self._candidates[info.storage] = (save, self._call_ids)  # the latest save of that memory
         # detach(): same storage and version counter, and no reference cycle through grad_fn; past
         # the dispatch modes for a plain tensor (it writes nothing and allocates no memory)
         if type(t) in _PLAIN_TENSORS:
@@ -640,7 +674,9 @@ class Recorder:
         self.trace.ops.append(record)
         for w in writes:
             self.trace.writes_by_storage.setdefault(w.storage, []).append(seq)
-        if writes and self._target is not None and self._stop_calls is None and not backward:
+        if writes and self._target is None and self._candidates and not backward:
+            self._target_among_candidates(writes)
+        elif writes and self._target is not None and self._stop_calls is None and not backward:
             self._note_target_write(writes)
 
         if backward:

@@ -98,9 +98,12 @@ class StaleUse:
 
 @dataclass(frozen=True, slots=True)
 class StaleFinding:
-    """The first saved tensor backward found modified, as the first pass saw it (:mod:`.first_pass`)."""
+    """The first saved tensor backward found modified, as the first pass saw it (:mod:`.first_pass`),
+    or as the failed run's own graph shows it (:mod:`.failed_graph`)."""
 
-    index: int  # its place in the order of packs (the recorder's SaveRecord.rid in the same run)
+    # its place in the order of packs (the recorder's SaveRecord.rid in the same run); -1 from the
+    # failed graph: the first save that fits and is then written to current_version is the one
+    index: int
     shape: tuple[int, ...]
     dtype: torch.dtype
     saved_version: int
@@ -112,6 +115,9 @@ class StaleFinding:
     # saved inside a backward, or detached in place rather than written: what the second pass then
     # needs lies outside the forward, so it records as it would without a first pass
     plain: bool = True
+    # from the failed graph: how many memories went stale at the same shape and versions (one bug
+    # in several blocks); backward read the one saved last
+    fitting: int = 1
 
 
 @dataclass(frozen=True, slots=True)
