@@ -89,7 +89,11 @@ class ModuleNamer:
             # when ``model.forward_features(x)`` ran), whose names would lack the model's path
             roots: list[tuple[str | None, torch.nn.Module]] = [(n, m) for n, m in self.models]
             roots += [(self._name_of_root.get(id(m)), m) for m in self.trace.roots]
+            walked: set[int] = set()
             for name, root in roots:
+                if id(root) in walked:
+                    continue  # the model the replay called is most often a name's too: same names
+                walked.add(id(root))
                 for pname, tensor in _parameters_and_buffers(root):
                     label = f"{name}.{pname}" if (self.prefix and name) else pname
                     found.setdefault(storage_key(tensor), label)
