@@ -10,6 +10,7 @@ located code (a frame of the user's code ran there).
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -31,8 +32,14 @@ class Issued:
     """One diagnosis as the kernel issued it."""
 
     state: PanelState  # the kernel's own copy: no front end holds a reference to it
-    base_dir: Path  # relative file names of the diagnosis are relative to this folder
-    files: frozenset[Path]  # the files the diagnosis located: the only ones a fix may edit on disk
+    base_dir: Path  # relative file names of the diagnosis are relative to this (absolute) folder
+    located: frozenset[str]  # the file names the diagnosis located: the only files a fix may edit
+
+    @functools.cached_property
+    def files(self) -> frozenset[Path]:
+        """The located files, resolved when a fix first asks (as the fix's own file is, then):
+        resolving each path is a system call per folder, which every diagnosis shown paid."""
+        return frozenset(map(self.resolve, self.located))
 
     def fix(self, index: int) -> FixView | None:
         fixes = self.state["fixes"]
@@ -43,8 +50,8 @@ class Issued:
         return (path if path.is_absolute() else self.base_dir / path).resolve()
 
 
-def located_files(diag: DiagnosisJSON | Mapping[str, Any], base_dir: Path) -> frozenset[Path]:
-    """Every file a location of the diagnosis names (its fixes excluded: they are what is checked)."""
+def located_files(diag: DiagnosisJSON | Mapping[str, Any]) -> frozenset[str]:
+    """Every file name a location of the diagnosis names (its fixes excluded: they are what is checked)."""
     names: set[str] = set()  # each resolved once: a dozen locations name two or three files
 
     def walk(value: object) -> None:
@@ -61,7 +68,7 @@ def located_files(diag: DiagnosisJSON | Mapping[str, Any], base_dir: Path) -> fr
                     walk(item)
 
     walk(diag)
-    return frozenset((path if path.is_absolute() else base_dir / path).resolve() for path in map(Path, names))
+    return frozenset(names)
 
 
 class IssuedDiagnoses:
@@ -83,11 +90,11 @@ class IssuedDiagnoses:
         """Record ``state`` (built from ``diag``) as issued; the same diagnosis again replaces it.
         ``handed_over``: the caller built ``state`` for this and keeps no reference to it, so it is
         the kernel's own copy as it is (a copy costs a notebook's diagnosis 0.4 ms on a small model)."""
-        folder = (base_dir or Path.cwd()).resolve()
+        folder = (base_dir or Path.cwd()).absolute()  # the folder now, resolved with the files
         # the state is JSON (what a front end is sent): a round trip copies it several times faster
         # than deepcopy, which a diagnosis shown in a notebook paid at every error
         own: PanelState = state if handed_over else json.loads(json.dumps(state))
-        issued = Issued(own, folder, located_files(diag, folder))
+        issued = Issued(own, folder, located_files(diag))
         self._by_id.pop(state["id"], None)
         self._by_id[state["id"]] = issued
         self._dismissed.discard(state["id"])
