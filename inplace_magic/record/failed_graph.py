@@ -40,7 +40,7 @@ _ENGINE: types.CodeType | None = getattr(
     getattr(torch.autograd.graph, "_engine_run_backward", None), "__code__", None
 )
 # each node type's saved tensors, by attribute name: _saved_X unpacks (and checks), _raw_saved_X does not
-_SAVED: dict[type, tuple[str, ...]] = {}
+_SAVED: dict[type, tuple[tuple[str, str], ...]] = {}
 
 
 def stale_in_failed_run(error: BaseException) -> StaleFinding | None:
@@ -56,17 +56,10 @@ def stale_in_failed_run(error: BaseException) -> StaleFinding | None:
         node = stack.pop()
         if isinstance(node, BackwardCFunction):
             return None
-        for name in _saved_tensors(type(node)):
-            raw = getattr(node, "_raw" + name)
-            items = raw if isinstance(raw, (list, tuple)) else (raw,)
-            live = []
-            for saved in items:
-                if saved is None:
-                    continue
-                if getattr(saved, "unpack_hook", True) is not None or not hasattr(saved, "data"):
-                    return None  # hooks would run (a checkpoint recomputes), or a torch without these
-                if saved.data is not None:  # None: released, backward ran this node
-                    live.append(saved.data)
+        for name, raw_name in _saved_tensors(type(node)):
+            live = _live(getattr(node, raw_name))
+            if live is None:
+                return None
             if not live:
                 continue
             try:
@@ -103,6 +96,24 @@ def stale_in_failed_run(error: BaseException) -> StaleFinding | None:
     )
 
 
+def _live(raw: Any) -> list[torch.Tensor] | None:
+    """The tensors a node still holds under one saved attribute (none once backward ran it), or None
+    where reading them is not safe: unpack hooks would run (a checkpoint recomputes), or this torch's
+    saved tensors do not show their data."""
+    live: list[torch.Tensor] = []
+    for saved in raw if isinstance(raw, (list, tuple)) else (raw,):
+        if saved is None:
+            continue
+        if getattr(saved, "unpack_hook", True) is not None:
+            return None
+        if not hasattr(saved, "data"):
+            return None
+        data = saved.data
+        if isinstance(data, torch.Tensor):  # None: released
+            live.append(data)
+    return live
+
+
 def _versions(message: str) -> tuple[str, int, int] | None:
     found = _STALE.search(message)
     return None if found is None else (found["shape"], int(found["current"]), int(found["saved"]))
@@ -128,11 +139,11 @@ def _backward_roots(error: BaseException) -> list[Any] | None:
     return roots or None
 
 
-def _saved_tensors(kind: type) -> tuple[str, ...]:
+def _saved_tensors(kind: type) -> tuple[tuple[str, str], ...]:
+    """``(_saved_X, _raw_saved_X)`` for each tensor (or list of tensors) nodes of ``kind`` save."""
     names = _SAVED.get(kind)
     if names is None:
         attributes = set(dir(kind))
-        names = _SAVED[kind] = tuple(
-            sorted(a for a in attributes if a.startswith("_saved_") and "_raw" + a in attributes)
-        )
+        saved = sorted(a for a in attributes if a.startswith("_saved_") and "_raw" + a in attributes)
+        names = _SAVED[kind] = tuple((a, "_raw" + a) for a in saved)
     return names
