@@ -24,6 +24,7 @@ import importlib
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,6 +231,78 @@ def test_library_case_wording_is_short(case: Path) -> None:
     _, _, got = _load(case)
     texts = {"headline": got["headline"], "explanation": got["explanation"]}
     assert_short(got, case.read_text(), {**texts, **text_report_words(_report(case))})
+
+
+def _through_the_magic(
+    case: Path, monkeypatch: pytest.MonkeyPatch, graph: bool
+) -> tuple[list[Any], dict[str, Any] | None]:
+    """The case's cells in this process's IPython shell, ``%%gradcheck --no-fix`` on the failing last
+    one; what the kernel read from the failed run's graph (``graph``, or nothing) and its diagnosis."""
+    from IPython.testing import globalipapp
+    from IPython.utils.capture import capture_output
+
+    from inplace_magic.pipeline import kernel
+    from inplace_magic.record.failed_graph import stale_in_failed_run
+
+    found: list[Any] = []
+
+    def reading(error: BaseException) -> Any:
+        found.append(stale_in_failed_run(error))
+        return found[-1]
+
+    monkeypatch.setattr(kernel, "stale_in_failed_run", reading if graph else (lambda error: None))
+
+    globalipapp.start_ipython()
+    shell = globalipapp.get_ipython()
+    loaded = "inplace_magic" in shell.extension_manager.loaded  # another module's shell: left loaded
+    shell.run_line_magic("load_ext", "inplace_magic")
+    shell.run_line_magic("reset", "-f")
+    kernel._LATEST = None
+    cells = [cell.strip("\n") for cell in case.read_text().split("# %%") if cell.strip()]
+    first = shell.execution_count
+    try:
+        with capture_output():
+            for cell in cells[:-1]:
+                assert shell.run_cell(cell, store_history=True).success
+            shell.run_cell("%%gradcheck --no-fix\n" + cells[-1], store_history=True)
+        return found, _numbered_from(first, kernel.latest())
+    finally:
+        monkeypatch.undo()
+        if not loaded:
+            shell.run_line_magic("unload_ext", "inplace_magic")
+        shell.run_line_magic("reset", "-f")
+
+
+def _numbered_from(first: int, value: Any) -> Any:
+    """``value`` with every cell number counted from the run's first cell (In[first] is cell 0)."""
+    if isinstance(value, dict):
+        return {
+            k: v - first if k == "cell" and isinstance(v, int) else _numbered_from(first, v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_numbered_from(first, v) for v in value]
+    if isinstance(value, str):  # the words name cells as the terminal does: "cell [4]"
+        return re.sub(r"cell \[(\d+)\]", lambda m: f"cell [{int(m[1]) - first}]", value)
+    return value
+
+
+@pytest.mark.parametrize("case", _params(LIBRARY_CASES, ("kind",)))
+def test_library_case_through_the_magic_stops_on_its_failed_graph_with_the_same_diagnosis(
+    case: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a kernel the failed run's own graph says which saved tensor went stale, and the replay stops
+    once the write's module call returns (record/failed_graph.py): on the library models the
+    diagnosis must be the one a recording of everything gives."""
+    expected = json.loads(case.with_suffix(".json").read_text())
+    _skip_unless_importable(expected)
+    found, followed = _through_the_magic(case, monkeypatch, graph=True)
+    _, recorded = _through_the_magic(case, monkeypatch, graph=False)
+    assert followed is not None and recorded is not None
+    if expected["category"] == "version_counter":
+        assert found and found[0] is not None, "the failed graph told nothing"
+    for key in ("kind", "inplace", "saved_by", "skip", "tensor", "headline", "executions"):
+        assert followed.get(key) == recorded.get(key), key
 
 
 @pytest.mark.parametrize("case", _params(LIBRARY_CASES / "negatives", ("negative",)))
