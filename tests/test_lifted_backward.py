@@ -145,12 +145,9 @@ NODE_HOOK_CELL = (
 )
 
 
-def test_through_the_magic_a_node_hook_replays_again_with_the_mode_on_and_leaves_no_trace(
-    ip: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # what the failed run's graph says would stop the replay before backward (the next test):
-    # without it the replay reaches backward, where the guard meets the hook
-    monkeypatch.setattr(cellreplay, "stale_in_failed_run", lambda error: None)
+def _node_hook_diagnosis(ip: Any) -> tuple[Any, dict[str, Any]]:
+    """NODE_HOOK_CELL's failed run and diagnosis in a reset shell: the run's error and the diagnosis,
+    once its writer and saver are checked and no replay's hook call is left in ``calls``."""
     ip.run_line_magic("reset", "-f")
     cellreplay._LATEST = None
     ip.run_cell(
@@ -165,23 +162,22 @@ def test_through_the_magic_a_node_hook_replays_again_with_the_mode_on_and_leaves
     assert diagnosis is not None and diagnosis["reproduced"]
     sites = diagnosis["inplace"]["op"], diagnosis["saved_by"]["op"]
     assert sites == ("aten.mul_.Tensor", "aten.sigmoid.default")
+    return result.error_in_exec, diagnosis
+
+
+def test_through_the_magic_a_node_hook_replays_again_with_the_mode_on_and_leaves_no_trace(
+    ip: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what the failed run's graph says would stop the replay before backward (the next test):
+    # without it the replay reaches backward, where the guard meets the hook
+    monkeypatch.setattr(cellreplay, "stale_in_failed_run", lambda error: None)
+    error, diagnosis = _node_hook_diagnosis(ip)
     assert diagnosis["executions"]["replay"] == 2  # the run stopped at the hook, and the one after it
-    assert "re-executed twice" in str(getattr(result.error_in_exec, "__notes__", ""))
+    assert "re-executed twice" in str(getattr(error, "__notes__", ""))
 
 
 def test_through_the_magic_the_failed_graphs_finding_stops_the_replay_before_the_hook(ip: Any) -> None:
-    ip.run_line_magic("reset", "-f")
-    ip.run_cell(
-        "import torch\ncalls = torch.zeros(1)\ndef count(grad_outputs):\n    calls.add_(1)",
-        store_history=True,
-    )
-    result = ip.run_cell(NODE_HOOK_CELL, store_history=True)
-    assert isinstance(result.error_in_exec, RuntimeError)
-    assert ip.user_ns["calls"].item() == 1 and ip.user_ns["calls"]._version == 1
-    diagnosis = inplace_magic.last_diagnosis()
-    assert diagnosis is not None and diagnosis["reproduced"]
-    sites = diagnosis["inplace"]["op"], diagnosis["saved_by"]["op"]
-    assert sites == ("aten.mul_.Tensor", "aten.sigmoid.default")
+    _, diagnosis = _node_hook_diagnosis(ip)
     assert diagnosis["executions"]["replay"] == 1  # stopped after the write: backward never ran
 
 
