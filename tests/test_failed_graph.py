@@ -207,3 +207,41 @@ def test_the_kernel_stops_on_the_graphs_finding_with_the_diagnosis_of_a_full_rec
     for key in ("inplace", "saved_by", "skip", "tensor", "headline"):
         assert followed[key] == recorded[key], key
     assert followed["inplace"]["module"] == "3.act"  # the last block with the bug: backward read it first
+
+
+DEEP_GRAPH = """
+import torch
+from inplace_magic.record.failed_graph import stale_in_failed_run
+from inplace_magic.record.lifted_backward import accumulated_into
+from inplace_magic.record.torch_facts import GRAPH_WALK_LIMIT
+
+def chain():
+    h = torch.randn(4, requires_grad=True)
+    for _ in range(6 * GRAPH_WALK_LIMIT):
+        h = h * 1.0001
+    return torch.sigmoid(h)
+
+s = chain()
+assert accumulated_into((s.sum(),), None) is None  # the walk gave up: backward keeps the mode
+del s  # the graph goes: with a wrapper on every node of the chain, a segmentation fault
+
+s = chain()
+loss = s.sum()
+s.mul_(2)
+try:
+    loss.backward()
+except RuntimeError as error:
+    assert stale_in_failed_run(error) is None  # the walk gave up: the replay records everything
+    del error
+del s, loss
+print("freed")
+"""
+
+
+def test_a_walk_gives_up_on_a_chain_whose_wrappers_would_crash_its_teardown() -> None:
+    # a child process: the failure this guards against is a segmentation fault when the graph goes
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", DEEP_GRAPH], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "freed", (done.returncode, done.stderr[-2000:])

@@ -12,9 +12,11 @@ everything after the write's module call, backward included (:mod:`~inplace_magi
 
 Nothing is read where it could run code or be ambiguous: a custom Function (its backward is
 Python), a saved tensor with unpack hooks (a checkpoint would recompute), stale tensors on two
-devices, a list of saved tensors holding the stale one. Then there is no finding, and the replay
-records as it would without one. Where one bug sits in several blocks, several memories fit the
-message: backward read the one saved last, and the recording follows each until all are written.
+devices, a list of saved tensors holding the stale one, a graph of more nodes than a walk may meet
+(``torch_facts.GRAPH_WALK_LIMIT``: wrappers on a long chain crash its teardown). Then there is no
+finding, and the replay records as it would without one. Where one bug sits in several blocks,
+several memories fit the message: backward read the one saved last, and the recording follows
+each until all are written.
 One case stays out of reach: a save of the same shape and versions, written the same way, in a
 branch the loss does not depend on; the recording would count it among those it follows.
 """
@@ -29,7 +31,7 @@ import torch
 from torch.autograd.function import BackwardCFunction
 
 from .records import StaleFinding
-from .torch_facts import storage_key
+from .torch_facts import GRAPH_WALK_LIMIT, storage_key
 
 # "[torch.FloatTensor [32, 16]], which is output 0 of Elu1, is at version 2; expected version 1 instead"
 _STALE = re.compile(
@@ -54,7 +56,7 @@ def stale_in_failed_run(error: BaseException) -> StaleFinding | None:
     stack = list(roots)
     while stack:
         node = stack.pop()
-        if isinstance(node, BackwardCFunction):
+        if isinstance(node, BackwardCFunction) or len(seen) > GRAPH_WALK_LIMIT:
             return None
         for name, raw_name in _saved_tensors(type(node)):
             live = _live(getattr(node, raw_name))

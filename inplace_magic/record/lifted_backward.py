@@ -12,8 +12,9 @@ recomputation, a tensor subclass's dispatch, DDP's reducer aside). So the mode m
 * no process group exists (DDP's reducer writes its buckets from C++ hooks);
 * no debugger or coverage tool traces this thread (the guard is a trace function);
 * the graph, walked once at the backward call, holds no custom Function and no leaf with hooks of
-  its own; the ``.grad`` each ``AccumulateGrad`` will add into is shown to the log first, as the
-  first write of that memory (what the mode would have shown it);
+  its own, and no more nodes than a walk may meet (``torch_facts.GRAPH_WALK_LIMIT``); the
+  ``.grad`` each ``AccumulateGrad`` will add into is shown to the log first, as the first write of
+  that memory (what the mode would have shown it);
 * nothing in the replay so far said Python will run in backward: a tensor hook registered, or
   saved-tensor hooks entered (a non-reentrant checkpoint, ``save_on_cpu``):
   :meth:`LiftedBackward.python_noted`.
@@ -39,6 +40,7 @@ from torch.autograd.function import BackwardCFunction
 from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode, _pop_mode, _push_mode
 
 from .frames import is_own_file
+from .torch_facts import GRAPH_WALK_LIMIT
 
 _ACCUMULATE_GRAD: Any = torch._C._functions.AccumulateGrad  # type: ignore[attr-defined]
 _GRAPH_TASK: Callable[[], int] = torch._C._current_graph_task_id
@@ -96,6 +98,8 @@ def accumulated_into(
         node = stack.pop()
         if isinstance(node, BackwardCFunction):
             return None  # Python backward: a custom Function, a module's full backward hook
+        if len(seen) > GRAPH_WALK_LIMIT:
+            return None  # wrappers on a longer chain could crash the graph's teardown
         if type(node) is _ACCUMULATE_GRAD:
             leaves.append(node.variable)
             continue

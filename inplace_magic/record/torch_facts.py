@@ -6,7 +6,8 @@
 * whether in-place ``_foreach_*`` ops bump version counters under a dispatch mode, per device type
   (on torch 2.13 CPU they do not; on CUDA they do: see the engine notes);
 * that a dispatch mode's ``__torch_dispatch__`` is wrapped in ``torch._disable_dynamo``, which costs
-  on every op and imports ``torch._dynamo`` (seconds) on the first: :func:`plain_dispatch`.
+  on every op and imports ``torch._dynamo`` (seconds) on the first: :func:`plain_dispatch`;
+* how many of a graph's nodes a walk from Python may meet: :data:`GRAPH_WALK_LIMIT`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .records import Region, TensorInfo
+
+# A walk of an autograd graph from Python meets at most this many nodes (or gives up): torch frees
+# a graph whose nodes had Python wrappers by recursion, and a chain of some 50,000 such nodes
+# overflows the thread's stack when the graph goes, a segmentation fault (measured on torch 2.13:
+# 30,000 freed; a walk of the first 20,000 nodes of a 300,000-node chain too). The models of the
+# benchmarks and the library cases have a few hundred to 2,000 nodes.
+GRAPH_WALK_LIMIT = 10_000
 
 
 def storage_key(t: torch.Tensor) -> int:
