@@ -520,7 +520,8 @@ class Recorder:
         self.trace.saves.append(save)
         stop = self._stop
         # the first pass's stale tensor, if this run saved the same tensor in the same place; from
-        # the failed run's graph (no place known), each save that fits until one is written stale
+        # the failed run's graph (no place known), each save that fits is a candidate until as many
+        # memories as fit are written stale
         if (
             stop is not None
             and self._target is None

@@ -102,7 +102,8 @@ class StaleFinding:
     or as the failed run's own graph shows it (:mod:`.failed_graph`)."""
 
     # its place in the order of packs (the recorder's SaveRecord.rid in the same run); -1 from the
-    # failed graph: the first save that fits and is then written to current_version is the one
+    # failed graph, which does not know it: of the saves that fit and are then written to
+    # current_version (``fitting`` memories), the one saved last is the one
     index: int
     shape: tuple[int, ...]
     dtype: torch.dtype
