@@ -196,3 +196,27 @@ def test_under_the_recorder_writes_made_during_backward_into_older_memory_are_un
     assert weight.grad is grad and not torch.equal(grad, grad_before) and calls.item() == 1
     log.restore()
     assert torch.equal(grad, grad_before) and calls.item() == 0
+
+
+def test_a_view_whose_history_torch_refuses_to_show_does_not_stop_the_snapshot() -> None:
+    class Flatten(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+            return x.view(-1)
+
+        @staticmethod
+        def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+            return grad.view(2, 3)
+
+    w = torch.randn(2, 3, requires_grad=True)
+    flat = Flatten.apply(w * 2)
+    with torch.no_grad():
+        flat.clamp_(min=0)  # allowed here; afterwards `flat.is_leaf` raises
+    with pytest.raises(RuntimeError, match="view"):
+        _ = flat.is_leaf
+    namespace: dict[str, Any] = {"flat": flat, "w": w, "held": [flat]}
+    snapshot = ObjectSnapshot.take(namespace)
+    assert [t for t, _, _ in snapshot.leaves] == [w]  # the view is no leaf: it has a base
+    namespace["held"].append(w)
+    snapshot.restore()
+    assert len(namespace["held"]) == 1 and namespace["held"][0] is flat

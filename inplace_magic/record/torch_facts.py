@@ -69,6 +69,16 @@ def region_of(t: torch.Tensor) -> Region | None:
     return int(t.storage_offset()), tuple(t.shape), t.stride()
 
 
+def is_leaf(t: torch.Tensor) -> bool:
+    """``t.is_leaf``, or False where torch refuses to say: a view returned by a custom Function
+    whose base was then written in place (under ``no_grad``, say) raises on any look at its history,
+    and such a tensor, left in a namespace, must not stop a walk over it. It is no leaf: it has a base."""
+    try:
+        return bool(t.is_leaf)
+    except RuntimeError:
+        return False
+
+
 def tensor_info(t: torch.Tensor) -> TensorInfo:
     return TensorInfo(
         shape=shape_of(t),
@@ -76,7 +86,7 @@ def tensor_info(t: torch.Tensor) -> TensorInfo:
         storage=storage_key(t),
         version=version_of(t),
         requires_grad=bool(t.requires_grad),
-        is_leaf=bool(t.is_leaf),
+        is_leaf=is_leaf(t),
         nested=bool(t.is_nested),
         region=region_of(t),
     )

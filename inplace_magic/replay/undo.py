@@ -39,6 +39,7 @@ from ..record.torch_facts import (
     OpInfo,
     arguments_at,
     bump_written_lists_foreach_missed,
+    is_leaf,
     op_info,
     op_inputs,
     plain_dispatch,
@@ -280,7 +281,7 @@ class ObjectSnapshot:
     def record(self, value: Any) -> list[Any]:
         """Snapshot ``value`` itself; return what it holds (to walk next)."""
         if isinstance(value, torch.Tensor):
-            if value.is_leaf:
+            if is_leaf(value):
                 self.leaves.append((value, value.grad, value.requires_grad))
             return []
         if isinstance(value, _CONTAINERS) and not value:

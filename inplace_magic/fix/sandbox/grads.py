@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from ...record.torch_facts import is_leaf
+
 Snapshot = dict[str, "torch.Tensor | None"]
 
 _MAX_ITEMS = 256
@@ -20,7 +22,7 @@ _MAX_ITEMS = 256
 
 def _walk(name: str, value: Any, depth: int) -> Iterator[tuple[str, torch.Tensor]]:
     if isinstance(value, torch.Tensor):
-        if value.requires_grad and value.is_leaf:
+        if value.requires_grad and is_leaf(value):
             yield name, value
     elif isinstance(value, torch.nn.Module):
         for pname, param in value.named_parameters():
