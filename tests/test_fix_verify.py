@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import torch
 
 from inplace_magic.fix import find_fixes
 from inplace_magic.pipeline.core import check_cells
-from inplace_magic.replay.cells import split_percent
+from inplace_magic.replay.cells import read_cells, split_percent
 
 TWO_WRITES = """# %%
 import torch
@@ -167,35 +168,12 @@ def test_the_sandbox_counts_every_run_it_starts(tmp_path) -> None:  # type: igno
     assert heard == list(range(1, found.executions + 1)) and found.internal_errors == []
 
 
-VIEW_OF_A_FUNCTION = """# %%
-import torch
-
-
-class Flatten(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.shape = x.shape
-        return x.view(-1)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad.view(ctx.shape)
-
-
-w = torch.randn(2, 3, requires_grad=True)
-# %%
-flat = Flatten.apply(w * 2)
-flat.clamp_(min=0)
-flat.sum().backward()
-"""
-
-
 def test_a_candidate_that_leaves_an_unreadable_view_in_the_namespace_gets_a_verdict_not_a_crash() -> None:
     # under no_grad the write goes through, and `flat` is then a view whose history torch refuses
     # to show (`flat.is_leaf` raises): the sandbox's walk for gradients read it, and the whole
     # candidate was reported as a bug of ours instead of a fix that uncovers the next error
-    cells = split_percent(VIEW_OF_A_FUNCTION)
-    result = check_cells(cells)
+    case = Path(__file__).parent / "cases" / "function_view_output_modified.py"
+    result = check_cells(read_cells(str(case)), str(case))
     assert result.internal_errors == []
     assert result.diagnosis is not None
     under_no_grad = next(f for f in result.diagnosis.fixes if "no_grad" in f["title"])
