@@ -131,7 +131,7 @@ def test_the_help_says_how_often_the_code_runs(run_cli, capsys) -> None:  # type
     text = " ".join(out.split())
     assert code == 0
     assert "Runs the cells once" in text
-    assert "run again under diagnostic hooks (the replay: once, or twice for a short run" in text
+    assert "run again under diagnostic hooks (the replay: once; twice for a short run" in text
     assert "again in a separate sandbox process to verify fixes" in text and "(`executions`)" in text
     assert "3 unusable input" in text and "--time-limit SECONDS" in text and "--skip-shell" in text
 

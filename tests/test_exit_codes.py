@@ -246,9 +246,9 @@ def test_the_code_sees_argv_as_under_python_and_every_run_is_counted(tmp_path: P
         "    f.write(json.dumps(sys.argv) + '\\n')\n" + VERSION_ERROR,
     )
     done = _run("check", str(script), "--json", "--no-fix")
-    # the replay's two passes: saved-tensor hooks alone, then the recorder (issue 15)
-    assert _json(done)["executions"] == {"run": 1, "replay": 2, "fix_verification": 0, "total": 3}
-    assert log.read_text().splitlines() == [json.dumps([str(script)])] * 3
+    # one replay: the failed run's graph says which saved tensor went stale (no first pass)
+    assert _json(done)["executions"] == {"run": 1, "replay": 1, "fix_verification": 0, "total": 2}
+    assert log.read_text().splitlines() == [json.dumps([str(script)])] * 2
     log.unlink()
     done = _run("check", str(script), "--json")
     got = _json(done)
@@ -257,7 +257,7 @@ def test_the_code_sees_argv_as_under_python_and_every_run_is_counted(tmp_path: P
     assert got["executions"]["total"] == len(runs) and set(runs) == {json.dumps([str(script)])}
     # the text report's count, from the same check in this process (the processes are shown above)
     text = check_here("check", str(script)).stdout
-    assert f"Your code ran {len(runs)} times: once as given, twice more to replay it" in text
+    assert f"Your code ran {len(runs)} times: once as given, once more under the recorder" in text
 
 
 def test_bom_and_coding_line(tmp_path: Path, check_here) -> None:
@@ -368,13 +368,12 @@ def test_a_replay_that_swallows_the_time_limit_is_killed_and_the_error_still_sho
 
 
 def test_fix_verification_that_never_ends_is_stopped_at_the_time_limit(tmp_path: Path) -> None:
-    # the user's run and the replay's two passes end at once; every run after them (the sandbox's)
-    # loops forever
+    # the user's run and the replay end at once; every run after them (the sandbox's) loops forever
     log = tmp_path / "runs"
     script = _script(
         tmp_path,
         f"# %%\nimport time\nwith open({str(log)!r}, 'a') as f:\n    f.write('run\\n')\n"
-        f"if len(open({str(log)!r}).read().split()) > 3:\n    while True:\n        time.sleep(0.05)\n"
+        f"if len(open({str(log)!r}).read().split()) > 2:\n    while True:\n        time.sleep(0.05)\n"
         + VERSION_ERROR,
     )
     started = time.monotonic()
@@ -383,7 +382,7 @@ def test_fix_verification_that_never_ends_is_stopped_at_the_time_limit(tmp_path:
     assert done.returncode == 1 and got["inplace"]["line"] == 4 and got["fixes"]
     assert not any(fix["verified"] for fix in got["fixes"])
     assert all("original code ran past the time limit" in " ".join(fix["notes"]) for fix in got["fixes"])
-    assert got["executions"]["total"] == len(log.read_text().split()) == 4
+    assert got["executions"]["total"] == len(log.read_text().split()) == 3
     assert time.monotonic() - started < 60
 
 
@@ -392,13 +391,13 @@ def test_code_that_ends_the_sandbox_process_is_said_to_have_done_so(tmp_path: Pa
     script = _script(
         tmp_path,
         f"# %%\nimport os\nwith open({str(log)!r}, 'a') as f:\n    f.write('run\\n')\n"
-        f"if len(open({str(log)!r}).read().split()) > 3:\n    os._exit(5)\n" + VERSION_ERROR,
+        f"if len(open({str(log)!r}).read().split()) > 2:\n    os._exit(5)\n" + VERSION_ERROR,
     )
     done = _run("check", str(script), "--json")
     got = _json(done)
     assert done.returncode == 1 and got["inplace"]["line"] == 4 and got["fixes"]
     assert all("ended the sandbox process (exit status 5)" in " ".join(fix["notes"]) for fix in got["fixes"])
-    assert got["executions"]["total"] == len(log.read_text().split()) == 4
+    assert got["executions"]["total"] == len(log.read_text().split()) == 3
 
 
 def test_each_run_starts_in_the_folder_the_command_started_in(tmp_path: Path) -> None:

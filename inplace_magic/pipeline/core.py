@@ -2,8 +2,9 @@
 error, replay it under the recorder and return the diagnosis (with its verified fixes).
 
 How often the user's code ran is counted and returned (:class:`Executions`): once as given; up to
-the failing cell, for the replay (twice for a stale saved tensor: a first pass of saved-tensor
-hooks, then the recorder, which stops once the diagnosis has what it reads); and, with fixes, in a
+the failing cell, for the replay (under the recorder, which for a stale saved tensor stops once the
+diagnosis has what it reads: the failed run's own graph says which tensor that is, or, where it
+cannot and the run was short, a first pass of saved-tensor hooks runs before); and, with fixes, in a
 sandbox process for each verification run. Every re-execution has a time limit and stops at the
 first Ctrl-C; then, or when our own code fails, the user's original error is what is reported, with
 a note saying why it is not diagnosed. The user's exception keeps their frames only.
@@ -27,6 +28,7 @@ from ..diagnose.locations import Locator
 from ..diagnose.members import ANALYSES
 from ..diagnose.stale import skip_settled
 from ..present.words import times
+from ..record.failed_graph import stale_in_failed_run
 from ..record.family import Member, confirmable, member_of
 from ..record.first_pass import FirstPass
 from ..record.recorder import OpObserver, Recorder, ReplayStopped
@@ -196,9 +198,10 @@ def replay(
     ``rerun`` executes the code and returns the exception it raised (or None); ``namespace`` gives
     the names to resolve models and parameters against once it has run; ``undo`` sees every op the
     re-execution dispatches (the kernel's undo log). For a stale saved tensor ``rerun`` is called
-    twice: a first pass with saved-tensor hooks only finds which tensor backward reads stale, and
-    the recorder then stops the second once it has recorded that tensor's save and its writes and
-    the module call that holds both has returned (the skip connection merges there). When the lean
+    twice, unless ``known`` says which tensor backward read stale: a first pass with saved-tensor
+    hooks only finds it, and the recorder then stops the second once it has recorded that tensor's
+    save and its writes and the module call that holds both has returned (the skip connection
+    merges there). When the lean
     recording missed what the diagnosis needs (the stale tensor was written or saved during
     backward), ``rerun`` is called once more, under a recorder of everything. When the first pass
     reached no stale tensor (nor code where torch lifts saved-tensor hooks), a recording would find
@@ -328,6 +331,13 @@ def check_cells(
         result.status = "other_error"
         return result
     result.status = "inplace_error" if member is not None else "other_error"
+    # what the failed run's own graph says of the stale tensor, read before the graph goes: it
+    # stands in for a first pass (a DDP launch's ranks must all re-run alike: there, none)
+    known = (
+        stale_in_failed_run(exc)
+        if member is not None and replay_scope is None and lean_applies(exc)
+        else None
+    )
     # release the first run (its namespace and the graph its traceback's frames hold) so the
     # replay's peak memory stays close to a plain run's; the traceback itself stays printable
     first.namespace.clear()
@@ -365,6 +375,7 @@ def check_cells(
                     lambda: replay_namespace,
                     location,
                     first_pass=replay_scope is None and first_pass_pays(first_s),
+                    known=known,
                 )
         except TimeLimitExceeded:
             how = (
