@@ -34,6 +34,7 @@ from verification import verification_row
 from inplace_magic.diagnose.analysis import diagnose
 from inplace_magic.panel.state import build_state
 from inplace_magic.pipeline.core import PassTimes, first_pass_pays, replay
+from inplace_magic.record.failed_graph import stale_in_failed_run
 from inplace_magic.record.recorder import Recorder
 from inplace_magic.replay.run import SourceMap
 
@@ -114,18 +115,25 @@ def diagnosis_cost(model: str, repeats: int) -> dict[str, Any]:
         with torch.autograd.detect_anomaly(check_nan=False):
             _fails(step)
 
-    passes: dict[str, list[float]] = {"first": [], "record": [], "again": [], "analysis": []}
-    # as the CLI decides it, from how long the failing run took
+    passes: dict[str, list[float]] = {"graph": [], "first": [], "record": [], "again": [], "analysis": []}
+    # as the CLI decides it: the failed run's graph, else from how long the failing run took
+    graph_says = stale_in_failed_run(original) is not None
     two_passes = first_pass_pays(statistics.median(_time(plain) for _ in range(3)))
 
     def diagnosis() -> None:
         times = PassTimes()
-        result = replay(rerun, original, SourceMap(), dict, None, pass_times=times, first_pass=two_passes)
+        started = time.perf_counter()
+        known = stale_in_failed_run(original)  # the CLI reads it at every check, before the replay
+        passes["graph"].append(time.perf_counter() - started)
+        result = replay(
+            rerun, original, SourceMap(), dict, None, pass_times=times, first_pass=two_passes, known=known
+        )
         # the diagnoses name the writer, the saver and the merge (each model's bug breaks a branch)
         assert result is not None and result.reproduced and result.inplace is not None
         assert result.saved_by is not None and result.skip is not None
         for name, samples in passes.items():
-            samples.append(getattr(times, name))
+            if name != "graph":
+                samples.append(getattr(times, name))
 
     def everything() -> None:
         with Recorder() as recorder:
@@ -158,7 +166,8 @@ def diagnosis_cost(model: str, repeats: int) -> dict[str, Any]:
         "diagnosis_vs_anomaly": round(medians["diagnosis"] / medians["anomaly"], 2),
         "diagnosis_vs_anomaly_cpu": round(cpu_medians["diagnosis"] / cpu_medians["anomaly"], 2),
         "everything_x": round(medians["everything"] / base, 2),
-        "two_passes": two_passes,
+        "two_passes": two_passes and not graph_says,
+        "graph_says": graph_says,
         "runs": repeats,
     }
 
@@ -301,16 +310,19 @@ def main() -> None:
 def render_b2(results: dict[str, Any]) -> str:
     """The B2 rows: the diagnosis with each of its passes, and the same through ``%%gradcheck``."""
     lines = [
-        "| B2 diagnosis (replay + analysis) | plain failing run | anomaly mode | first pass | record "
-        "| again | analyse | diagnosis | diagnosis / anomaly | in thread CPU time: diagnosis / plain, "
-        "/ anomaly | recording everything | runs |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| B2 diagnosis (replay + analysis) | plain failing run | anomaly mode | failed graph | first pass "
+        "| record | again | analyse | diagnosis | diagnosis / anomaly | in thread CPU time: diagnosis / "
+        "plain, / anomaly | recording everything | runs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for model, r in results["B2_diagnosis"].items():
-        # no first pass for a compute-bound run (pipeline.core.first_pass_pays): its column says so
+        # no first pass where the failed graph said which tensor, or for a compute-bound run
+        # (pipeline.core.first_pass_pays): its column says so; "none" too where the graph said nothing
         passes = " | ".join(
-            "none" if name == "first" and not r["two_passes"] else f"{r[f'{name}_x']}x"
-            for name in ("first", "record", "again", "analysis")
+            "none"
+            if (name == "first" and not r["two_passes"]) or (name == "graph" and not r.get("graph_says"))
+            else f"{r.get(f'{name}_x', 0.0)}x"
+            for name in ("graph", "first", "record", "again", "analysis")
         )
         lines.append(
             f"| {model} | {r['plain_ms']} ms | {r['anomaly_x']}x | {passes} | {r['diagnosis_x']}x "
