@@ -245,3 +245,24 @@ def test_a_walk_gives_up_on_a_chain_whose_wrappers_would_crash_its_teardown() ->
 
     done = subprocess.run([sys.executable, "-c", DEEP_GRAPH], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "freed", (done.returncode, done.stderr[-2000:])
+
+
+def test_a_bug_in_reading_the_graph_is_said_to_be_ours_and_the_replay_still_diagnoses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from inplace_magic.pipeline import core
+    from inplace_magic.pipeline.internal import ENV
+    from inplace_magic.replay.cells import Cell
+
+    def broken(error: BaseException) -> None:
+        raise ValueError("a bug of ours")
+
+    monkeypatch.delenv(ENV, raising=False)  # reported, not raised: what a user's check does
+    monkeypatch.setattr(core, "stale_in_failed_run", broken)
+    failing = (
+        "import torch\nx = torch.randn(3, requires_grad=True)\ny = x.sigmoid()\ny += 1\ny.sum().backward()\n"
+    )
+    result = core.check_cells([Cell(0, failing)], with_fixes=False)
+    assert result.diagnosis is not None and result.diagnosis.inplace is not None
+    assert result.diagnosis.inplace.op == "aten.add_.Tensor"
+    assert result.internal_errors == ["reading the failed run's graph: ValueError: a bug of ours"]

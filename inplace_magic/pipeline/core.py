@@ -280,6 +280,17 @@ def _internal(result: CheckResult, what: str, bug: Exception) -> None:
     )
 
 
+def _known_stale(result: CheckResult, exc: BaseException) -> StaleFinding | None:
+    """What the failed run's own graph says of its stale saved tensor: it stands in for a first pass."""
+    if not lean_applies(exc):
+        return None
+    try:
+        return stale_in_failed_run(exc)
+    except Exception as bug:  # ours: said so, and the replay finds the tensor itself
+        _internal(result, "reading the failed run's graph", bug)
+        return None
+
+
 def check_cells(
     cells: list[Cell],
     script_path: str | None = None,
@@ -331,13 +342,8 @@ def check_cells(
         result.status = "other_error"
         return result
     result.status = "inplace_error" if member is not None else "other_error"
-    # what the failed run's own graph says of the stale tensor, read before the graph goes: it
-    # stands in for a first pass (a DDP launch's ranks must all re-run alike: there, none)
-    known = (
-        stale_in_failed_run(exc)
-        if member is not None and replay_scope is None and lean_applies(exc)
-        else None
-    )
+    # read before the graph goes (a DDP launch's ranks must all re-run alike: there, nothing)
+    known = _known_stale(result, exc) if member is not None and replay_scope is None else None
     # release the first run (its namespace and the graph its traceback's frames hold) so the
     # replay's peak memory stays close to a plain run's; the traceback itself stays printable
     first.namespace.clear()
