@@ -167,6 +167,16 @@ def _names_bound_to(storage: int, skip: int) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _calls_in_common(calls: tuple[int, ...], other: tuple[int, ...]) -> tuple[int, ...]:
+    """The module calls two call stacks share from the outermost in: the innermost of them holds both."""
+    common = 0
+    for a, b in zip(calls, other, strict=False):
+        if a != b:
+            break
+        common += 1
+    return calls[:common]
+
+
 class Recorder:
     """Installs every hook for the duration of a ``with`` block and fills a :class:`Trace`.
 
@@ -328,12 +338,7 @@ class Recorder:
         storage, _, save_calls = self._target
         current = self._stop.current_version
         if any(w.storage == storage and w.version_before + 1 >= current for w in writes):
-            common = 0
-            for a, b in zip(save_calls, self._call_ids, strict=False):
-                if a != b:
-                    break
-                common += 1
-            self._stop_calls = save_calls[:common]
+            self._stop_calls = _calls_in_common(save_calls, self._call_ids)
 
     def _target_among_candidates(self, writes: list[Write]) -> None:
         """Saves that fit the failed run's stale tensor are written to its stale version: once as
@@ -353,13 +358,8 @@ class Recorder:
         )
         self._target = (storage, save, save_calls)
         self._candidates.clear()
-        common = 0
-        for a, b in zip(save_calls, write_calls, strict=False):
-            if a != b:
-                break
-            common += 1
-        self._stop_calls = save_calls[:common]
-        if self._call_ids[:common] != self._stop_calls:
+        self._stop_calls = _calls_in_common(save_calls, write_calls)
+        if self._call_ids[: len(self._stop_calls)] != self._stop_calls:
             self._stop_if_settled()  # that call returned already: a later block's write came last
 
     def _stale(self) -> StaleUse:
@@ -381,12 +381,7 @@ class Recorder:
         stale = self._stale()
         if self._settled is None or self._settled(self.trace, stale):
             self._stop_now(stale)
-        stop, common = self._stop_calls or (), 0
-        for a, b in zip(stop, self._call_ids, strict=False):
-            if a != b:
-                break
-            common += 1
-        self._stop_calls = stop[:common]
+        self._stop_calls = _calls_in_common(self._stop_calls or (), self._call_ids)
 
     def _stop_now(self, stale: StaleUse | None = None) -> None:
         """Stop the replay with the first pass's stale tensor as this trace's: nothing after this
