@@ -3,22 +3,20 @@
 When backward raises "modified by an inplace operation", the traceback still holds the backward
 call's frame, and through its arguments the graph: every node backward had not reached yet keeps
 its saved tensors. Unpacking one checks its version as backward does, so one walk of the graph
-finds every saved tensor that is stale, and the message says which of them backward read first.
-Where that is the only one, its shape, dtype and versions say which save a recording must follow,
-as a first pass would (:class:`~.records.StaleFinding`, with no place in the order of packs: the
-first save of that shape, dtype and version written to the stale version is the one), and the
-recording can stop once the diagnosis has what it reads. In a kernel that spares the replay
-everything after the write's module call, backward included (:mod:`~inplace_magic.pipeline.kernel`).
+finds every saved tensor that is stale; backward read the one of the latest node first, and it must
+be the message's. Its shape, dtype and versions say which save a recording must follow, as a first
+pass would (:class:`~.records.StaleFinding`, with no place in the order of packs: of the saves
+that fit and are then written to the stale version, as many memories as the graph held stale, the
+one saved last), and the recording can stop once the diagnosis has what it reads. That spares the
+replay everything after the write's module call, backward included.
 
 Nothing is read where it could run code or be ambiguous: a custom Function (its backward is
 Python), a saved tensor with unpack hooks (a checkpoint would recompute), stale tensors on two
 devices, a list of saved tensors holding the stale one, a graph of more nodes than a walk may meet
 (``torch_facts.GRAPH_WALK_LIMIT``: wrappers on a long chain crash its teardown). Then there is no
-finding, and the replay records as it would without one. Where one bug sits in several blocks,
-several memories fit the message: backward read the one saved last, and the recording follows
-each until all are written.
-One case stays out of reach: a save of the same shape and versions, written the same way, in a
-branch the loss does not depend on; the recording would count it among those it follows.
+finding, and the replay records as it would without one. One case stays out of reach: a save of
+the same shape and versions, written the same way, in a branch the loss does not depend on; the
+recording would count it among those it follows.
 """
 
 from __future__ import annotations
@@ -51,7 +49,7 @@ def stale_in_failed_run(error: BaseException) -> StaleFinding | None:
     roots = _backward_roots(error)
     if said is None or roots is None:
         return None
-    found: list[tuple[Any, torch.Tensor, RuntimeError]] = []
+    found: list[tuple[Any, torch.Tensor, tuple[str, int, int]]] = []  # node, tensor, its versions
     seen = set(roots)
     stack = list(roots)
     while stack:
@@ -67,9 +65,10 @@ def stale_in_failed_run(error: BaseException) -> StaleFinding | None:
             try:
                 getattr(node, name)  # the version check backward makes
             except RuntimeError as refused:
-                if _versions(str(refused)) is None or len(live) != 1:
+                versions = _versions(str(refused))
+                if versions is None or len(live) != 1:
                     return None  # another failure, or a list: which of its tensors is stale is unknown
-                found.append((node, live[0], refused))
+                found.append((node, live[0], versions))
         for child, _ in node.next_functions:
             if child is not None and child not in seen:
                 seen.add(child)
@@ -78,11 +77,11 @@ def stale_in_failed_run(error: BaseException) -> StaleFinding | None:
         return None  # backward runs one queue per device, in no order we can tell across them
     # backward runs the nodes of one device in the reverse of the order they were made (each needs
     # only later ones), so the node it read stale first is the latest of them: the message's
-    node, tensor, stale = max(found, key=lambda item: item[0]._sequence_nr())
-    if _versions(str(stale)) != said:
+    node, tensor, versions = max(found, key=lambda item: item[0]._sequence_nr())
+    if versions != said:
         return None  # not the tensor the message is about
     # saves that fit it in shape and versions, of other memories: one bug in several blocks
-    fitting = {storage_key(t) for _, t, refused in found if _versions(str(refused)) == said}
+    fitting = {storage_key(t) for _, t, theirs in found if theirs == said}
     _, current, saved_version = said
     return StaleFinding(
         index=-1,
