@@ -13,7 +13,7 @@ from IPython.testing import globalipapp
 from IPython.utils.capture import capture_output
 from step_errors import runtime_error_of
 
-from inplace_magic.pipeline import kernel
+from inplace_magic.pipeline import core, kernel
 from inplace_magic.record.failed_graph import stale_in_failed_run
 from inplace_magic.record.first_pass import FirstPass
 from inplace_magic.record.recorder import Recorder
@@ -200,7 +200,7 @@ def test_the_kernel_stops_on_the_graphs_finding_with_the_diagnosis_of_a_full_rec
     assert stops
     assert all(torch.equal(a, b) for a, b in zip(weights, ip.user_ns["model"].parameters(), strict=True))
     stops.clear()
-    monkeypatch.setattr(kernel, "stale_in_failed_run", lambda error: None)
+    monkeypatch.setattr(core, "stale_in_failed_run", lambda error: None)
     recorded = _diagnosed(ip)
     assert not stops  # no first pass in the kernel: everything recorded
     assert followed["executions"] == recorded["executions"]  # the finding runs nothing more
@@ -250,7 +250,6 @@ def test_a_walk_gives_up_on_a_chain_whose_wrappers_would_crash_its_teardown() ->
 def test_a_bug_in_reading_the_graph_is_said_to_be_ours_and_the_replay_still_diagnoses(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from inplace_magic.pipeline import core
     from inplace_magic.pipeline.internal import ENV
     from inplace_magic.replay.cells import Cell
 
@@ -266,3 +265,21 @@ def test_a_bug_in_reading_the_graph_is_said_to_be_ours_and_the_replay_still_diag
     assert result.diagnosis is not None and result.diagnosis.inplace is not None
     assert result.diagnosis.inplace.op == "aten.add_.Tensor"
     assert result.internal_errors == ["reading the failed run's graph: ValueError: a bug of ours"]
+
+
+def test_through_the_magic_a_bug_in_reading_the_graph_is_noted_and_the_diagnosis_stays_whole(
+    ip: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inplace_magic.pipeline.internal import ENV
+
+    def broken(error: BaseException) -> None:
+        raise ValueError("a bug of ours")
+
+    monkeypatch.delenv(ENV, raising=False)  # reported, not raised: what a user's session does
+    whole = _diagnosed(ip)
+    monkeypatch.setattr(core, "stale_in_failed_run", broken)
+    noted = _diagnosed(ip)
+    ours = [note for note in noted["notes"] if "a bug of ours" in note]
+    assert len(ours) == 1 and "reading the failed run's graph (ValueError: a bug of ours)" in ours[0]
+    for key in ("inplace", "saved_by", "skip", "tensor", "headline"):
+        assert noted[key] == whole[key], key  # found by the recording alone, as without the graph

@@ -241,7 +241,7 @@ def _through_the_magic(
     from IPython.testing import globalipapp
     from IPython.utils.capture import capture_output
 
-    from inplace_magic.pipeline import kernel
+    from inplace_magic.pipeline import core, kernel
     from inplace_magic.record.failed_graph import stale_in_failed_run
 
     found: list[Any] = []
@@ -250,7 +250,7 @@ def _through_the_magic(
         found.append(stale_in_failed_run(error))
         return found[-1]
 
-    monkeypatch.setattr(kernel, "stale_in_failed_run", reading if graph else (lambda error: None))
+    monkeypatch.setattr(core, "stale_in_failed_run", reading if graph else (lambda error: None))
 
     globalipapp.start_ipython()
     shell = globalipapp.get_ipython()

@@ -20,6 +20,7 @@ import shells
 import torch
 
 import inplace_magic
+from inplace_magic.pipeline import core
 from inplace_magic.pipeline import kernel as cellreplay
 from inplace_magic.record.lifted_backward import BackwardRanPython, _refusing
 from inplace_magic.record.recorder import Recorder
@@ -170,7 +171,7 @@ def test_through_the_magic_a_node_hook_replays_again_with_the_mode_on_and_leaves
 ) -> None:
     # what the failed run's graph says would stop the replay before backward (the next test):
     # without it the replay reaches backward, where the guard meets the hook
-    monkeypatch.setattr(cellreplay, "stale_in_failed_run", lambda error: None)
+    monkeypatch.setattr(core, "stale_in_failed_run", lambda error: None)
     error, diagnosis = _node_hook_diagnosis(ip)
     assert diagnosis["executions"]["replay"] == 2  # the run stopped at the hook, and the one after it
     assert "re-executed twice" in str(getattr(error, "__notes__", ""))

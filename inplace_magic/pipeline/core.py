@@ -280,15 +280,24 @@ def _internal(result: CheckResult, what: str, bug: Exception) -> None:
     )
 
 
-def _known_stale(result: CheckResult, exc: BaseException) -> StaleFinding | None:
-    """What the failed run's own graph says of its stale saved tensor: it stands in for a first pass."""
+def known_stale(exc: BaseException, on_bug: Callable[[Exception], None]) -> StaleFinding | None:
+    """What the failed run's own graph says of its stale saved tensor: it stands in for a first pass.
+
+    Both faces read it through here. A bug of ours while reading the graph is told to ``on_bug`` (the
+    face says it is ours) and gives no finding: the replay then finds the tensor itself, so that bug
+    costs speed, never the diagnosis.
+    """
     if not lean_applies(exc):
         return None
     try:
         return stale_in_failed_run(exc)
-    except Exception as bug:  # ours: said so, and the replay finds the tensor itself
-        _internal(result, "reading the failed run's graph", bug)
+    except Exception as bug:
+        raise_if_strict(bug)  # the test suite wants our bugs raised
+        on_bug(bug)
         return None
+
+
+GRAPH_READING = "reading the failed run's graph"  # what the internal-error note says we were doing
 
 
 def check_cells(
@@ -343,7 +352,11 @@ def check_cells(
         return result
     result.status = "inplace_error" if member is not None else "other_error"
     # read before the graph goes (a DDP launch's ranks must all re-run alike: there, nothing)
-    known = _known_stale(result, exc) if member is not None and replay_scope is None else None
+    known = (
+        known_stale(exc, lambda bug: _internal(result, GRAPH_READING, bug))
+        if member is not None and replay_scope is None
+        else None
+    )
     # release the first run (its namespace and the graph its traceback's frames hold) so the
     # replay's peak memory stays close to a plain run's; the traceback itself stays printable
     first.namespace.clear()

@@ -26,7 +26,6 @@ from ..diagnose.diagnosis import Diagnosis, ErrorInfo, Location, OpSite
 from ..diagnose.explain import explain
 from ..diagnose.locations import Locator
 from ..present.words import VerificationStatus, times, verification_status
-from ..record.failed_graph import stale_in_failed_run
 from ..record.family import confirmable, member_of
 from ..record.lifted_backward import BackwardRanPython
 from ..record.records import StaleFinding
@@ -205,8 +204,7 @@ def diagnose_failure(
             outcome.diagnosis = _without_replay(exc, location, "The failing cell's code was not available.")
         else:
             replayer = _Replayer(shell, cellmap, exc, location, progress, time_limit, allow_advance, outcome)
-            if core.lean_applies(exc):
-                replayer.known = stale_in_failed_run(exc)
+            graph_bugs = replayer.read_failed_graph()
             outcome.diagnosis = replayer.replay(cell)
             window: FailedCell | None = cell
             for _ in range(MAX_WIDENINGS):
@@ -229,6 +227,8 @@ def diagnose_failure(
                 wider = replayer.replay(window, reach)
                 if _completeness(wider) > _completeness(outcome.diagnosis):
                     outcome.diagnosis = wider
+            if outcome.diagnosis is not None:
+                outcome.diagnosis.notes.extend(graph_bugs)
         if outcome.diagnosis is not None and outcome.diagnosis.reproduced:
             compiled_region.unwrap(outcome.diagnosis, exc)  # raised inside a torch.compile region
         if outcome.diagnosis is not None and fixes == "verify" and cell is not None:
@@ -256,6 +256,14 @@ def diagnose_failure(
     outcome.unconfirmed = outcome.replayed and outcome.diagnosis is None and _unconfirmed(exc)
     _remember(outcome)
     return outcome
+
+
+def _ours(what: str, bug: Exception) -> str:
+    """The note a bug of ours leaves on a diagnosis it did not spoil."""
+    return (
+        f"inplace_magic internal error while {what} ({type(bug).__name__}: {bug}): a bug of ours, please "
+        "report it; the replay found the tensor without it."
+    )
 
 
 def _remember(outcome: Outcome) -> None:
@@ -360,6 +368,13 @@ class _Replayer:
     allow_advance: bool
     outcome: Outcome
     known: StaleFinding | None = None  # what the failed run's graph says of the stale tensor
+
+    def read_failed_graph(self) -> list[str]:
+        """Take what the failed run's graph says of the stale tensor (``known``); the notes of any bug
+        of ours met on the way (the diagnosis carries them: it is still whole)."""
+        bugs: list[str] = []
+        self.known = core.known_stale(self.exc, lambda bug: bugs.append(_ours(core.GRAPH_READING, bug)))
+        return bugs
 
     def replay(self, window: FailedCell, reach: Reach | None = None) -> Diagnosis | None:
         """The diagnosis from replaying ``window``; what the error alone tells when it is not replayed.
