@@ -157,3 +157,14 @@ def test_the_mismatch_message_says_what_to_do() -> None:
     assert check({"type": "configure", "protocol": LAB_PROTOCOL_VERSION}) == (
         "Refused configure: the message has no autoDiagnose."
     )
+
+
+def test_a_channel_never_opened_tells_no_one(comms: list[FakeComm]) -> None:
+    # a shell without a kernel: no sidebar can be listening, and each comm would be kept for good
+    channel = Auto().channel()
+    channel.publish(STATE)
+    assert comms == []
+    channel.open()
+    channel.close()
+    channel.publish(STATE)
+    assert [c.opened["data"]["type"] for c in comms] == ["hello"]

@@ -116,9 +116,13 @@ class LabChannel:
         self._comm: Any = None
         self._switched_on = False  # %gradcheck on came from the setting
         self._target = False
+        # opened in a kernel only: a shell without one has no sidebar to tell, and its comm manager
+        # would keep every comm made for it (each with a diagnosis's whole state) for good
+        self._opened = False
 
     def open(self) -> None:
         """Listen on the target, and say hello (protocol and version): the extension sends its settings."""
+        self._opened = True
         try:
             import comm
 
@@ -129,10 +133,12 @@ class LabChannel:
         self._send(hello())
 
     def publish(self, state: PanelState) -> None:
-        """Send one diagnosis (the panel's state, with its fixes) to the sidebar."""
-        self._send(diagnosis_message(state))
+        """Send one diagnosis (the panel's state, with its fixes) to the sidebar, once :meth:`open`."""
+        if self._opened:
+            self._send(diagnosis_message(state))
 
     def close(self) -> None:
+        self._opened = False
         if self._target:
             with contextlib.suppress(Exception):  # a kernel shutting down may have dropped it already
                 import comm
