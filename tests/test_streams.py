@@ -96,3 +96,19 @@ def test_names_reached_follow_the_notebooks_own_functions_and_classes() -> None:
     )
     assert {"gen", "helper", "next_batch"} <= names_reached(["trainer.step()"], namespace)
     assert "unused" not in names_reached(["trainer.step()"], namespace)
+
+
+def test_streams_in_instances_of_ever_new_classes_are_found_and_the_types_remembered_stay_bounded() -> None:
+    # a notebook that redefines its classes makes new types at each run: what the walk remembers of
+    # each type must neither grow without end nor go stale
+    from inplace_magic.replay import streams
+
+    found = []
+    for run in range(streams._MAX_FACTS + 10):
+        holder = type(f"Holder{run}", (), {})()
+        holder.rng = random.Random(run)
+        found.append(Streams.capture({"holder": holder}).found)
+        assert len(streams._FACTS) <= streams._MAX_FACTS
+    assert all([s.path for s in f.values()] == ["holder.rng"] for f in found)
+    sampler = type("Sampler", (), {"__next__": lambda self: 1, "__iter__": lambda self: self})()
+    assert [s.kind for s in Streams.capture({"sampler": sampler}).found.values()] == ["an iterator (Sampler)"]

@@ -17,29 +17,29 @@ from typing import Any
 import torch
 
 
-def _numpy_kind(value: Any) -> str | None:
+def _numpy_kind(kind: type) -> str | None:
     numpy = sys.modules.get("numpy")  # never imported for this: a session without numpy has none
     if numpy is None:
         return None
-    if isinstance(value, numpy.random.Generator):
+    if issubclass(kind, numpy.random.Generator):
         return "numpy Generator"
-    if isinstance(value, numpy.random.RandomState):
+    if issubclass(kind, numpy.random.RandomState):
         return "numpy RandomState"
-    if isinstance(value, numpy.random.BitGenerator):
+    if issubclass(kind, numpy.random.BitGenerator):
         return "numpy BitGenerator"
     return None
 
 
-def generator_kind(value: Any) -> str | None:
-    """What kind of random generator ``value`` is, in words, or None when it is none."""
-    # issubclass: isinstance would go through the metaclass's Python-level __instancecheck__, and
-    # this runs for every object the walk before each cell meets
-    if issubclass(type(value), torch.Generator):
+def generator_kind_of(kind: type) -> str | None:
+    """What kind of random generator a value of type ``kind`` is, in words, or None when it is none:
+    the type alone decides (the walk before each cell asks once per type it meets, :mod:`.streams`)."""
+    # issubclass: isinstance would go through the metaclass's Python-level __instancecheck__
+    if issubclass(kind, torch.Generator):
         return "torch Generator"
     # SystemRandom draws from the OS: it has no state to set back, and no replay repeats it
-    if isinstance(value, random.Random) and not isinstance(value, random.SystemRandom):
+    if issubclass(kind, random.Random) and not issubclass(kind, random.SystemRandom):
         return "random.Random"
-    return _numpy_kind(value)
+    return _numpy_kind(kind)
 
 
 @dataclass(frozen=True)

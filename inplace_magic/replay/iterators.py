@@ -57,10 +57,15 @@ def _loader_iterator_types() -> tuple[type, ...]:
     return (dataloader._BaseDataLoaderIter,)
 
 
+def is_iterator_type(kind: type) -> bool:
+    """Whether values of type ``kind`` are iterators :func:`iterator_kind` names (a file is none)."""
+    return hasattr(kind, "__next__") and not issubclass(kind, io.IOBase)
+
+
 def iterator_kind(value: Any) -> str | None:
     """``value`` as an iterator, in words ("a generator"), or None when it is no iterator."""
     kind = type(value)
-    if not hasattr(kind, "__next__") or isinstance(value, io.IOBase):
+    if not is_iterator_type(kind):
         return None
     if isinstance(value, types.GeneratorType):
         return "a generator"

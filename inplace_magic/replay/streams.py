@@ -19,12 +19,12 @@ import types
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
-from .generators import GeneratorState, generator_kind
-from .iterators import Position, iterator_kind, position
+from .generators import GeneratorState, generator_kind_of
+from .iterators import Position, is_iterator_type, iterator_kind, position
 
 MAX_DEPTH = 3
 MAX_ITEMS = 1_000
@@ -51,6 +51,30 @@ _SKIPPED = (
 )
 
 
+class _TypeFacts(NamedTuple):
+    skipped: bool  # an instance of _SKIPPED: neither a stream nor walked
+    generator: str | None  # generator_kind_of it
+    iterator: bool  # its values are iterators
+
+
+# what the walk asks of each object depends on its type alone: asked once per type, the walk before
+# every cell costs a third of what it did (a model's modules are a handful of types); bounded, as a
+# notebook that redefines its classes makes new types at each run
+_FACTS: dict[type, _TypeFacts] = {}
+_MAX_FACTS = 4096
+
+
+def _facts(kind: type) -> _TypeFacts:
+    facts = _FACTS.get(kind)
+    if facts is None:
+        if len(_FACTS) >= _MAX_FACTS:
+            _FACTS.clear()
+        # a numpy type exists only once numpy is imported: a type found no generator before stays none
+        facts = _TypeFacts(issubclass(kind, _SKIPPED), generator_kind_of(kind), is_iterator_type(kind))
+        _FACTS[kind] = facts
+    return facts
+
+
 @dataclass(frozen=True)
 class Stream:
     """One stream, where it was found, and its state then (None: it cannot be set back)."""
@@ -72,12 +96,13 @@ class Streams:
     def capture(cls, namespace: dict[str, Any], skip: frozenset[str] = frozenset()) -> Streams:
         streams = cls()
         for path, value in _walk(namespace, skip):
-            kind = generator_kind(value)
+            facts = _facts(type(value))
+            kind = facts.generator
             state: GeneratorState | Position | None
             if kind is not None:
                 state = GeneratorState.read(value)
             else:
-                kind = iterator_kind(value)
+                kind = iterator_kind(value) if facts.iterator else None
                 if kind is None:
                     continue
                 state = position(value)
@@ -131,7 +156,7 @@ def _children(value: Any) -> Iterator[tuple[str, Any]]:
                     yield f".{name}", item
         for name, module in value._modules.items():
             yield f".{name}", module
-    elif iterator_kind(value) is not None:
+    elif _facts(type(value)).iterator:
         dataset = getattr(value, "_dataset", None)  # a DataLoader iterator's dataset may hold a generator
         if dataset is not None:
             yield "._dataset", dataset
@@ -148,14 +173,15 @@ def _walk(namespace: dict[str, Any], skip: frozenset[str]) -> Iterator[tuple[str
     queue = deque((name, value, 0) for name, value in list(namespace.items()) if name not in skip)
     while queue and len(seen) < MAX_OBJECTS:
         path, value, depth = queue.popleft()
-        if isinstance(value, _SKIPPED) or id(value) in seen:
+        facts = _facts(type(value))
+        if facts.skipped or id(value) in seen:
             continue
         seen.add(id(value))
         yield path, value
-        if depth < MAX_DEPTH and generator_kind(value) is None:
+        if depth < MAX_DEPTH and facts.generator is None:
             # tested before a path is made for it: most children are numbers, strings, tensors
             queue.extend(
                 (path + suffix, child, depth + 1)
                 for suffix, child in _children(value)
-                if not isinstance(child, _SKIPPED)
+                if not _facts(type(child)).skipped
             )
