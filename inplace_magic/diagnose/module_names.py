@@ -22,20 +22,28 @@ class ModuleNamer:
             for name, value in namespace.items()
             if isinstance(value, torch.nn.Module) and not name.startswith("_")
         ]
+        self._trees: dict[int, list[tuple[str, torch.nn.Module]]] = {}
         contained: set[int] = set()
         for _, module in named:
-            contained.update(id(sub) for sub in module.modules() if sub is not module)
+            contained.update(id(sub) for _, sub in self._tree(module) if sub is not module)
         self.models: list[tuple[str, torch.nn.Module]] = [(n, m) for n, m in named if id(m) not in contained]
         self.prefix = len({id(m) for _, m in self.models}) > 1
         self._name_of_root = {id(m): n for n, m in reversed(self.models)}
         self._paths: dict[int, dict[int, str]] = {}
         self._parameters: dict[int, str] | None = None
 
+    def _tree(self, root: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+        """``root.named_modules(remove_duplicate=False)``, walked once for the whole diagnosis."""
+        tree = self._trees.get(id(root))
+        if tree is None:
+            tree = self._trees[id(root)] = _named_modules(root)
+        return tree
+
     def _index(self, root: torch.nn.Module) -> dict[int, str]:
         index = self._paths.get(id(root))
         if index is None:
             index = {}
-            for path, sub in root.named_modules(remove_duplicate=False):
+            for path, sub in self._tree(root):
                 index.setdefault(id(sub), path)
             self._paths[id(root)] = index
         return index
@@ -94,7 +102,7 @@ class ModuleNamer:
                 if id(root) in walked:
                     continue  # the model the replay called is most often a name's too: same names
                 walked.add(id(root))
-                for pname, tensor in _parameters_and_buffers(root):
+                for pname, tensor in _parameters_and_buffers(root, self._tree(root)):
                     label = f"{name}.{pname}" if (self.prefix and name) else pname
                     found.setdefault(storage_key(tensor), label)
             for optimizer in self.trace.optimizers:
@@ -106,16 +114,47 @@ class ModuleNamer:
 
 
 _NAMED = (torch.nn.Module.named_parameters, torch.nn.Module.named_buffers)
+_NAMED_MODULES = torch.nn.Module.named_modules
+_MAX_WALK = 100_000  # torch's own walk would recurse for ever on a module that contains itself
 
 
-def _parameters_and_buffers(root: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
-    """``[*root.named_parameters(), *root.named_buffers()]``, read from each module's own dicts in one
-    walk of the modules: torch's generators walk them twice, with a memo, and at every diagnosis that
-    was half of the analysis on a small model (a tensor is named by its first name either way)."""
+def _named_modules(root: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+    """``list(root.named_modules(remove_duplicate=False))`` without a generator per module: torch's
+    recursion of generators was a third of the analysis on a small model, where the namespace's
+    models, the module paths and the parameters' names each walked the model again. A module whose
+    class walks its own way gets torch's walk, overrides and all."""
+    found: list[tuple[str, torch.nn.Module]] = []
+    stack: list[tuple[str, torch.nn.Module]] = [("", root)]
+    while stack:
+        path, module = stack.pop()
+        if type(module).named_modules is not _NAMED_MODULES or len(found) > _MAX_WALK:
+            return list(root.named_modules(remove_duplicate=False))
+        found.append((path, module))
+        children = [
+            (f"{path}.{name}" if path else name, child)
+            for name, child in module._modules.items()
+            if child is not None
+        ]
+        stack.extend(reversed(children))  # depth first, in registration order, as torch walks
+    return found
+
+
+def _parameters_and_buffers(
+    root: torch.nn.Module, tree: list[tuple[str, torch.nn.Module]]
+) -> list[tuple[str, torch.Tensor]]:
+    """``[*root.named_parameters(), *root.named_buffers()]``, read from each module's own dicts
+    (``tree``: :func:`_named_modules` of ``root``): torch's generators walk the modules twice, with a
+    memo, and at every diagnosis that was half of the analysis on a small model (a tensor is named
+    by its first name either way)."""
     kind = type(root)
     if (kind.named_parameters, kind.named_buffers) != _NAMED:  # a model that names its own
         return [*root.named_parameters(), *root.named_buffers()]
-    modules = list(root.named_modules())
+    modules: list[tuple[str, torch.nn.Module]] = []
+    seen: set[int] = set()
+    for path, module in tree:  # each module at its first path, as named_modules() gives them
+        if id(module) not in seen:
+            seen.add(id(module))
+            modules.append((path, module))
     found: list[tuple[str, torch.Tensor]] = []
     for members in ("_parameters", "_buffers"):
         for path, module in modules:
