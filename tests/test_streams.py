@@ -112,3 +112,20 @@ def test_streams_in_instances_of_ever_new_classes_are_found_and_the_types_rememb
     assert all([s.path for s in f.values()] == ["holder.rng"] for f in found)
     sampler = type("Sampler", (), {"__next__": lambda self: 1, "__iter__": lambda self: self})()
     assert [s.kind for s in Streams.capture({"sampler": sampler}).found.values()] == ["an iterator (Sampler)"]
+
+
+def test_the_global_random_states_come_back_whether_or_not_numpys_moved() -> None:
+    from inplace_magic.replay.run import RandomState
+
+    numpy.random.seed(0)
+    start = RandomState.capture()
+    untouched = RandomState.capture()  # torch code that never draws from numpy
+    torch.rand(1)
+    drawn = numpy.random.rand(3)
+    moved = RandomState.capture()
+    start.restore(now=untouched)  # numpy said to stand where it started: torch's is set back
+    assert numpy.random.rand(3).tolist() != drawn.tolist()
+    start.restore(now=moved)  # numpy's moved: it is set back too
+    assert numpy.random.rand(3).tolist() == drawn.tolist()
+    start.restore()
+    assert numpy.random.rand(3).tolist() == drawn.tolist()

@@ -222,7 +222,9 @@ def replay_in_kernel(
                 put_back()
         report.runs += 1
         if window.start is not None:
-            window.start.random.restore()  # same dropout masks and random batches as the failed run
+            # same dropout masks and random batches as the failed run; the states stand as the
+            # failed run left them (taken as ``after``, or put back to it)
+            window.start.random.restore(now=after)
         start = window.start.streams if window.start is not None else None
         # the same numbers and batches the cells first took
         report.not_rewound = streams.rewind_to(start, reached)
