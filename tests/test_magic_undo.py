@@ -220,3 +220,31 @@ def test_a_view_whose_history_torch_refuses_to_show_does_not_stop_the_snapshot()
     namespace["held"].append(w)
     snapshot.restore()
     assert len(namespace["held"]) == 1 and namespace["held"][0] is flat
+
+
+def test_what_the_snapshot_does_with_a_value_follows_its_type_and_subclasses_and_stays_bounded() -> None:
+    from collections import defaultdict, namedtuple
+
+    Pair = namedtuple("Pair", "a b")
+    weight = torch.nn.Parameter(torch.ones(2))
+    holders = [type(f"Holder{i}", (), {})() for i in range(undo._MAX_KINDS + 5)]  # new classes each run
+    for holder in holders:
+        holder.items = [1]
+    state: dict[str, Any] = {
+        "ordered": OrderedDict(a=[1]),
+        "default": defaultdict(list, a=[2]),
+        "pair": Pair([3], deque([4])),
+        "weight": weight,
+        "holders": holders,
+    }
+    snapshot = ObjectSnapshot.take(state)
+    assert len(undo._KINDS) <= undo._MAX_KINDS
+    state["ordered"]["b"] = []
+    state["default"]["a"].append(5)
+    state["pair"].a.append(6)
+    state["pair"].b.clear()
+    weight.requires_grad_(False)
+    holders[-1].items.append(7)
+    snapshot.restore()
+    assert state["ordered"] == {"a": [1]} and state["default"]["a"] == [2]
+    assert state["pair"] == Pair([3], deque([4])) and weight.requires_grad and holders[-1].items == [1]

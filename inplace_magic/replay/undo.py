@@ -235,7 +235,6 @@ def _read_data(t: torch.Tensor) -> torch.Tensor:
 
 _ATOMS = (str, bytes, int, float, complex, bool, type(None), range, slice)
 _OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)
-_CONTAINERS = (dict, list, set, deque)
 _ATOM_TYPES = frozenset(_ATOMS)  # exact types: the cheap test for the millions of floats in a history
 # exact types whose empty instances are set aside as they are met, never queued: a module's dozen
 # hook dicts are seven in ten of what a small model's snapshot meets (a notebook's own subclass is
@@ -243,6 +242,38 @@ _ATOM_TYPES = frozenset(_ATOMS)  # exact types: the cheap test for the millions 
 _PLAIN_CONTAINERS = frozenset({dict, OrderedDict, list, set, deque})
 # the walk stops here (a notebook rarely holds a tenth of it); the note on the error then says so
 MAX_OBJECTS = 200_000
+
+# what the snapshot does with a value depends on its type alone: worked out once per type (a model
+# is a few types met hundreds of times), bounded for notebooks that make new classes at each run
+_DICT, _LIST, _SET, _DEQUE, _SEQUENCE, _TENSOR, _OPAQUE_KIND, _OBJECT = range(8)  # containers first
+_KINDS: dict[type, int] = {}
+_MAX_KINDS = 4096
+
+
+def _kind_of(kind: type) -> int:
+    found = _KINDS.get(kind)
+    if found is not None:
+        return found
+    if len(_KINDS) >= _MAX_KINDS:
+        _KINDS.clear()
+    # in the order the isinstance tests ran: a tensor first, then the containers (their subclasses
+    # too: OrderedDict, defaultdict)
+    for base, value in (
+        (torch.Tensor, _TENSOR),
+        (dict, _DICT),
+        (list, _LIST),
+        (set, _SET),
+        (deque, _DEQUE),
+        ((tuple, frozenset), _SEQUENCE),
+        (_OPAQUE, _OPAQUE_KIND),
+    ):
+        if issubclass(kind, base):
+            found = value
+            break
+    else:
+        found = _OBJECT
+    _KINDS[kind] = found
+    return found
 
 
 @dataclass
@@ -278,30 +309,32 @@ class ObjectSnapshot:
         walk.run()
         return snapshot
 
-    def record(self, value: Any) -> list[Any]:
-        """Snapshot ``value`` itself; return what it holds (to walk next)."""
-        if isinstance(value, torch.Tensor):
+    def record(self, value: Any, kind: int | None = None) -> list[Any]:
+        """Snapshot ``value`` itself; return what it holds (to walk next). ``kind``: its type's
+        :func:`_kind_of`, where the caller has it."""
+        kind = _kind_of(type(value)) if kind is None else kind
+        if kind == _TENSOR:
             if is_leaf(value):
                 self.leaves.append((value, value.grad, value.requires_grad))
             return []
-        if isinstance(value, _CONTAINERS) and not value:
+        if kind < _SEQUENCE and not value:  # an empty container
             self.empty.append(value)
             return []
-        if isinstance(value, dict):
+        if kind == _DICT:
             self.dicts.append((value, dict(value)))
             return [*value.keys(), *value.values()]
-        if isinstance(value, list):
+        if kind == _LIST:
             items = list(value)
             self.lists.append((value, items))
             return items
-        if isinstance(value, set):
+        if kind == _SET:
             self.sets.append((value, set(value)))
             return list(value)
-        if isinstance(value, deque):
+        if kind == _DEQUE:
             items = list(value)
             self.deques.append((value, items))
             return items
-        if isinstance(value, (tuple, frozenset)):
+        if kind == _SEQUENCE:
             return list(value)
         # a module's submodules, parameters, buffers and hooks are in the dicts of its __dict__
         attributes = getattr(value, "__dict__", None)
@@ -361,14 +394,17 @@ class _Walk:
                 snapshot.complete = False
                 return
             seen.add(id(value))
-            if isinstance(value, _OPAQUE):
+            what = _KINDS.get(kind)
+            if what is None:
+                what = _kind_of(kind)
+            if what == _OPAQUE_KIND:
                 if self.following:
                     self._follow_code(value)
                 continue
             if self.following and kind.__module__ == own_module and id(kind) not in seen:
                 seen.add(id(kind))
                 self._follow_code(kind)  # an instance of a notebook class: what its methods read
-            for child in snapshot.record(value):
+            for child in snapshot.record(value, what):
                 kind = type(child)
                 if kind in _ATOM_TYPES:
                     continue
