@@ -276,11 +276,12 @@ def test_gradcheck_on_diagnoses_any_failing_cell_after_its_traceback(ip: Any) ->
 
 def test_an_error_of_ours_is_reported_as_ours_and_the_users_error_is_kept(ip: Any) -> None:
     ip.run_line_magic("reset", "-f")
-    # a module that breaks nn.Module's contract makes our snapshot fail before anything is replayed
+    # a module that breaks nn.Module's contract makes our analysis fail (it walks a model that walks
+    # its own way through the model's own named_modules)
     _cell(
         ip,
         "import torch\ncalls = []\nt = torch.zeros(3)\nclass Odd(torch.nn.Module):\n"
-        "    def modules(self):\n        raise ValueError('odd')\nodd = Odd()",
+        "    def named_modules(self, *args, **kwargs):\n        raise ValueError('odd')\nodd = Odd()",
     )
     result, captured = _cell(ip, "%%gradcheck --no-fix\n" + FAILING_CELL)
     assert "modified by an inplace operation" in str(result.error_in_exec)
