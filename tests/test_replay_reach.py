@@ -63,3 +63,21 @@ def test_a_generator_also_held_under_an_unread_name_is_found_where_a_magic_hides
     assert reach.streams.cannot_rewind(reach.reached) == []  # the trap: found as `other`, not read
     assert would_advance(ip, window, reach) == ["`gen` (a generator)"]
     assert would_advance(ip, window) == ["`gen` (a generator)"]  # the same, from a walk of its own
+
+
+def test_the_names_a_replay_leaves_alone_follow_the_session_as_names_come_go_and_unhide(ip: Any) -> None:
+    from inplace_magic.replay.kernel import hidden_names
+
+    def by_hand() -> frozenset[str]:
+        return frozenset(n for n in ip.user_ns if n in ip.user_ns_hidden or n.startswith("_"))
+
+    ip.run_line_magic("reset", "-f")
+    for step in range(3):
+        ip.run_cell(f"_scratch{step} = {step}\nvalue{step} = {step}", store_history=True)
+        assert hidden_names(ip) == by_hand()
+    ip.run_cell("del _scratch0\nvalue0 = 'again'")
+    assert hidden_names(ip) == by_hand() and "_scratch0" not in hidden_names(ip)
+    ip.push({"pushed": 1}, interactive=False)  # hidden from %who, and from the replay
+    assert "pushed" in hidden_names(ip)
+    ip.push({"pushed": 2})  # interactive: the user's now, so the replay's snapshot covers it
+    assert "pushed" not in hidden_names(ip) and hidden_names(ip) == by_hand()

@@ -123,9 +123,29 @@ def compile_like_kernel(shell: Any, transformed: str, filename: str) -> CodeType
 
 
 def hidden_names(shell: Any) -> frozenset[str]:
-    # IPython's own bookkeeping (In, Out, _oh, _i1, ...): never rebound by a replay, and often large
+    """IPython's own bookkeeping (In, Out, _oh, _i1, ...): never rebound by a replay, and often large."""
     hidden = getattr(shell, "user_ns_hidden", {})
-    return frozenset(name for name in shell.user_ns if name in hidden or name.startswith("_"))
+    names = shell.user_ns.keys()
+    return frozenset(names & hidden.keys()) | _underscored(names)
+
+
+_UNDERSCORED: list[tuple[frozenset[str], frozenset[str]]] = []  # the last names asked, and theirs
+
+
+def _underscored(names: Any) -> frozenset[str]:
+    """The names that start with an underscore. A session keeps a few per cell for good (_i57,
+    _57), and this is asked before every cell and twice per diagnosis: a test of every name grew
+    with the session, so only the names new since the last call are tested (the rest in C)."""
+    if _UNDERSCORED:
+        before, found = _UNDERSCORED[0]
+        if names == before:
+            return found
+        new = names - before
+        found = (found & names) | {name for name in new if name.startswith("_")}
+    else:
+        found = frozenset(name for name in names if name.startswith("_"))
+    _UNDERSCORED[:] = [(frozenset(names), frozenset(found))]
+    return frozenset(found)
 
 
 @dataclass
