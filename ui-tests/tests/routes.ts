@@ -100,8 +100,10 @@ class PausedRoute {
     try {
       await this.session.send(method as 'Fetch.continueRequest', { requestId: this.requestId, ...params });
     } catch (error) {
-      // the page left (the test ended) while its request waited: nothing is left to answer
-      if (!this.gone()) {
+      // the page left (the test ended) while its request waited, or navigated (a reload cancels
+      // the requests in flight, and CDP then no longer knows their interception): nothing is left
+      // to answer
+      if (!this.gone() && !String(error).includes('Invalid InterceptionId')) {
         throw error;
       }
     }
