@@ -275,9 +275,11 @@ test.describe('sidebar', () => {
     await expect(again).toHaveAttribute('data-status', 'new');
     await expect(reloaded.getByRole('listitem')).toHaveCount(1);
 
-    // the panel came back with the page, and its Apply goes through the extension again
+    // the panel came back with the page, and its Apply goes through the extension again (the
+    // widget's model is asked of the kernel again: under make test's parallel jobs that took more
+    // than the default 30 s once, on a loaded machine)
     const panel = panelIn(page, 2);
-    await expect(panel).toBeVisible();
+    await expect(panel).toBeVisible({ timeout: 60_000 });
     const original = await cellSource(page, 1);
     const fix = panel.locator('.jp-InplaceMagic-fix').first();
     await fix.getByRole('button', { name: 'Apply' }).click();
