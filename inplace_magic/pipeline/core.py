@@ -222,40 +222,18 @@ def replay(
         return error
 
     try:
-        finding = known
-        # compiled code runs eagerly there, for certain (replay/eager.py)
-        started = time.perf_counter()
-        if finding is None and first_pass and lean_applies(original):
-            first = FirstPass(undo)
-            with eager_replay(), first:
-                replay_error = run()
-            finding = first.finding
-            if finding is None and not first.unhooked:
-                spent.first = time.perf_counter() - started
-                return diagnose(Trace(), original, source_map, namespace(), replay_error, error_location)
-        first_done = time.perf_counter()
-        recorder = recorder_for(original, undo, finding, lift=lift_backward)
-        with eager_replay(), recorder:
-            replay_error = run()
-        if recorder.backward_ran_python:
-            # backward ran Python the undo log could not have seen (a hook on a node, a tensor
-            # subclass): that run stopped before it, and this one keeps the dispatch mode on
-            # throughout
-            recorder = recorder_for(original, undo, finding, lift=False)
-            with eager_replay(), recorder:
-                replay_error = run()
-        recorded = again = time.perf_counter()
-        if not recorder.saw_enough():
-            recorder = Recorder(undo=undo)
-            with eager_replay(), recorder:
-                replay_error = run()
-            again = time.perf_counter()
-        if isinstance(replay_error, ReplayStopped):
-            replay_error = None
-        diagnosis = diagnose(recorder.trace, original, source_map, namespace(), replay_error, error_location)
-        spent.first, spent.record = first_done - started, recorded - first_done
-        spent.again, spent.analysis = again - recorded, time.perf_counter() - again
-        return diagnosis
+        return _replay(
+            run,
+            original,
+            source_map,
+            namespace,
+            error_location,
+            undo,
+            spent,
+            first_pass,
+            lift_backward,
+            known,
+        )
     finally:
         _released(raised, original)
 
@@ -271,6 +249,53 @@ def _released(errors: list[BaseException], original: BaseException) -> None:
         if error is not original:
             error.__traceback__ = None
     errors.clear()
+
+
+def _replay(
+    rerun: Callable[[], BaseException | None],
+    original: BaseException,
+    source_map: CellLookup,
+    namespace: Callable[[], dict[str, Any]],
+    error_location: Location | None,
+    undo: OpObserver | None,
+    spent: PassTimes,
+    first_pass: bool,
+    lift_backward: bool,
+    known: StaleFinding | None,
+) -> Diagnosis | None:
+    finding = known
+    # compiled code runs eagerly there, for certain (replay/eager.py)
+    started = time.perf_counter()
+    if finding is None and first_pass and lean_applies(original):
+        first = FirstPass(undo)
+        with eager_replay(), first:
+            replay_error = rerun()
+        finding = first.finding
+        if finding is None and not first.unhooked:
+            spent.first = time.perf_counter() - started
+            return diagnose(Trace(), original, source_map, namespace(), replay_error, error_location)
+    first_done = time.perf_counter()
+    recorder = recorder_for(original, undo, finding, lift=lift_backward)
+    with eager_replay(), recorder:
+        replay_error = rerun()
+    if recorder.backward_ran_python:
+        # backward ran Python the undo log could not have seen (a hook on a node, a tensor
+        # subclass): that run stopped before it, and this one keeps the dispatch mode on throughout
+        recorder = recorder_for(original, undo, finding, lift=False)
+        with eager_replay(), recorder:
+            replay_error = rerun()
+    recorded = again = time.perf_counter()
+    if not recorder.saw_enough():
+        recorder = Recorder(undo=undo)
+        with eager_replay(), recorder:
+            replay_error = rerun()
+        again = time.perf_counter()
+    if isinstance(replay_error, ReplayStopped):
+        replay_error = None
+    diagnosis = diagnose(recorder.trace, original, source_map, namespace(), replay_error, error_location)
+    spent.first, spent.record = first_done - started, recorded - first_done
+    spent.again, spent.analysis = again - recorded, time.perf_counter() - again
+    return diagnosis
 
 
 def undiagnosed(member: Member, error: ErrorInfo, note: str) -> Diagnosis:
