@@ -141,11 +141,11 @@ def _underscored(names: Any) -> frozenset[str]:
         if names == before:
             return found
         new = names - before
-        found = (found & names) | {name for name in new if name.startswith("_")}
+        found = (found & names) | frozenset(name for name in new if name.startswith("_"))
     else:
         found = frozenset(name for name in names if name.startswith("_"))
-    _UNDERSCORED[:] = [(frozenset(names), frozenset(found))]
-    return frozenset(found)
+    _UNDERSCORED[:] = [(frozenset(names), found)]
+    return found
 
 
 @dataclass

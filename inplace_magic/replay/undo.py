@@ -309,10 +309,9 @@ class ObjectSnapshot:
         walk.run()
         return snapshot
 
-    def record(self, value: Any, kind: int | None = None) -> list[Any]:
+    def record(self, value: Any, kind: int) -> list[Any]:
         """Snapshot ``value`` itself; return what it holds (to walk next). ``kind``: its type's
-        :func:`_kind_of`, where the caller has it."""
-        kind = _kind_of(type(value)) if kind is None else kind
+        :func:`_kind_of`."""
         if kind == _TENSOR:
             if is_leaf(value):
                 self.leaves.append((value, value.grad, value.requires_grad))
@@ -394,9 +393,7 @@ class _Walk:
                 snapshot.complete = False
                 return
             seen.add(id(value))
-            what = _KINDS.get(kind)
-            if what is None:
-                what = _kind_of(kind)
+            what = _kind_of(kind)
             if what == _OPAQUE_KIND:
                 if self.following:
                     self._follow_code(value)
