@@ -353,3 +353,20 @@ def test_celu_with_a_negative_alpha_is_named_though_the_message_says_elu() -> No
     assert diagnosis.inplace.module_type.startswith("CELU(")
     assert diagnosis.inplace.defined_at is not None and diagnosis.inplace.defined_at.line == 2
     assert "CELU is computed by the in-place elu kernel" in diagnosis.explanation
+
+
+def test_an_op_produced_a_value_only_while_its_memory_lives() -> None:
+    # a storage key is an address: once the memory is freed the next tensor there is not the op's
+    from inplace_magic.record.producers import Producers
+    from inplace_magic.record.torch_facts import storage_key
+
+    producers = Producers()
+    t = torch.randn(3)
+    key = (storage_key(t), 0)
+    producers.made(key, 7, t)
+    view = t[1:]
+    del t
+    assert producers.of(key) == 7  # a view still holds the memory
+    del view
+    assert producers.of(key) is None
+    assert producers.of((1, 0)) is None  # nothing made there

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..record.family import Member
-from ..record.records import ForwardFailure, OpRecord, SaveRecord, TensorInfo, Trace
+from ..record.records import ForwardFailure, OpRecord, SaveRecord, Trace
 from .diagnosis import Diagnosis, ErrorInfo, OpSite, TensorSummary
 from .sites import SiteBuilder
 from .skip import find_skip
@@ -170,14 +170,17 @@ def functorch_captured(
         "Inside torch.func transforms the replay records no saved tensors (the transforms refuse "
         "saved-tensor hooks), so only the writing line and the captured tensor are known."
     ]
-    saved_by = _creator(builder, failure.tensor) if failure.tensor is not None else None
+    saved_by = _creator(builder, failure.tensor.storage, failure.first_seq) if failure.tensor else None
     return _diagnosis(member, error, inplace, tensor=tensor, saved_by=saved_by, limits=limits)
 
 
-def _creator(builder: SiteBuilder, info: TensorInfo) -> OpSite | None:
-    """The recorded op that first produced a value in this memory (where a captured tensor was made)."""
-    for op in builder.trace.ops:
-        if not op.backward and any(key[0] == info.storage for key in op.outputs) and not op.is_view:
+def _creator(builder: SiteBuilder, storage: int, failed_at: int) -> OpSite | None:
+    """The recorded op that made the memory a captured tensor lives in: the last op before the
+    failure that allocated a value there. Not the first: the address is the memory's, and a tensor
+    freed earlier in the replay may have had it too; while this one lives no other can."""
+    for op in reversed(builder.trace.ops[:failed_at]):
+        allocated = any(key[0] == storage for key in op.outputs) and not op.is_view
+        if allocated and not op.backward and all(w.storage != storage for w in op.writes):
             return builder.op_site(op, role="created the captured tensor")
     return None
 

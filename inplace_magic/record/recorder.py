@@ -72,6 +72,7 @@ from .frames import (
 )
 from .lifted_backward import LiftedBackward, backward_calls
 from .patched import detach_calls_seen, hooks_lifted_where_torch_disables_them
+from .producers import Producers
 from .records import (
     DetachEvent,
     ForwardFailure,
@@ -217,7 +218,7 @@ class Recorder:
         self._backward_depth = 0
         self._blind_saves: set[int] = set()  # packed where ops were not recorded: prev_seq means nothing
         self._seq = itertools.count()
-        self._producer: dict[tuple[int, int], int] = {}
+        self._producers = Producers()
         self._modules: tuple[torch.nn.Module, ...] = ()
         self._call_sites: tuple[tuple[Frame, ...] | None, ...] = ()
         self._packing = False
@@ -510,7 +511,7 @@ class Recorder:
             or (self._function_site if self._calls else _direct_call_site(2))
             or user_frames(3, skip=2),
             modules=self._modules,
-            producer=self._producer.get((info.storage, info.version)),
+            producer=self._producers.of((info.storage, info.version)),
         )
         self.trace.saves.append(save)
         stop = self._stop
@@ -610,13 +611,16 @@ class Recorder:
             return func(*args, **kwargs)
         seq = next(self._seq)
         writes: list[Write] = []
+        written: list[torch.Tensor] = []  # the tensors of writes, one each
         written_lists: list[list[torch.Tensor]] = []
         for value in arguments_at(info.written, args, kwargs):
             if isinstance(value, torch.Tensor):
                 writes.append(Write(storage_key(value), version_of(value), region_of(value)))
+                written.append(value)
             elif isinstance(value, (list, tuple)):
                 tensors = [v for v in value if isinstance(v, torch.Tensor)]
                 writes.extend(Write(storage_key(v), version_of(v), region_of(v)) for v in tensors)
+                written.extend(tensors)
                 written_lists.append(tensors)
 
         # inside a torch built-in module every op has the module's call site as its user frame;
@@ -657,7 +661,7 @@ class Recorder:
             keys = tuple([(storage_key(t), version_of(t)) for t in inputs])
             # parameters and other leaves that require grad are roots of the forward dataflow:
             # their initialisation ops are not a path between two activations
-            producer = self._producer.get
+            producer = self._producers.of
             record.inputs = keys
             record.producers = tuple(
                 [
@@ -696,12 +700,12 @@ class Recorder:
                 key = (storage, bumped.get(storage, version_of(t)))
                 keys_out.append(key)
                 if not record.is_view:
-                    self._producer[key] = seq
+                    self._producers.made(key, seq, t)
                 elif self._calls:  # the view a refused write went into (a forward failure reads it)
                     with contextlib.suppress(AttributeError, RuntimeError):  # tensors with __slots__
                         setattr(t, TENSOR_SEQ_ATTR, seq)
-            for storage, version in bumped.items():  # the written value's next version is this op's output
-                self._producer[(storage, version)] = seq
+            for w, t in zip(writes, written, strict=True):  # the written value's next version is this op's
+                self._producers.made((w.storage, w.version_before + 1), seq, t)
             record.outputs = tuple(keys_out)
             if outputs:
                 record.output_shape = shape_of(outputs[0])
@@ -771,7 +775,7 @@ class Recorder:
             grad_fn=type(grad_fn).__name__ if grad_fn is not None else None,
             call=self._unrecorded_call(func, inputs, target, frames),
             grad_inputs=tuple(
-                self._producer.get((storage_key(t), version_of(t))) for t in inputs if t.requires_grad
+                self._producers.of((storage_key(t), version_of(t))) for t in inputs if t.requires_grad
             ),
             running_op=_running_op(exc),
         )
@@ -794,7 +798,7 @@ class Recorder:
             optimizer=self._optimizer,
             inputs=keys,
             producers=tuple(
-                None if t.requires_grad and t.is_leaf else self._producer.get(k)
+                None if t.requires_grad and t.is_leaf else self._producers.of(k)
                 for t, k in zip(inputs, keys, strict=True)
             ),
             writes=(Write(storage_key(target), version_of(target), region_of(target)),)
