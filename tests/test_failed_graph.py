@@ -283,3 +283,38 @@ def test_through_the_magic_a_bug_in_reading_the_graph_is_noted_and_the_diagnosis
     assert len(ours) == 1 and "reading the failed run's graph (ValueError: a bug of ours)" in ours[0]
     for key in ("inplace", "saved_by", "skip", "tensor", "headline"):
         assert noted[key] == whole[key], key  # found by the recording alone, as without the graph
+
+
+def test_a_diagnosis_leaves_no_cycle_behind_its_recorder_and_replay_errors_are_let_go(
+    ip: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the replay's error held its frames, which held it; the recorder and its dispatch mode held
+    # each other: both kept the trace and the replay's tensors until a garbage collection
+    import gc
+    import weakref
+
+    recorders: list[weakref.ref[Any]] = []
+    errors: list[weakref.ref[BaseException]] = []
+    recorder_for = core.recorder_for
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        recorder = recorder_for(*args, **kwargs)
+        recorders.append(weakref.ref(recorder))
+        return recorder
+
+    released = core._released
+
+    def seen(raised: list[BaseException], original: BaseException) -> None:
+        errors.extend(weakref.ref(error) for error in raised)
+        released(raised, original)
+
+    monkeypatch.setattr(core, "recorder_for", watched)
+    monkeypatch.setattr(core, "_released", seen)
+    gc.collect()
+    gc.disable()
+    try:
+        _diagnosed(ip)
+        assert recorders and errors  # a replay stopped by the recorder: ReplayStopped
+        assert all(ref() is None for ref in recorders + errors), "held in a reference cycle"
+    finally:
+        gc.enable()

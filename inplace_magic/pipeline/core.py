@@ -213,6 +213,56 @@ def replay(
     stands in for the first pass.
     """
     spent = pass_times if pass_times is not None else PassTimes()
+    raised: list[BaseException] = []
+
+    def run() -> BaseException | None:
+        error = rerun()
+        if error is not None:
+            raised.append(error)
+        return error
+
+    try:
+        return _replay(
+            run,
+            original,
+            source_map,
+            namespace,
+            error_location,
+            undo,
+            spent,
+            first_pass,
+            lift_backward,
+            known,
+        )
+    finally:
+        _released(raised, original)
+
+
+def _released(errors: list[BaseException], original: BaseException) -> None:
+    """Drop the tracebacks of the errors a replay raised, once read. Each holds the replay's frames,
+    and through them the frames that held the error: a cycle only the garbage collector frees, with
+    the replay's tensors and every local of the diagnosis in it (on a small model a collection at
+    most diagnoses). Only the errors themselves: what they were raised while handling may be the
+    user's error (a diagnosis run from IPython's exception handler), whose traceback stays whole,
+    as does that of an error the user's code raised again in the replay (the same object)."""
+    for error in errors:
+        if error is not original:
+            error.__traceback__ = None
+    errors.clear()
+
+
+def _replay(
+    rerun: Callable[[], BaseException | None],
+    original: BaseException,
+    source_map: CellLookup,
+    namespace: Callable[[], dict[str, Any]],
+    error_location: Location | None,
+    undo: OpObserver | None,
+    spent: PassTimes,
+    first_pass: bool,
+    lift_backward: bool,
+    known: StaleFinding | None,
+) -> Diagnosis | None:
     finding = known
     # compiled code runs eagerly there, for certain (replay/eager.py)
     started = time.perf_counter()

@@ -262,6 +262,7 @@ class Recorder:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
         self._modules, self._call_sites, self._call_ids = (), (), ()
+        self._dispatch.end()
 
     # -- module, optimizer and construction context
 
@@ -927,10 +928,19 @@ def _handle(handle: RemovableHandle) -> Iterator[None]:
 class _DispatchRecorder(TorchDispatchMode):
     def __init__(self, recorder: Recorder) -> None:
         super().__init__()
-        self.recorder = recorder
+        self.on_op: Callable[[Any, tuple[Any, ...], dict[str, Any]], Any] = recorder.on_op
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        return self.recorder.on_op(func, args, kwargs or {})
+        return self.on_op(func, args, kwargs or {})
+
+    def end(self) -> None:
+        """Let go of the recorder: the recorder holds this mode, and the cycle would keep each
+        recorder, its whole trace with it, alive until the garbage collector runs."""
+        self.on_op = _recording_ended
+
+
+def _recording_ended(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    raise RuntimeError(f"inplace_magic: {func} dispatched to a recorder that has ended")
 
 
 class _FunctionRecorder(TorchFunctionMode):
